@@ -1,0 +1,379 @@
+//! Visits: one stop at one school on one day, with what happened, who came and what was given.
+
+use crate::error::{Field, FieldError, Reason, ValidationErrors};
+use crate::ids::{SchoolId, TeamId, VisitId};
+use crate::kinds::{ActivityKind, Gender, GradeBand, VisitStatus};
+use crate::rules;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// A cell of the optional audience breakdown: a grade band and a gender, keyed `grades_1_3.female`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Cohort {
+    pub band: GradeBand,
+    pub gender: Gender,
+}
+
+impl Cohort {
+    pub fn all() -> impl Iterator<Item = Cohort> {
+        GradeBand::ALL.iter().flat_map(|&band| {
+            Gender::ALL
+                .iter()
+                .map(move |&gender| Cohort { band, gender })
+        })
+    }
+
+    pub fn parse(given: &str) -> Result<Cohort, FieldError> {
+        let unknown = || {
+            FieldError::new(
+                Field::Breakdown,
+                Reason::UnknownValue {
+                    given: given.to_string(),
+                    expected: Cohort::all().map(|c| c.to_string()).collect(),
+                },
+            )
+        };
+        let (band, gender) = given.trim().split_once('.').ok_or_else(unknown)?;
+        Ok(Cohort {
+            band: GradeBand::parse(band).map_err(|_| unknown())?,
+            gender: Gender::parse(gender).map_err(|_| unknown())?,
+        })
+    }
+}
+
+impl fmt::Display for Cohort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.band.key(), self.gender.key())
+    }
+}
+
+impl TryFrom<String> for Cohort {
+    type Error = FieldError;
+    fn try_from(value: String) -> Result<Self, FieldError> {
+        Cohort::parse(&value)
+    }
+}
+
+impl From<Cohort> for String {
+    fn from(cohort: Cohort) -> String {
+        cohort.to_string()
+    }
+}
+
+/// Who came. Each count is an Automerge counter in the ledger, so tallies from two devices add up.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Audience {
+    pub students: u32,
+    pub teachers: u32,
+    pub others: u32,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub breakdown: BTreeMap<Cohort, u32>,
+}
+
+impl Audience {
+    /// 受众人数: everyone counted at the visit.
+    pub fn total(&self) -> u64 {
+        u64::from(self.students) + u64::from(self.teachers) + u64::from(self.others)
+    }
+}
+
+/// What was given to the school.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Donations {
+    pub books: u32,
+    pub kits: u32,
+}
+
+/// The audience as typed. Counts are wide so that a negative or huge number is a clear
+/// field error rather than a parse failure.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AudienceInput {
+    #[serde(default)]
+    pub students: i64,
+    #[serde(default)]
+    pub teachers: i64,
+    #[serde(default)]
+    pub others: i64,
+    #[serde(default)]
+    pub breakdown: BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DonationsInput {
+    #[serde(default)]
+    pub books: i64,
+    #[serde(default)]
+    pub kits: i64,
+}
+
+/// A visit as typed in the editor, the CLI's flags or its `--json-in` object.
+/// `school` is a school id or a school's exact name; a missing `date` means today.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VisitInput {
+    pub school: String,
+    #[serde(default)]
+    pub date: Option<String>,
+    #[serde(default)]
+    pub activities: Vec<String>,
+    #[serde(default)]
+    pub topic: String,
+    #[serde(default)]
+    pub presenters: String,
+    #[serde(default)]
+    pub audience: AudienceInput,
+    #[serde(default)]
+    pub donations: DonationsInput,
+    #[serde(default)]
+    pub notes: String,
+}
+
+/// What validation needs from outside: today's date and a way to find schools.
+pub struct Context<'a> {
+    pub today: NaiveDate,
+    /// Finds a school by id or exact name.
+    pub find_school: &'a dyn Fn(&str) -> Option<SchoolId>,
+}
+
+impl fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("today", &self.today)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The validated content of a visit: everything a person edits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitFields {
+    pub school: SchoolId,
+    pub date: NaiveDate,
+    pub activities: BTreeSet<ActivityKind>,
+    pub topic: String,
+    pub presenters: String,
+    pub notes: String,
+    pub audience: Audience,
+    pub donations: Donations,
+}
+
+impl VisitInput {
+    /// Checks every field and reports all failures at once.
+    pub fn validate(&self, ctx: &Context<'_>) -> Result<VisitFields, ValidationErrors> {
+        let school = match self.school.trim() {
+            "" => Err(FieldError::new(Field::School, Reason::Required)),
+            given => (ctx.find_school)(given).ok_or_else(|| {
+                FieldError::new(
+                    Field::School,
+                    Reason::UnknownSchool {
+                        given: given.to_string(),
+                    },
+                )
+            }),
+        };
+        let date = match &self.date {
+            None => Ok(ctx.today),
+            Some(given) => rules::date(given, ctx.today),
+        };
+        let activities = self.activities();
+        let topic = rules::text(Field::Topic, &self.topic, rules::MAX_LINE_CHARS, false);
+        let presenters = rules::text(
+            Field::Presenters,
+            &self.presenters,
+            rules::MAX_LINE_CHARS,
+            false,
+        );
+        let notes = rules::text(Field::Notes, &self.notes, rules::MAX_NOTES_CHARS, false);
+        let audience = self.audience.validate();
+        let books = rules::count(Field::Books, self.donations.books);
+        let kits = rules::count(Field::Kits, self.donations.kits);
+        match (
+            school, date, activities, topic, presenters, notes, audience, books, kits,
+        ) {
+            (
+                Ok(school),
+                Ok(date),
+                Ok(activities),
+                Ok(topic),
+                Ok(presenters),
+                Ok(notes),
+                Ok(audience),
+                Ok(books),
+                Ok(kits),
+            ) => Ok(VisitFields {
+                school,
+                date,
+                activities,
+                topic,
+                presenters,
+                notes,
+                audience,
+                donations: Donations { books, kits },
+            }),
+            (school, date, activities, topic, presenters, notes, audience, books, kits) => {
+                let mut errors = ValidationErrors::collect([
+                    school.err(),
+                    date.err(),
+                    activities.err(),
+                    topic.err(),
+                    presenters.err(),
+                    notes.err(),
+                ]);
+                errors.0.extend(audience.err().into_iter().flat_map(|e| e.0));
+                errors.0.extend([books.err(), kits.err()].into_iter().flatten());
+                Err(errors)
+            }
+        }
+    }
+
+    fn activities(&self) -> Result<BTreeSet<ActivityKind>, FieldError> {
+        if self.activities.iter().all(|a| a.trim().is_empty()) {
+            return Err(FieldError::new(Field::Activities, Reason::Required));
+        }
+        self.activities
+            .iter()
+            .filter(|a| !a.trim().is_empty())
+            .map(|a| ActivityKind::parse(a))
+            .collect()
+    }
+
+    /// Sets one field from text, as `visit edit --set key=value` does. Counts must be whole
+    /// numbers; activities are comma-separated. Range checks happen in `validate`.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), FieldError> {
+        if let Some(cohort) = key.strip_prefix("audience.breakdown.") {
+            let cohort = Cohort::parse(cohort)?;
+            let count = rules::parse_count(Field::Breakdown, value)?;
+            self.audience.breakdown.insert(cohort.to_string(), count);
+            return Ok(());
+        }
+        let field = Field::try_from(key.trim().to_string()).map_err(|_| unknown_field(key))?;
+        let text = value.to_string();
+        match field {
+            Field::School => self.school = text,
+            Field::Date => self.date = Some(text),
+            Field::Activities => {
+                self.activities = value.split([',', '，', '、']).map(str::to_string).collect()
+            }
+            Field::Topic => self.topic = text,
+            Field::Presenters => self.presenters = text,
+            Field::Notes => self.notes = text,
+            Field::Students => self.audience.students = rules::parse_count(field, value)?,
+            Field::Teachers => self.audience.teachers = rules::parse_count(field, value)?,
+            Field::Others => self.audience.others = rules::parse_count(field, value)?,
+            Field::Books => self.donations.books = rules::parse_count(field, value)?,
+            Field::Kits => self.donations.kits = rules::parse_count(field, value)?,
+            _ => return Err(unknown_field(key)),
+        }
+        Ok(())
+    }
+}
+
+fn unknown_field(key: &str) -> FieldError {
+    FieldError::new(
+        Field::FieldName,
+        Reason::UnknownField {
+            given: key.trim().to_string(),
+        },
+    )
+}
+
+impl AudienceInput {
+    fn validate(&self) -> Result<Audience, ValidationErrors> {
+        let students = rules::count(Field::Students, self.students);
+        let teachers = rules::count(Field::Teachers, self.teachers);
+        let others = rules::count(Field::Others, self.others);
+        let breakdown = self
+            .breakdown
+            .iter()
+            .filter(|(_, n)| **n != 0)
+            .map(|(cohort, &n)| Ok((Cohort::parse(cohort)?, rules::count(Field::Breakdown, n)?)))
+            .collect::<Result<BTreeMap<_, _>, FieldError>>()
+            .and_then(|breakdown| {
+                let sum: i64 = breakdown.values().map(|&n| i64::from(n)).sum();
+                match students {
+                    Ok(students) if sum > i64::from(students) => Err(FieldError::new(
+                        Field::Breakdown,
+                        Reason::BreakdownExceedsStudents {
+                            breakdown: sum,
+                            students: i64::from(students),
+                        },
+                    )),
+                    _ => Ok(breakdown),
+                }
+            });
+        match (students, teachers, others, breakdown) {
+            (Ok(students), Ok(teachers), Ok(others), Ok(breakdown)) => Ok(Audience {
+                students,
+                teachers,
+                others,
+                breakdown,
+            }),
+            (students, teachers, others, breakdown) => Err(ValidationErrors::collect([
+                students.err(),
+                teachers.err(),
+                others.err(),
+                breakdown.err(),
+            ])),
+        }
+    }
+}
+
+impl From<&VisitFields> for VisitInput {
+    fn from(fields: &VisitFields) -> Self {
+        VisitInput {
+            school: fields.school.to_string(),
+            date: Some(fields.date.to_string()),
+            activities: fields.activities.iter().map(|a| a.key().to_string()).collect(),
+            topic: fields.topic.clone(),
+            presenters: fields.presenters.clone(),
+            notes: fields.notes.clone(),
+            audience: AudienceInput {
+                students: fields.audience.students.into(),
+                teachers: fields.audience.teachers.into(),
+                others: fields.audience.others.into(),
+                breakdown: fields
+                    .audience
+                    .breakdown
+                    .iter()
+                    .map(|(c, &n)| (c.to_string(), n.into()))
+                    .collect(),
+            },
+            donations: DonationsInput {
+                books: fields.donations.books.into(),
+                kits: fields.donations.kits.into(),
+            },
+        }
+    }
+}
+
+/// A visit as stored: its content plus where it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Visit {
+    pub id: VisitId,
+    pub team: TeamId,
+    #[serde(flatten)]
+    pub fields: VisitFields,
+    pub status: VisitStatus,
+    pub deleted: bool,
+    pub duplicate_of: Option<VisitId>,
+    /// Milliseconds since the Unix epoch, from the recording device's clock.
+    pub created_at: i64,
+    /// The device that first recorded the visit.
+    pub created_by: String,
+}
+
+impl Visit {
+    /// 受众人数: students + teachers + others.
+    pub fn audience_total(&self) -> u64 {
+        self.fields.audience.total()
+    }
+
+    /// Whether the visit counts in reports: not deleted, not merged away as a duplicate.
+    pub fn counts(&self) -> bool {
+        !self.deleted && self.duplicate_of.is_none()
+    }
+}
