@@ -1,1 +1,47 @@
-//! wip
+//! Fieldlog's device library: everything a phone or laptop keeps, offline.
+//!
+//! - [`store`]: the [`Store`], one SQLite file per data directory (WAL, `synchronous=FULL`).
+//!   Records live in Automerge documents; every write is one SQLite transaction holding the
+//!   document change and the query rows projected from it.
+//! - [`ledger`]: how visits and schools map onto Automerge documents (ledgers per team and
+//!   month, registries per district), and conflict detection.
+//! - [`bundle`]: moving changes between devices as a file.
+//! - `db`, `docs`, `projection`, `search`: migrations, document persistence, query rows,
+//!   pinyin keys.
+//!
+//! The library reads no environment: callers pass the data directory, the clock and today's
+//! date.
+//!
+//! ```
+//! use fieldlog_core::{Options, Store, store::ReportFilter};
+//! use fieldlog_domain::{SchoolInput, SchoolStatus, VisitInput};
+//! let dir = tempfile::tempdir().unwrap();
+//! let mut store = Store::init(dir.path(), "一号机", "caravan-1", Options::default()).unwrap();
+//! store.add_school(&SchoolInput {
+//!     name: "南山小学".into(), district: "南山区".into(), area: "城区".into(),
+//!     ..Default::default()
+//! }, SchoolStatus::Registered).unwrap();
+//! assert_eq!(store.search_schools("nsxx", 5).unwrap()[0].fields.name, "南山小学");
+//! let input: VisitInput = serde_json::from_str(r#"{"school": "南山小学",
+//!     "activities": ["lecture"], "audience": {"students": 40, "teachers": 2}}"#).unwrap();
+//! let today = "2026-05-20".parse().unwrap();
+//! store.add_visit(&input, today).unwrap();
+//! let report = store.report(&ReportFilter::default()).unwrap();
+//! assert_eq!((report.visits, report.audience, report.urban_schools), (1, 42, 1));
+//! ```
+
+pub mod bundle;
+pub mod clock;
+mod db;
+mod docs;
+pub mod error;
+pub mod ledger;
+mod projection;
+mod search;
+pub mod store;
+
+pub use bundle::{BundleStats, ExportScope, ImportStats};
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use error::{Error, Result};
+pub use ledger::{Conflict, ConflictValue, DocId};
+pub use store::{Device, ImportSummary, Options, ReportFilter, Store, VisitFilter};

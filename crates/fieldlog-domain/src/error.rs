@@ -169,17 +169,42 @@ impl fmt::Display for Field {
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Reason {
     Required,
-    UnknownSchool { given: String },
-    InvalidDate { given: String },
-    TooFarInFuture { latest: String },
-    TooEarly { earliest: String },
-    OutOfRange { min: i64, max: i64 },
-    NotANumber { given: String },
-    TooLong { max: usize },
-    UnknownValue { given: String, expected: Vec<String> },
-    BreakdownExceedsStudents { breakdown: i64, students: i64 },
-    UnknownField { given: String },
-    ForbiddenCharacter { character: String },
+    UnknownSchool {
+        given: String,
+    },
+    InvalidDate {
+        given: String,
+    },
+    TooFarInFuture {
+        latest: String,
+    },
+    TooEarly {
+        earliest: String,
+    },
+    OutOfRange {
+        min: i64,
+        max: i64,
+    },
+    NotANumber {
+        given: String,
+    },
+    TooLong {
+        max: usize,
+    },
+    UnknownValue {
+        given: String,
+        expected: Vec<String>,
+    },
+    BreakdownExceedsStudents {
+        breakdown: i64,
+        students: i64,
+    },
+    UnknownField {
+        given: String,
+    },
+    ForbiddenCharacter {
+        character: String,
+    },
 }
 
 impl Reason {
@@ -243,7 +268,10 @@ impl Reason {
                 format!("不认识“{given}”，可选：{}", expected.join("、"))
             }
             (Reason::UnknownValue { given, expected }, Lang::En) => {
-                format!("unknown value \"{given}\"; expected one of {}", expected.join(", "))
+                format!(
+                    "unknown value \"{given}\"; expected one of {}",
+                    expected.join(", ")
+                )
             }
             (
                 Reason::BreakdownExceedsStudents {
@@ -291,7 +319,11 @@ impl FieldError {
             Lang::ZhCn => "：",
             Lang::En => ": ",
         };
-        format!("{}{sep}{}", self.field.label(lang), self.reason.message(lang))
+        format!(
+            "{}{sep}{}",
+            self.field.label(lang),
+            self.reason.message(lang)
+        )
     }
 }
 

@@ -73,7 +73,10 @@ impl From<&SchoolFields> for SchoolInput {
             name: fields.name.clone(),
             district: fields.district.to_string(),
             area: fields.area.key().to_string(),
-            level: fields.level.map(|l| l.key().to_string()).unwrap_or_default(),
+            level: fields
+                .level
+                .map(|l| l.key().to_string())
+                .unwrap_or_default(),
             enrollment: fields.enrollment.map(i64::from),
         }
     }

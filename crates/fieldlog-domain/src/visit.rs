@@ -223,8 +223,12 @@ impl VisitInput {
                     presenters.err(),
                     notes.err(),
                 ]);
-                errors.0.extend(audience.err().into_iter().flat_map(|e| e.0));
-                errors.0.extend([books.err(), kits.err()].into_iter().flatten());
+                errors
+                    .0
+                    .extend(audience.err().into_iter().flat_map(|e| e.0));
+                errors
+                    .0
+                    .extend([books.err(), kits.err()].into_iter().flatten());
                 Err(errors)
             }
         }
@@ -327,7 +331,11 @@ impl From<&VisitFields> for VisitInput {
         VisitInput {
             school: fields.school.to_string(),
             date: Some(fields.date.to_string()),
-            activities: fields.activities.iter().map(|a| a.key().to_string()).collect(),
+            activities: fields
+                .activities
+                .iter()
+                .map(|a| a.key().to_string())
+                .collect(),
             topic: fields.topic.clone(),
             presenters: fields.presenters.clone(),
             notes: fields.notes.clone(),

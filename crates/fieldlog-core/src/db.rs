@@ -1,0 +1,201 @@
+//! The SQLite file: pragmas and append-only migrations.
+
+use crate::error::{DbContext, Error, Result};
+use rusqlite::{Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+/// Applied in order, once each. Never edit one that has shipped: append a new one.
+/// `tests::migrations_are_append_only` pins the hash of every entry.
+pub(crate) const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE device (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    device_id TEXT NOT NULL,
+    device_name TEXT NOT NULL,
+    team TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+-- Each document is a sequence of chunks: a saved snapshot and the incremental changes after it.
+CREATE TABLE doc_chunks (
+    doc_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    bytes BLOB NOT NULL,
+    PRIMARY KEY (doc_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE peers (
+    peer_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    last_seen_at INTEGER NOT NULL
+);
+-- What each peer is known to hold, from the last bundle it sent us.
+CREATE TABLE peer_heads (
+    peer_id TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    heads BLOB NOT NULL,
+    PRIMARY KEY (peer_id, doc_id)
+) WITHOUT ROWID;
+-- Projection: query rows derived from the documents, rewritten in the same transaction.
+CREATE TABLE schools (
+    id TEXT PRIMARY KEY,
+    doc_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    district TEXT NOT NULL,
+    area TEXT NOT NULL,
+    level TEXT,
+    enrollment INTEGER,
+    status TEXT NOT NULL,
+    pinyin_initials TEXT NOT NULL,
+    pinyin_full TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX schools_by_name ON schools (name);
+CREATE TABLE visits (
+    id TEXT PRIMARY KEY,
+    doc_id TEXT NOT NULL,
+    team TEXT NOT NULL,
+    school_id TEXT NOT NULL,
+    date TEXT NOT NULL,
+    audience INTEGER NOT NULL,
+    lecture INTEGER NOT NULL,
+    books INTEGER NOT NULL,
+    kits INTEGER NOT NULL,
+    deleted INTEGER NOT NULL,
+    duplicate_of TEXT,
+    created_at INTEGER NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX visits_by_date ON visits (date);
+CREATE INDEX visits_by_school ON visits (school_id);
+CREATE TABLE conflicts (
+    record_id TEXT NOT NULL,
+    field TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    author TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (record_id, field, actor, value)
+) WITHOUT ROWID;
+"#];
+
+fn hash(sql: &str) -> String {
+    Sha256::digest(sql.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Opens (creating if needed) the store file with WAL and `synchronous=FULL`: once a write
+/// returns, it survives a crash or a pulled battery.
+pub(crate) fn open(path: &Path) -> Result<Connection> {
+    let mut conn = Connection::open(path).db(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .db(path)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;",
+    )
+    .db(path)?;
+    migrate(&mut conn, path)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .db(path)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY,
+            sha256 TEXT NOT NULL
+        )",
+    )
+    .db(path)?;
+    for (version, sql) in MIGRATIONS.iter().enumerate() {
+        let code = hash(sql);
+        let stored: Option<String> = tx
+            .query_row(
+                "SELECT sha256 FROM schema_migrations WHERE version = ?1",
+                [version],
+                |row| row.get(0),
+            )
+            .optional()
+            .db(path)?;
+        match stored {
+            Some(stored) if stored == code => {}
+            Some(stored) => {
+                return Err(Error::MigrationChanged {
+                    version,
+                    stored,
+                    code,
+                });
+            }
+            None => {
+                tx.execute_batch(sql).db(path)?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, sha256) VALUES (?1, ?2)",
+                    rusqlite::params![version, code],
+                )
+                .db(path)?;
+            }
+        }
+    }
+    tx.commit().db(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pins every shipped migration. If this fails you edited an applied migration:
+    /// revert it and append a new one instead.
+    #[test]
+    fn migrations_are_append_only() {
+        let pinned = ["2711eecdc00c70c3e5e448ab6b447ec3f08dd6ba40907424d6531d3529e63010"];
+        let actual: Vec<String> = MIGRATIONS.iter().map(|m| hash(m)).collect();
+        assert_eq!(
+            actual.len(),
+            pinned.len(),
+            "pin the new migration's hash here"
+        );
+        for (version, (actual, pinned)) in actual.iter().zip(pinned).enumerate() {
+            assert_eq!(
+                actual, pinned,
+                "migration {version} changed after it shipped"
+            );
+        }
+    }
+
+    #[test]
+    fn an_edited_applied_migration_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite3");
+        drop(open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.execute(
+            "UPDATE schema_migrations SET sha256 = 'edited' WHERE version = 0",
+            [],
+        )
+        .unwrap();
+        drop(conn);
+        match open(&path) {
+            Err(Error::MigrationChanged { version: 0, .. }) => {}
+            other => panic!("expected MigrationChanged, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn store_uses_wal_and_full_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(&dir.path().join("store.sqlite3")).unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        let sync: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        assert_eq!(sync, 2, "synchronous=FULL");
+    }
+}

@@ -1,0 +1,111 @@
+use fieldlog_domain::{Lang, SchoolId, ValidationErrors, VisitId};
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the device store. Input problems are [`Error::Invalid`],
+/// which names every refused field; the rest say what failed and carry the cause.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Invalid(#[from] ValidationErrors),
+    #[error("no Fieldlog data in {path}; run `fieldlog init` first")]
+    NotInitialized { path: PathBuf },
+    #[error("{path} already holds a Fieldlog device ({device_name})")]
+    AlreadyInitialized { path: PathBuf, device_name: String },
+    #[error("no visit with id {0}")]
+    VisitNotFound(VisitId),
+    #[error("no school with id {0}")]
+    SchoolNotFound(SchoolId),
+    #[error("school registry line {line}: {source}")]
+    RegistryLine {
+        line: u64,
+        #[source]
+        source: ValidationErrors,
+    },
+    #[error("school registry CSV: {0}")]
+    RegistryCsv(#[source] csv::Error),
+    #[error(transparent)]
+    Bundle(#[from] crate::bundle::BundleError),
+    #[error("database {path}: {source}")]
+    Database {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "migration {version} was changed after it was applied (stored hash {stored}, code hash {code})"
+    )]
+    MigrationChanged {
+        version: usize,
+        stored: String,
+        code: String,
+    },
+    #[error("document {doc_id}: {source}")]
+    Document {
+        doc_id: String,
+        #[source]
+        source: automerge::AutomergeError,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// A stable key for the kind of error, for the UI and `--json` output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Invalid(_) => "invalid",
+            Error::NotInitialized { .. } => "not_initialized",
+            Error::AlreadyInitialized { .. } => "already_initialized",
+            Error::VisitNotFound(_) => "visit_not_found",
+            Error::SchoolNotFound(_) => "school_not_found",
+            Error::RegistryLine { .. } | Error::RegistryCsv(_) => "invalid_registry",
+            Error::Bundle(_) => "invalid_bundle",
+            Error::Database { .. } | Error::MigrationChanged { .. } => "database",
+            Error::Document { .. } => "document",
+            Error::Io { .. } => "io",
+        }
+    }
+
+    /// The message in the user's language where the error is about their input.
+    pub fn message(&self, lang: Lang) -> String {
+        match (self, lang) {
+            (Error::Invalid(errors), _) => errors.message(lang),
+            (Error::RegistryLine { line, source }, Lang::ZhCn) => {
+                format!("学校名录第 {line} 行：{}", source.message(lang))
+            }
+            (Error::RegistryLine { line, source }, Lang::En) => {
+                format!("school registry line {line}: {}", source.message(lang))
+            }
+            (Error::VisitNotFound(id), Lang::ZhCn) => format!("找不到记录 {id}"),
+            (Error::SchoolNotFound(id), Lang::ZhCn) => format!("找不到学校 {id}"),
+            (Error::NotInitialized { path }, Lang::ZhCn) => {
+                format!(
+                    "{} 中没有 Fieldlog 数据，请先运行 `fieldlog init`",
+                    path.display()
+                )
+            }
+            (Error::Bundle(e), Lang::ZhCn) => format!("同步包无法导入：{}", e.message_zh()),
+            _ => self.to_string(),
+        }
+    }
+}
+
+/// Adds the database path to a SQLite error.
+pub(crate) trait DbContext<T> {
+    fn db(self, path: &std::path::Path) -> Result<T, Error>;
+}
+
+impl<T> DbContext<T> for Result<T, rusqlite::Error> {
+    fn db(self, path: &std::path::Path) -> Result<T, Error> {
+        self.map_err(|source| Error::Database {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

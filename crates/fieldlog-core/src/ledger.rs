@@ -1,0 +1,510 @@
+//! How records live in Automerge documents.
+//!
+//! A **ledger** (`ledger/<team>/<YYYY-MM>`) holds one team's visits created in one month; a
+//! **registry** (`registry/<district>`) holds one district's schools. Records sit directly
+//! under the document root, keyed by id, so two devices that start the same document
+//! concurrently never create rival containers. Each visit map holds scalar fields (which can
+//! conflict and are then all kept), an `activities` map of kind → true (adds and removals
+//! merge), and audience counters (increments from several devices add up). Root keys
+//! `actor:<hex>` name the device behind each actor, so conflicts can say who entered what.
+
+use automerge::transaction::Transactable;
+use automerge::{ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use fieldlog_domain::{
+    ActivityKind, Area, Audience, Cohort, District, Donations, Field, School, SchoolFields,
+    SchoolId, SchoolLevel, SchoolStatus, TeamId, Visit, VisitFields, VisitId, VisitStatus,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+pub(crate) type AmResult<T> = Result<T, automerge::AutomergeError>;
+
+/// Which document a record lives in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DocId {
+    Ledger { team: TeamId, month: String },
+    Registry { district: District },
+}
+
+impl DocId {
+    pub fn ledger(team: &TeamId, created_at_ms: i64) -> DocId {
+        let month = chrono::DateTime::from_timestamp_millis(created_at_ms)
+            .unwrap_or_default()
+            .format("%Y-%m")
+            .to_string();
+        DocId::Ledger {
+            team: team.clone(),
+            month,
+        }
+    }
+
+    pub fn registry(district: &District) -> DocId {
+        DocId::Registry {
+            district: district.clone(),
+        }
+    }
+
+    /// Parses `ledger/<team>/<YYYY-MM>` or `registry/<district>`; anything else is `None`.
+    pub fn parse(id: &str) -> Option<DocId> {
+        let mut parts = id.split('/');
+        let doc = match (parts.next()?, parts.next()?, parts.next()) {
+            ("ledger", team, Some(month)) => {
+                chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").ok()?;
+                (month.len() == 7).then_some(())?;
+                DocId::Ledger {
+                    team: TeamId::parse(team).ok()?,
+                    month: month.to_string(),
+                }
+            }
+            ("registry", district, None) => DocId::Registry {
+                district: District::parse(district).ok()?,
+            },
+            _ => return None,
+        };
+        (parts.next().is_none() && doc.to_string() == id).then_some(doc)
+    }
+}
+
+impl fmt::Display for DocId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DocId::Ledger { team, month } => write!(f, "ledger/{team}/{month}"),
+            DocId::Registry { district } => write!(f, "registry/{district}"),
+        }
+    }
+}
+
+const ACTOR_PREFIX: &str = "actor:";
+
+/// Records under the root (everything but the `actor:` names).
+pub(crate) fn record_keys(doc: &impl ReadDoc) -> Vec<String> {
+    doc.keys(ROOT)
+        .filter(|k| !k.starts_with(ACTOR_PREFIX))
+        .collect()
+}
+
+pub(crate) fn record_obj(doc: &impl ReadDoc, id: &str) -> Option<ObjId> {
+    match doc.get(ROOT, id).ok()?? {
+        (Value::Object(ObjType::Map), obj) => Some(obj),
+        _ => None,
+    }
+}
+
+/// Names this device in the document the first time it writes there.
+pub(crate) fn sign<T: Transactable + ReadDoc>(
+    tx: &mut T,
+    actor_hex: &str,
+    device_name: &str,
+) -> AmResult<()> {
+    let key = format!("{ACTOR_PREFIX}{actor_hex}");
+    if tx.get(ROOT, key.as_str())?.is_none() {
+        tx.put(ROOT, key, device_name)?;
+    }
+    Ok(())
+}
+
+fn author_name(doc: &impl ReadDoc, actor_hex: &str) -> String {
+    get_str(doc, &ROOT, &format!("{ACTOR_PREFIX}{actor_hex}")).unwrap_or_default()
+}
+
+// ---- visits ----
+
+const K_TEAM: &str = "team";
+const K_SCHOOL: &str = "school";
+const K_DATE: &str = "date";
+const K_ACTIVITIES: &str = "activities";
+const K_TOPIC: &str = "topic";
+const K_PRESENTERS: &str = "presenters";
+const K_NOTES: &str = "notes";
+const K_STUDENTS: &str = "students";
+const K_TEACHERS: &str = "teachers";
+const K_OTHERS: &str = "others";
+const K_BREAKDOWN: &str = "breakdown";
+const K_BOOKS: &str = "books";
+const K_KITS: &str = "kits";
+const K_STATUS: &str = "status";
+const K_DELETED: &str = "deleted";
+const K_DUPLICATE_OF: &str = "duplicate_of";
+const K_CREATED_AT: &str = "created_at";
+const K_CREATED_BY: &str = "created_by";
+
+/// Scalar visit fields that can hold concurrent values, and the field each one is.
+const VISIT_SCALARS: [(&str, Field); 9] = [
+    (K_SCHOOL, Field::School),
+    (K_DATE, Field::Date),
+    (K_TOPIC, Field::Topic),
+    (K_PRESENTERS, Field::Presenters),
+    (K_NOTES, Field::Notes),
+    (K_BOOKS, Field::Books),
+    (K_KITS, Field::Kits),
+    (K_STATUS, Field::Status),
+    (K_DUPLICATE_OF, Field::DuplicateOf),
+];
+
+pub(crate) fn insert_visit<T: Transactable + ReadDoc>(tx: &mut T, visit: &Visit) -> AmResult<()> {
+    let obj = tx.put_object(ROOT, visit.id.to_string(), ObjType::Map)?;
+    tx.put(&obj, K_TEAM, visit.team.as_str())?;
+    tx.put(&obj, K_CREATED_AT, ScalarValue::Timestamp(visit.created_at))?;
+    tx.put(&obj, K_CREATED_BY, visit.created_by.as_str())?;
+    tx.put(&obj, K_STATUS, visit.status.key())?;
+    tx.put(&obj, K_DELETED, visit.deleted)?;
+    // Created once here, so concurrent edits never race to create them.
+    tx.put_object(&obj, K_ACTIVITIES, ObjType::Map)?;
+    tx.put_object(&obj, K_BREAKDOWN, ObjType::Map)?;
+    for key in [K_STUDENTS, K_TEACHERS, K_OTHERS] {
+        tx.put(&obj, key, ScalarValue::counter(0))?;
+    }
+    write_visit_fields(tx, &obj, None, &visit.fields)
+}
+
+/// Writes what differs between `old` and `new`. Counters move by the difference, so
+/// concurrent tallies add up instead of overwriting each other.
+pub(crate) fn write_visit_fields<T: Transactable + ReadDoc>(
+    tx: &mut T,
+    obj: &ObjId,
+    old: Option<&VisitFields>,
+    new: &VisitFields,
+) -> AmResult<()> {
+    let changed = |f: fn(&VisitFields) -> String| old.is_none_or(|o| f(o) != f(new));
+    let texts: [(&str, fn(&VisitFields) -> String); 5] = [
+        (K_SCHOOL, |v| v.school.to_string()),
+        (K_DATE, |v| v.date.to_string()),
+        (K_TOPIC, |v| v.topic.clone()),
+        (K_PRESENTERS, |v| v.presenters.clone()),
+        (K_NOTES, |v| v.notes.clone()),
+    ];
+    for (key, get) in texts {
+        if changed(get) {
+            tx.put(obj, key, get(new))?;
+        }
+    }
+    let ints: [(&str, fn(&VisitFields) -> u32); 2] = [
+        (K_BOOKS, |v| v.donations.books),
+        (K_KITS, |v| v.donations.kits),
+    ];
+    for (key, get) in ints {
+        if old.is_none_or(|o| get(o) != get(new)) {
+            tx.put(obj, key, i64::from(get(new)))?;
+        }
+    }
+
+    let activities = child_map(tx, obj, K_ACTIVITIES)?;
+    let before = old.map(|o| o.activities.clone()).unwrap_or_default();
+    for kind in new.activities.difference(&before) {
+        tx.put(&activities, kind.key(), true)?;
+    }
+    for kind in before.difference(&new.activities) {
+        tx.delete(&activities, kind.key())?;
+    }
+
+    let counters: [(&str, fn(&Audience) -> u32); 3] = [
+        (K_STUDENTS, |a| a.students),
+        (K_TEACHERS, |a| a.teachers),
+        (K_OTHERS, |a| a.others),
+    ];
+    let old_audience = old.map(|o| o.audience.clone()).unwrap_or_default();
+    for (key, get) in counters {
+        increment_by(tx, obj, key, get(&old_audience), get(&new.audience))?;
+    }
+    let breakdown = child_map(tx, obj, K_BREAKDOWN)?;
+    let cohorts: BTreeSet<Cohort> = old_audience
+        .breakdown
+        .keys()
+        .chain(new.audience.breakdown.keys())
+        .copied()
+        .collect();
+    for cohort in cohorts {
+        let count = |a: &Audience| a.breakdown.get(&cohort).copied().unwrap_or(0);
+        let key = cohort.to_string();
+        if tx.get(&breakdown, key.as_str())?.is_none() {
+            tx.put(&breakdown, key.as_str(), ScalarValue::counter(0))?;
+        }
+        increment_by(
+            tx,
+            &breakdown,
+            &key,
+            count(&old_audience),
+            count(&new.audience),
+        )?;
+    }
+    Ok(())
+}
+
+fn increment_by<T: Transactable>(
+    tx: &mut T,
+    obj: &ObjId,
+    key: &str,
+    old: u32,
+    new: u32,
+) -> AmResult<()> {
+    let delta = i64::from(new) - i64::from(old);
+    if delta != 0 {
+        tx.increment(obj, key, delta)?;
+    }
+    Ok(())
+}
+
+fn child_map<T: Transactable + ReadDoc>(tx: &mut T, obj: &ObjId, key: &str) -> AmResult<ObjId> {
+    match tx.get(obj, key)? {
+        Some((Value::Object(ObjType::Map), child)) => Ok(child),
+        _ => tx.put_object(obj, key, ObjType::Map),
+    }
+}
+
+pub(crate) fn set_visit_scalar<T: Transactable>(
+    tx: &mut T,
+    obj: &ObjId,
+    key: VisitFlag,
+) -> AmResult<()> {
+    match key {
+        VisitFlag::Deleted => tx.put(obj, K_DELETED, true),
+        VisitFlag::Status(status) => tx.put(obj, K_STATUS, status.key()),
+        VisitFlag::DuplicateOf(Some(id)) => tx.put(obj, K_DUPLICATE_OF, id.to_string()),
+        VisitFlag::DuplicateOf(None) => tx.delete(obj, K_DUPLICATE_OF),
+    }
+}
+
+/// Record-level facts that are set on their own, not through the editor's fields.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum VisitFlag {
+    Deleted,
+    Status(VisitStatus),
+    DuplicateOf(Option<VisitId>),
+}
+
+/// Reads a visit; `None` when the record is malformed (e.g. written by a foreign tool).
+pub(crate) fn read_visit(doc: &impl ReadDoc, id: &str, obj: &ObjId) -> Option<Visit> {
+    let activities = match doc.get(obj, K_ACTIVITIES).ok()?? {
+        (Value::Object(ObjType::Map), map) => doc
+            .keys(&map)
+            .filter_map(|k| ActivityKind::parse(&k).ok())
+            .collect(),
+        _ => BTreeSet::new(),
+    };
+    let breakdown = match doc.get(obj, K_BREAKDOWN).ok()?? {
+        (Value::Object(ObjType::Map), map) => doc
+            .keys(&map)
+            .filter_map(|k| Some((Cohort::parse(&k).ok()?, get_count(doc, &map, &k))))
+            .filter(|(_, n)| *n > 0)
+            .collect(),
+        _ => BTreeMap::new(),
+    };
+    Some(Visit {
+        id: id.parse().ok()?,
+        team: TeamId::parse(&get_str(doc, obj, K_TEAM)?).ok()?,
+        fields: VisitFields {
+            school: get_str(doc, obj, K_SCHOOL)?.parse().ok()?,
+            date: get_str(doc, obj, K_DATE)?.parse().ok()?,
+            activities,
+            topic: get_str(doc, obj, K_TOPIC).unwrap_or_default(),
+            presenters: get_str(doc, obj, K_PRESENTERS).unwrap_or_default(),
+            notes: get_str(doc, obj, K_NOTES).unwrap_or_default(),
+            audience: Audience {
+                students: get_count(doc, obj, K_STUDENTS),
+                teachers: get_count(doc, obj, K_TEACHERS),
+                others: get_count(doc, obj, K_OTHERS),
+                breakdown,
+            },
+            donations: Donations {
+                books: get_count(doc, obj, K_BOOKS),
+                kits: get_count(doc, obj, K_KITS),
+            },
+        },
+        status: get_str(doc, obj, K_STATUS)
+            .and_then(|s| VisitStatus::parse(&s).ok())
+            .unwrap_or(VisitStatus::Recorded),
+        deleted: matches!(
+            get_scalar(doc, obj, K_DELETED),
+            Some(ScalarValue::Boolean(true))
+        ),
+        duplicate_of: get_str(doc, obj, K_DUPLICATE_OF).and_then(|s| s.parse().ok()),
+        created_at: match get_scalar(doc, obj, K_CREATED_AT) {
+            Some(ScalarValue::Timestamp(ms) | ScalarValue::Int(ms)) => ms,
+            _ => 0,
+        },
+        created_by: get_str(doc, obj, K_CREATED_BY).unwrap_or_default(),
+    })
+}
+
+/// One field that holds more than one value after a merge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conflict {
+    pub record_id: String,
+    pub field: Field,
+    /// Every value, ordered by actor so all devices list them alike.
+    pub values: Vec<ConflictValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConflictValue {
+    pub value: String,
+    /// The device that entered it, by name, and its Automerge actor.
+    pub author: String,
+    pub actor: String,
+    /// When, in milliseconds since the Unix epoch (the change's timestamp).
+    pub at: i64,
+}
+
+/// Fields of a visit whose concurrent values differ. All values are kept and listed.
+pub(crate) fn visit_conflicts(doc: &automerge::Automerge, id: &str, obj: &ObjId) -> Vec<Conflict> {
+    VISIT_SCALARS
+        .iter()
+        .filter_map(|&(key, field)| {
+            let all = doc.get_all(obj, key).ok()?;
+            let mut values: Vec<ConflictValue> = all
+                .iter()
+                .filter_map(|(value, exid)| {
+                    let ObjId::Id(_, actor, _) = exid else {
+                        return None;
+                    };
+                    let at = doc
+                        .hash_for_opid(exid)
+                        .and_then(|h| doc.get_change_meta_by_hash(&h))
+                        .map(|meta| meta.timestamp)
+                        .unwrap_or(0);
+                    let actor = actor.to_hex_string();
+                    Some(ConflictValue {
+                        value: display_value(value),
+                        author: author_name(doc, &actor),
+                        actor,
+                        at,
+                    })
+                })
+                .collect();
+            values.sort_by(|a, b| (&a.actor, &a.value).cmp(&(&b.actor, &b.value)));
+            let distinct: BTreeSet<&str> = values.iter().map(|v| v.value.as_str()).collect();
+            (distinct.len() > 1).then(|| Conflict {
+                record_id: id.to_string(),
+                field,
+                values,
+            })
+        })
+        .collect()
+}
+
+fn display_value(value: &Value<'_>) -> String {
+    match value {
+        Value::Scalar(s) => match s.as_ref() {
+            ScalarValue::Str(s) => s.to_string(),
+            ScalarValue::Int(n) | ScalarValue::Timestamp(n) => n.to_string(),
+            ScalarValue::Uint(n) => n.to_string(),
+            ScalarValue::Boolean(b) => b.to_string(),
+            other => other.to_string(),
+        },
+        Value::Object(kind) => kind.to_string(),
+    }
+}
+
+// ---- schools ----
+
+const K_NAME: &str = "name";
+const K_DISTRICT: &str = "district";
+const K_AREA: &str = "area";
+const K_LEVEL: &str = "level";
+const K_ENROLLMENT: &str = "enrollment";
+
+pub(crate) fn put_school<T: Transactable + ReadDoc>(tx: &mut T, school: &School) -> AmResult<()> {
+    let obj = match record_obj(tx, &school.id.to_string()) {
+        Some(obj) => obj,
+        None => tx.put_object(ROOT, school.id.to_string(), ObjType::Map)?,
+    };
+    let old = read_school(tx, &school.id.to_string(), &obj);
+    let f = &school.fields;
+    let o = old.as_ref().map(|s| (&s.fields, s.status));
+    if o.is_none_or(|(o, _)| o.name != f.name) {
+        tx.put(&obj, K_NAME, f.name.as_str())?;
+    }
+    if o.is_none_or(|(o, _)| o.district != f.district) {
+        tx.put(&obj, K_DISTRICT, f.district.as_str())?;
+    }
+    if o.is_none_or(|(o, _)| o.area != f.area) {
+        tx.put(&obj, K_AREA, f.area.key())?;
+    }
+    if o.is_none_or(|(o, _)| o.level != f.level) {
+        tx.put(&obj, K_LEVEL, f.level.map(|l| l.key()).unwrap_or_default())?;
+    }
+    if o.is_none_or(|(o, _)| o.enrollment != f.enrollment) {
+        match f.enrollment {
+            Some(n) => tx.put(&obj, K_ENROLLMENT, i64::from(n))?,
+            None => tx.put(&obj, K_ENROLLMENT, ScalarValue::Null)?,
+        }
+    }
+    if o.is_none_or(|(_, status)| status != school.status) {
+        tx.put(&obj, K_STATUS, school.status.key())?;
+    }
+    Ok(())
+}
+
+pub(crate) fn read_school(doc: &impl ReadDoc, id: &str, obj: &ObjId) -> Option<School> {
+    Some(School {
+        id: id.parse().ok()?,
+        fields: SchoolFields {
+            name: get_str(doc, obj, K_NAME)?,
+            district: District::parse(&get_str(doc, obj, K_DISTRICT)?).ok()?,
+            area: Area::parse(&get_str(doc, obj, K_AREA)?).ok()?,
+            level: get_str(doc, obj, K_LEVEL).and_then(|l| SchoolLevel::parse(&l).ok()),
+            enrollment: match get_scalar(doc, obj, K_ENROLLMENT) {
+                Some(ScalarValue::Int(n)) => u32::try_from(n).ok(),
+                _ => None,
+            },
+        },
+        status: get_str(doc, obj, K_STATUS)
+            .and_then(|s| SchoolStatus::parse(&s).ok())
+            .unwrap_or(SchoolStatus::Pending),
+    })
+}
+
+pub(crate) fn school_id(id: &str) -> Option<SchoolId> {
+    id.parse().ok()
+}
+
+// ---- reading scalars ----
+
+fn get_scalar(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<ScalarValue> {
+    match doc.get(obj, key).ok()?? {
+        (Value::Scalar(s), _) => Some(s.into_owned()),
+        _ => None,
+    }
+}
+
+fn get_str(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<String> {
+    match get_scalar(doc, obj, key)? {
+        ScalarValue::Str(s) => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+/// A counter or integer, clamped into `0..=u32::MAX` (concurrent decrements can overshoot).
+fn get_count(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> u32 {
+    let n = match get_scalar(doc, obj, key) {
+        Some(ScalarValue::Counter(c)) => i64::from(&c),
+        Some(ScalarValue::Int(n)) => n,
+        Some(ScalarValue::Uint(n)) => i64::try_from(n).unwrap_or(i64::MAX),
+        _ => 0,
+    };
+    u32::try_from(n.max(0)).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doc_ids_round_trip_and_reject_junk() {
+        for id in ["ledger/caravan-1/2026-05", "registry/南山区"] {
+            assert_eq!(DocId::parse(id).unwrap().to_string(), id);
+        }
+        for junk in [
+            "",
+            "ledger/caravan-1",
+            "ledger/caravan-1/2026-13",
+            "ledger/caravan-1/2026-5",
+            "ledger//2026-05",
+            "registry/a/b",
+            "photos/x",
+        ] {
+            assert_eq!(DocId::parse(junk), None, "{junk}");
+        }
+    }
+}

@@ -1,0 +1,749 @@
+//! The device store: one SQLite file per data directory.
+
+use crate::clock::{Clock, SystemClock};
+use crate::docs::{self, DocCache};
+use crate::error::{DbContext, Error, Result};
+use crate::ledger::{self, Conflict, ConflictValue, DocId, VisitFlag};
+use crate::projection;
+use crate::search::normalize_query;
+use automerge::transaction::{CommitOptions, Transaction};
+use automerge::{ActorId, ChangeHash};
+use chrono::NaiveDate;
+use fieldlog_domain::visit::Context;
+use fieldlog_domain::{
+    DeviceId, District, Field, FieldError, Report, School, SchoolId, SchoolInput, SchoolStatus,
+    TeamId, ValidationErrors, Visit, VisitFields, VisitId, VisitInput, VisitStatus,
+};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub const STORE_FILE: &str = "fieldlog.sqlite3";
+
+/// Who this device is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    pub id: DeviceId,
+    pub name: String,
+    pub team: TeamId,
+    /// The Automerge actor id every change from this device carries (hex).
+    pub actor: String,
+}
+
+/// Settings the caller chooses; the store reads no environment.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// Which visits to list.
+#[derive(Debug, Clone, Default)]
+pub struct VisitFilter {
+    /// `YYYY-MM` of the visit date.
+    pub month: Option<String>,
+    pub school: Option<SchoolId>,
+    pub include_deleted: bool,
+}
+
+/// Which visits a report covers, by visit date and school district.
+#[derive(Debug, Clone, Default)]
+pub struct ReportFilter {
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub district: Option<District>,
+}
+
+/// Counts from a school registry import.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportSummary {
+    pub added: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+#[derive(Debug)]
+pub struct Store {
+    pub(crate) conn: Connection,
+    pub(crate) path: PathBuf,
+    pub(crate) device: Device,
+    pub(crate) actor: ActorId,
+    pub(crate) docs: DocCache,
+    clock: Arc<dyn Clock>,
+}
+
+impl Store {
+    /// Creates the device identity (id, name, team, a fresh Automerge actor) in `dir`.
+    pub fn init(dir: &Path, device_name: &str, team: &str, options: Options) -> Result<Store> {
+        let name = fieldlog_domain::rules::text(Field::DeviceName, device_name, 64, true);
+        let team = TeamId::parse(team);
+        let (name, team) = match (name, team) {
+            (Ok(name), Ok(team)) => (name, team),
+            (name, team) => {
+                return Err(ValidationErrors::collect([name.err(), team.err()]).into());
+            }
+        };
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join(STORE_FILE);
+        let conn = crate::db::open(&path)?;
+        if let Some(existing) = read_device(&conn, &path)? {
+            return Err(Error::AlreadyInitialized {
+                path: dir.to_path_buf(),
+                device_name: existing.name,
+            });
+        }
+        let device = Device {
+            id: DeviceId(Uuid::now_v7()),
+            name,
+            team,
+            actor: ActorId::random().to_hex_string(),
+        };
+        conn.execute(
+            "INSERT INTO device (singleton, device_id, device_name, team, actor, created_at)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5)",
+            params![
+                device.id.to_string(),
+                device.name,
+                device.team.as_str(),
+                device.actor,
+                options.clock.now_ms()
+            ],
+        )
+        .db(&path)?;
+        Store::with_device(conn, path, device, options)
+    }
+
+    /// Opens the store in `dir`, which `init` must have prepared.
+    pub fn open(dir: &Path, options: Options) -> Result<Store> {
+        let path = dir.join(STORE_FILE);
+        if !path.exists() {
+            return Err(Error::NotInitialized {
+                path: dir.to_path_buf(),
+            });
+        }
+        let conn = crate::db::open(&path)?;
+        let device = read_device(&conn, &path)?.ok_or_else(|| Error::NotInitialized {
+            path: dir.to_path_buf(),
+        })?;
+        Store::with_device(conn, path, device, options)
+    }
+
+    fn with_device(
+        conn: Connection,
+        path: PathBuf,
+        device: Device,
+        options: Options,
+    ) -> Result<Store> {
+        let actor = ActorId::try_from(device.actor.as_str())
+            .map_err(|_| Error::NotInitialized { path: path.clone() })?;
+        Ok(Store {
+            conn,
+            path,
+            device,
+            actor,
+            docs: DocCache::default(),
+            clock: options.clock,
+        })
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The SQLite file behind this store.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Starts a write: every document change and its projection rows commit together, or
+    /// not at all.
+    pub(crate) fn begin(&mut self) -> Result<Writer<'_>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .db(&self.path)?;
+        Ok(Writer {
+            tx: Some(tx),
+            path: &self.path,
+            docs: &mut self.docs,
+            actor: &self.actor,
+            device_name: &self.device.name,
+            now: self.clock.now_ms(),
+            touched: BTreeSet::new(),
+            committed: false,
+        })
+    }
+
+    // ---- schools ----
+
+    /// Adds one school. From a device it is `Pending` until a coordinator approves it.
+    pub fn add_school(&mut self, input: &SchoolInput, status: SchoolStatus) -> Result<School> {
+        let fields = input.validate()?;
+        let school = School {
+            id: SchoolId(Uuid::now_v7()),
+            fields,
+            status,
+        };
+        let mut w = self.begin()?;
+        w.put_school(&school)?;
+        w.commit()?;
+        Ok(school)
+    }
+
+    /// Imports a registry CSV (`name,district,area,level,enrollment`). Rows match existing
+    /// schools by name and district, so importing the same file twice changes nothing.
+    /// Any bad row refuses the whole file, naming the line.
+    pub fn import_schools_csv(&mut self, csv_text: impl std::io::Read) -> Result<ImportSummary> {
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_reader(csv_text);
+        let mut rows = Vec::new();
+        for (index, row) in reader.deserialize::<SchoolInput>().enumerate() {
+            let line = index as u64 + 2;
+            let input = row.map_err(Error::RegistryCsv)?;
+            let fields = input
+                .validate()
+                .map_err(|source| Error::RegistryLine { line, source })?;
+            rows.push(fields);
+        }
+        let mut existing: BTreeMap<(String, String), School> = self
+            .schools()?
+            .into_iter()
+            .map(|s| ((s.fields.name.clone(), s.fields.district.to_string()), s))
+            .collect();
+        let mut summary = ImportSummary::default();
+        let mut w = self.begin()?;
+        for fields in rows {
+            let key = (fields.name.clone(), fields.district.to_string());
+            let school = match existing.remove(&key) {
+                Some(old) if old.fields == fields && old.status == SchoolStatus::Registered => {
+                    summary.unchanged += 1;
+                    continue;
+                }
+                Some(old) => {
+                    summary.updated += 1;
+                    School {
+                        id: old.id,
+                        fields,
+                        status: SchoolStatus::Registered,
+                    }
+                }
+                None => {
+                    summary.added += 1;
+                    School {
+                        id: SchoolId(Uuid::now_v7()),
+                        fields,
+                        status: SchoolStatus::Registered,
+                    }
+                }
+            };
+            w.put_school(&school)?;
+        }
+        w.commit()?;
+        Ok(summary)
+    }
+
+    pub fn schools(&self) -> Result<Vec<School>> {
+        self.query_records("SELECT record FROM schools ORDER BY district, name", [])
+    }
+
+    pub fn school(&self, id: SchoolId) -> Result<School> {
+        self.query_records("SELECT record FROM schools WHERE id = ?1", [id.to_string()])?
+            .pop()
+            .ok_or(Error::SchoolNotFound(id))
+    }
+
+    /// Finds schools by a part of the name, or by pinyin: initials (`nsxx`) or full
+    /// (`nanshan`). Best matches first: exact name, then name prefix, then initials.
+    pub fn search_schools(&self, query: &str, limit: usize) -> Result<Vec<School>> {
+        let query = query.trim();
+        if query.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pinyin = normalize_query(query);
+        self.query_records(
+            "SELECT record FROM schools
+             WHERE instr(name, ?1) > 0
+                OR (?2 != '' AND (instr(pinyin_initials, ?2) > 0 OR instr(pinyin_full, ?2) > 0))
+             ORDER BY CASE
+                 WHEN name = ?1 THEN 0
+                 WHEN substr(name, 1, length(?1)) = ?1 THEN 1
+                 WHEN substr(pinyin_initials, 1, length(?2)) = ?2 THEN 2
+                 WHEN substr(pinyin_full, 1, length(?2)) = ?2 THEN 3
+                 ELSE 4 END,
+               length(name), name
+             LIMIT ?3",
+            params![query, pinyin, limit as i64],
+        )
+    }
+
+    /// A school id from an id or an exact name (the first registered one if names repeat).
+    pub fn find_school(&self, reference: &str) -> Result<Option<SchoolId>> {
+        let reference = reference.trim();
+        if let Ok(id) = reference.parse::<SchoolId>() {
+            return Ok(self.school(id).ok().map(|s| s.id));
+        }
+        let id: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT id FROM schools WHERE name = ?1
+                 ORDER BY status = 'registered' DESC, id LIMIT 1",
+                [reference],
+                |r| r.get(0),
+            )
+            .optional()
+            .db(&self.path)?;
+        Ok(id.and_then(|id| ledger::school_id(&id)))
+    }
+
+    // ---- visits ----
+
+    /// Validates and saves a new visit. When this returns, the visit is durable.
+    pub fn add_visit(&mut self, input: &VisitInput, today: NaiveDate) -> Result<Visit> {
+        let fields = self.validate_visit(input, today)?;
+        let visit = Visit {
+            id: VisitId(Uuid::now_v7()),
+            team: self.device.team.clone(),
+            fields,
+            status: VisitStatus::Recorded,
+            deleted: false,
+            duplicate_of: None,
+            created_at: self.clock.now_ms(),
+            created_by: self.device.name.clone(),
+        };
+        let doc_id = DocId::ledger(&visit.team, visit.created_at);
+        let mut w = self.begin()?;
+        w.change(
+            &doc_id,
+            &format!("add visit {}", visit.id),
+            &[visit.id.to_string()],
+            |tx| ledger::insert_visit(tx, &visit),
+        )?;
+        w.commit()?;
+        Ok(visit)
+    }
+
+    /// Sets fields of a visit from text (`students=40`, `activities=lecture,hands_on`).
+    /// Only the fields that changed are written, so concurrent edits of other fields merge.
+    pub fn edit_visit(
+        &mut self,
+        id: VisitId,
+        changes: &[(String, String)],
+        today: NaiveDate,
+    ) -> Result<Visit> {
+        let current = self.visit(id)?;
+        let mut input = VisitInput::from(&current.fields);
+        let mut errors = Vec::new();
+        for (key, value) in changes {
+            if let Err(e) = input.set(key, value) {
+                errors.push(e);
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ValidationErrors(errors).into());
+        }
+        let fields = self.validate_visit(&input, today)?;
+        let doc_id = self.visit_doc(id)?;
+        let mut w = self.begin()?;
+        w.change_visit(&doc_id, id, "edit", |tx, obj, old| {
+            ledger::write_visit_fields(tx, obj, Some(&old.fields), &fields)
+        })?;
+        w.commit()?;
+        self.visit(id)
+    }
+
+    /// Marks a visit deleted. The record stays (so a concurrent edit still merges) but it
+    /// never counts again.
+    pub fn delete_visit(&mut self, id: VisitId) -> Result<()> {
+        self.flag_visit(id, VisitFlag::Deleted)
+    }
+
+    pub fn set_visit_status(&mut self, id: VisitId, status: VisitStatus) -> Result<()> {
+        self.flag_visit(id, VisitFlag::Status(status))
+    }
+
+    /// Marks `id` as a duplicate of `original`: it then counts once, as the original.
+    pub fn mark_duplicate(&mut self, id: VisitId, original: Option<VisitId>) -> Result<()> {
+        if let Some(original) = original {
+            self.visit(original)?;
+        }
+        self.flag_visit(id, VisitFlag::DuplicateOf(original))
+    }
+
+    fn flag_visit(&mut self, id: VisitId, flag: VisitFlag) -> Result<()> {
+        let doc_id = self.visit_doc(id)?;
+        let mut w = self.begin()?;
+        w.change_visit(&doc_id, id, "set", |tx, obj, _| {
+            ledger::set_visit_scalar(tx, obj, flag)
+        })?;
+        w.commit()
+    }
+
+    fn validate_visit(&self, input: &VisitInput, today: NaiveDate) -> Result<VisitFields> {
+        let find = |reference: &str| self.find_school(reference).ok().flatten();
+        let ctx = Context {
+            today,
+            find_school: &find,
+        };
+        Ok(input.validate(&ctx)?)
+    }
+
+    fn visit_doc(&self, id: VisitId) -> Result<DocId> {
+        let doc: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT doc_id FROM visits WHERE id = ?1",
+                [id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()
+            .db(&self.path)?;
+        doc.and_then(|d| DocId::parse(&d))
+            .ok_or(Error::VisitNotFound(id))
+    }
+
+    pub fn visit(&self, id: VisitId) -> Result<Visit> {
+        self.query_records("SELECT record FROM visits WHERE id = ?1", [id.to_string()])?
+            .pop()
+            .ok_or(Error::VisitNotFound(id))
+    }
+
+    /// Visits, newest date first.
+    pub fn visits(&self, filter: &VisitFilter) -> Result<Vec<Visit>> {
+        self.query_records(
+            "SELECT record FROM visits
+             WHERE (?1 IS NULL OR substr(date, 1, 7) = ?1)
+               AND (?2 IS NULL OR school_id = ?2)
+               AND (?3 OR deleted = 0)
+             ORDER BY date DESC, created_at DESC, id",
+            params![
+                filter.month,
+                filter.school.map(|s| s.to_string()),
+                filter.include_deleted
+            ],
+        )
+    }
+
+    /// Every field holding concurrent values, with each value and who entered it.
+    pub fn conflicts(&self) -> Result<Vec<Conflict>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT record_id, field, value, author, actor, at FROM conflicts
+                 ORDER BY record_id, field, actor, value",
+            )
+            .db(&self.path)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    ConflictValue {
+                        value: r.get(2)?,
+                        author: r.get(3)?,
+                        actor: r.get(4)?,
+                        at: r.get(5)?,
+                    },
+                ))
+            })
+            .db(&self.path)?;
+        let mut conflicts: Vec<Conflict> = Vec::new();
+        for row in rows {
+            let (record_id, field, value) = row.db(&self.path)?;
+            let Ok(field) = Field::try_from(field) else {
+                continue;
+            };
+            match conflicts.last_mut() {
+                Some(c) if c.record_id == record_id && c.field == field => c.values.push(value),
+                _ => conflicts.push(Conflict {
+                    record_id,
+                    field,
+                    values: vec![value],
+                }),
+            }
+        }
+        Ok(conflicts)
+    }
+
+    /// The bureau's figures. Deleted visits and merged duplicates never count; a school
+    /// counts once however often it was visited, with the area the registry holds now.
+    pub fn report(&self, filter: &ReportFilter) -> Result<Report> {
+        self.conn
+            .query_row(
+                "SELECT count(*),
+                        count(DISTINCT v.school_id),
+                        count(DISTINCT CASE WHEN s.area = 'rural' THEN v.school_id END),
+                        count(DISTINCT CASE WHEN s.area = 'urban' THEN v.school_id END),
+                        coalesce(sum(v.audience), 0),
+                        coalesce(sum(v.lecture), 0),
+                        coalesce(sum(v.books), 0),
+                        coalesce(sum(v.kits), 0)
+                 FROM visits v LEFT JOIN schools s ON s.id = v.school_id
+                 WHERE v.deleted = 0 AND v.duplicate_of IS NULL
+                   AND (?1 IS NULL OR v.date >= ?1)
+                   AND (?2 IS NULL OR v.date <= ?2)
+                   AND (?3 IS NULL OR s.district = ?3)",
+                params![
+                    filter.from.map(|d| d.to_string()),
+                    filter.to.map(|d| d.to_string()),
+                    filter.district.as_ref().map(|d| d.to_string())
+                ],
+                |r| {
+                    Ok(Report {
+                        visits: r.get(0)?,
+                        schools_reached: r.get(1)?,
+                        rural_schools: r.get(2)?,
+                        urban_schools: r.get(3)?,
+                        audience: r.get(4)?,
+                        lectures: r.get(5)?,
+                        books: r.get(6)?,
+                        kits: r.get(7)?,
+                    })
+                },
+            )
+            .db(&self.path)
+    }
+
+    /// Derives every query row again from the stored documents.
+    pub fn rebuild_projection(&mut self) -> Result<()> {
+        let ids = docs::doc_ids(&self.conn, &self.path)?;
+        let w = self.begin()?;
+        let tx =
+            w.tx.as_ref()
+                .expect("a writer holds its transaction until commit");
+        projection::clear(tx, w.path)?;
+        for id in ids {
+            let Some(doc_id) = DocId::parse(&id) else {
+                continue;
+            };
+            let cached = w.docs.fresh(tx, w.path, &id, w.actor)?;
+            projection::project_doc(tx, w.path, &cached.doc, &doc_id)?;
+        }
+        w.commit()
+    }
+
+    fn query_records<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<T>> {
+        let mut stmt = self.conn.prepare_cached(sql).db(&self.path)?;
+        let rows = stmt
+            .query_map(params, |r| r.get::<_, String>(0))
+            .db(&self.path)?;
+        let mut records = Vec::new();
+        for row in rows {
+            match serde_json::from_str(&row.db(&self.path)?) {
+                Ok(record) => records.push(record),
+                Err(e) => tracing::warn!(error = %e, "skipping an unreadable projection row"),
+            }
+        }
+        Ok(records)
+    }
+}
+
+fn read_device(conn: &Connection, path: &Path) -> Result<Option<Device>> {
+    let row: Option<(String, String, String, String)> = conn
+        .query_row(
+            "SELECT device_id, device_name, team, actor FROM device WHERE singleton = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()
+        .db(path)?;
+    Ok(row.and_then(|(id, name, team, actor)| {
+        Some(Device {
+            id: id.parse().ok()?,
+            name,
+            team: TeamId::parse(&team).ok()?,
+            actor,
+        })
+    }))
+}
+
+/// One SQLite transaction holding document changes and their projection rows. Dropped
+/// without `commit`, it rolls back and forgets the in-memory changes too.
+pub(crate) struct Writer<'a> {
+    /// `Some` until `commit` takes it.
+    tx: Option<rusqlite::Transaction<'a>>,
+    pub(crate) path: &'a Path,
+    pub(crate) docs: &'a mut DocCache,
+    pub(crate) actor: &'a ActorId,
+    device_name: &'a str,
+    pub(crate) now: i64,
+    touched: BTreeSet<String>,
+    committed: bool,
+}
+
+impl Writer<'_> {
+    /// Makes one Automerge change to `doc_id` and reprojects `records`.
+    pub(crate) fn change<T>(
+        &mut self,
+        doc_id: &DocId,
+        message: &str,
+        records: &[String],
+        f: impl FnOnce(&mut Transaction<'_>) -> ledger::AmResult<T>,
+    ) -> Result<T> {
+        let id = doc_id.to_string();
+        self.touched.insert(id.clone());
+        let tx = self
+            .tx
+            .as_ref()
+            .expect("a writer holds its transaction until commit");
+        let cached = self.docs.fresh(tx, self.path, &id, self.actor)?;
+        let before = cached.doc.get_heads();
+        let device_name = self.device_name;
+        let actor_hex = self.actor.to_hex_string();
+        let am_err = |source| Error::Document {
+            doc_id: id.clone(),
+            source,
+        };
+        let out = cached
+            .doc
+            .transact_with(
+                |_| {
+                    CommitOptions::default()
+                        .with_message(message.to_string())
+                        .with_time(self.now)
+                },
+                |tx| {
+                    ledger::sign(tx, &actor_hex, device_name)?;
+                    f(tx)
+                },
+            )
+            .map_err(|failure| am_err(failure.error))?
+            .result;
+        self.docs.persist(tx, self.path, &id, &before)?;
+        let cached = self.docs.fresh(tx, self.path, &id, self.actor)?;
+        for record in records {
+            projection::project_record(tx, self.path, &cached.doc, doc_id, record)?;
+        }
+        Ok(out)
+    }
+
+    /// Changes an existing visit, reading its current state inside the transaction.
+    fn change_visit(
+        &mut self,
+        doc_id: &DocId,
+        id: VisitId,
+        verb: &str,
+        f: impl FnOnce(&mut Transaction<'_>, &automerge::ObjId, &Visit) -> ledger::AmResult<()>,
+    ) -> Result<()> {
+        let key = id.to_string();
+        self.change(
+            doc_id,
+            &format!("{verb} visit {id}"),
+            &[key.clone()],
+            |tx| {
+                let obj = ledger::record_obj(tx, &key);
+                let current = obj.as_ref().and_then(|o| ledger::read_visit(tx, &key, o));
+                match (obj, current) {
+                    (Some(obj), Some(current)) => f(tx, &obj, &current),
+                    _ => Err(automerge::AutomergeError::InvalidObjId(key.clone())),
+                }
+            },
+        )
+        .map_err(|e| match e {
+            Error::Document { .. } => Error::VisitNotFound(id),
+            other => other,
+        })
+    }
+
+    fn put_school(&mut self, school: &School) -> Result<()> {
+        let doc_id = DocId::registry(&school.fields.district);
+        self.change(
+            &doc_id,
+            &format!("put school {}", school.id),
+            &[school.id.to_string()],
+            |tx| ledger::put_school(tx, school),
+        )
+    }
+
+    /// Applies changes that came from elsewhere and reprojects what they touched.
+    pub(crate) fn apply(
+        &mut self,
+        doc_id: &DocId,
+        changes: Vec<automerge::Change>,
+    ) -> Result<(Vec<ChangeHash>, usize)> {
+        let id = doc_id.to_string();
+        self.touched.insert(id.clone());
+        let tx = self
+            .tx
+            .as_ref()
+            .expect("a writer holds its transaction until commit");
+        let cached = self.docs.fresh(tx, self.path, &id, self.actor)?;
+        let before = cached.doc.get_heads();
+        cached
+            .doc
+            .apply_changes(changes)
+            .map_err(|source| Error::Document {
+                doc_id: id.clone(),
+                source,
+            })?;
+        let after = cached.doc.get_heads();
+        if after == before {
+            return Ok((after, 0));
+        }
+        let applied = cached.doc.get_changes(&before).len();
+        let records: BTreeSet<String> = cached
+            .doc
+            .diff(&before, &after)
+            .into_iter()
+            .filter_map(|patch| match (patch.path.first(), patch.action) {
+                (Some((_, automerge::Prop::Map(key))), _) => Some(key.clone()),
+                (None, automerge::PatchAction::PutMap { key, .. })
+                | (None, automerge::PatchAction::DeleteMap { key }) => Some(key),
+                _ => None,
+            })
+            .collect();
+        self.docs.persist(tx, self.path, &id, &before)?;
+        let cached = self.docs.fresh(tx, self.path, &id, self.actor)?;
+        for record in records {
+            projection::project_record(tx, self.path, &cached.doc, doc_id, &record)?;
+        }
+        Ok((after, applied))
+    }
+
+    pub(crate) fn tx(&self) -> &rusqlite::Transaction<'_> {
+        self.tx
+            .as_ref()
+            .expect("a writer holds its transaction until commit")
+    }
+
+    pub(crate) fn commit(mut self) -> Result<()> {
+        if let Some(tx) = self.tx.take() {
+            tx.commit().db(self.path)?;
+        }
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Writer<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            for id in &self.touched {
+                self.docs.evict(id);
+            }
+        }
+    }
+}
+
+impl From<FieldError> for Error {
+    fn from(error: FieldError) -> Self {
+        Error::Invalid(error.into())
+    }
+}

@@ -1,0 +1,65 @@
+//! `cargo xtask bench <target>`: runs one benchmark suite with cargo's own output.
+
+use crate::sh;
+use anyhow::{Result, bail};
+
+/// A named benchmark suite: `cargo bench -p <package> --bench <bench>`.
+struct Target {
+    name: &'static str,
+    package: &'static str,
+    bench: &'static str,
+    about: &'static str,
+}
+
+/// Add a suite with one line here (kept on one line each, hence no rustfmt).
+#[rustfmt::skip]
+const TARGETS: &[Target] = &[
+    Target { name: "core", package: "fieldlog-core", bench: "core", about: "fieldlog-core: storage and queries" },
+];
+
+pub fn bench(args: &[String]) -> Result<()> {
+    let Some((name, rest)) = args.split_first() else {
+        bail!("which benchmark? {}", known_targets());
+    };
+    if name == "-h" || name == "--help" {
+        println!(
+            "Usage: cargo xtask bench <target> [-- <args for the bench binary>]\n\n{}",
+            known_targets()
+        );
+        return Ok(());
+    }
+    let Some(target) = TARGETS.iter().find(|t| t.name == name) else {
+        bail!("unknown benchmark `{name}`; {}", known_targets());
+    };
+
+    let root = sh::workspace_root()?;
+    let cargo = sh::cargo();
+    let mut cargo_args = vec![
+        "bench",
+        "-p",
+        target.package,
+        "--bench",
+        target.bench,
+        "--locked",
+    ];
+    // Anything after the target goes to the bench binary, e.g. a filter: `bench core -- open`.
+    let passed = match rest.split_first() {
+        Some((dashes, tail)) if dashes == "--" => tail,
+        _ => rest,
+    };
+    if !passed.is_empty() {
+        cargo_args.push("--");
+        cargo_args.extend(passed.iter().map(String::as_str));
+    }
+    println!("==> bench {}", target.name);
+    println!("$ {}", sh::display(&cargo, &cargo_args));
+    sh::run(&root, &cargo, &cargo_args)
+}
+
+fn known_targets() -> String {
+    let mut out = String::from("known targets:");
+    for target in TARGETS {
+        out.push_str(&format!("\n  {:<8} {}", target.name, target.about));
+    }
+    out
+}
