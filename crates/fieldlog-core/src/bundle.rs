@@ -1,7 +1,8 @@
 //! Bundles: changes carried between devices as a file (USB stick, SD card, chat attachment).
 //!
 //! Layout: `FIELDLOG-BUNDLE\n` (16 bytes), a format version byte, the sha256 of the payload
-//! (32 bytes), then the payload: zstd-compressed postcard of [`Body`]. A bundle also carries
+//! (32 bytes), then the payload: zstd-compressed postcard of [`Body`]. Per document it holds
+//! either the whole history in Automerge's document encoding or a list of changes. A bundle also carries
 //! the sender's heads per document, so the receiver learns what the sender holds and its
 //! next export to that sender leaves those changes out. Changes are content-addressed:
 //! importing a bundle twice, or one that overlaps, changes nothing the second time.
@@ -44,6 +45,12 @@ pub enum BundleError {
     Compress(#[source] std::io::Error),
     #[error("the bundle names an unknown document `{0}`")]
     UnknownDocument(String),
+    #[error("document {doc_id} does not load")]
+    BadDocument {
+        doc_id: String,
+        #[source]
+        source: automerge::AutomergeError,
+    },
     #[error("document {doc_id} carries a malformed change")]
     BadChange {
         doc_id: String,
@@ -63,6 +70,7 @@ impl BundleError {
             BundleError::Decode(_) => "同步包内容无法解析".into(),
             BundleError::Encode(_) | BundleError::Compress(_) => "无法生成同步包".into(),
             BundleError::UnknownDocument(id) => format!("同步包含有未知文档“{id}”"),
+            BundleError::BadDocument { doc_id, .. } => format!("文档 {doc_id} 已损坏"),
             BundleError::BadChange { doc_id, .. } => format!("文档 {doc_id} 中有损坏的修改"),
         }
     }
@@ -80,7 +88,16 @@ struct DocPart {
     doc_id: String,
     /// The sender's heads, 32 bytes each.
     heads: ByteBuf,
-    changes: Vec<ByteBuf>,
+    payload: Payload,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+enum Payload {
+    /// The whole history in Automerge's compact document encoding (several times smaller
+    /// than the same changes one by one).
+    Document(ByteBuf),
+    /// Some changes, each in Automerge's change encoding.
+    Changes(Vec<ByteBuf>),
 }
 
 /// Which changes a bundle carries.
@@ -130,12 +147,20 @@ impl Store {
             let changes = missing_changes(doc, scope, &known_at_peers);
             stats.documents += 1;
             stats.changes += changes.len();
+            let whole_history = changes.len() == doc.get_changes_meta(&[]).len();
+            let payload = if whole_history && !changes.is_empty() {
+                Payload::Document(ByteBuf::from(doc.save()))
+            } else {
+                Payload::Changes(
+                    changes
+                        .iter()
+                        .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
+                        .collect(),
+                )
+            };
             parts.push(DocPart {
                 heads: ByteBuf::from(docs::encode_heads(&doc.get_heads())),
-                changes: changes
-                    .iter()
-                    .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
-                    .collect(),
+                payload,
                 doc_id,
             });
         }
@@ -176,15 +201,22 @@ impl Store {
         for part in body.docs {
             let doc_id = DocId::parse(&part.doc_id)
                 .ok_or_else(|| BundleError::UnknownDocument(part.doc_id.clone()))?;
-            let changes = part
-                .changes
-                .into_iter()
-                .map(|c| Change::from_bytes(c.into_vec()))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|source| BundleError::BadChange {
-                    doc_id: part.doc_id.clone(),
-                    source,
-                })?;
+            let changes = match part.payload {
+                Payload::Changes(changes) => changes
+                    .into_iter()
+                    .map(|c| Change::from_bytes(c.into_vec()))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|source| BundleError::BadChange {
+                        doc_id: part.doc_id.clone(),
+                        source,
+                    })?,
+                Payload::Document(bytes) => automerge::Automerge::load(&bytes)
+                    .map_err(|source| BundleError::BadDocument {
+                        doc_id: part.doc_id.clone(),
+                        source,
+                    })?
+                    .get_changes(&[]),
+            };
             parts.push((doc_id, docs::decode_heads(&part.heads), changes));
         }
         let mut stats = ImportStats {

@@ -99,3 +99,55 @@ fn exports_carry_only_what_the_peer_lacks() {
     let (_, all) = a.store.export_bundle(&ExportScope::All).unwrap();
     assert!(all.changes > 11, "{all:?}");
 }
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+    use sha2::Digest;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Any bytes, or a real bundle with bytes changed, cut or appended: the import
+        /// either succeeds or is refused, never panics, and a refusal writes nothing.
+        #[test]
+        fn mangled_bundles_never_panic_or_half_apply(
+            garbage in prop::collection::vec(any::<u8>(), 0..512),
+            flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let mut devices = team(2);
+            let (a, b) = devices.split_at_mut(1);
+            let (a, b) = (&mut a[0], &mut b[0]);
+            a.store.add_visit(&visit("南山小学", 3), today()).unwrap();
+            let (bundle, _) = a.store.export_bundle(&ExportScope::All).unwrap();
+            let mut mangled = bundle.clone();
+            for (at, byte) in &flips {
+                let i = at.index(mangled.len());
+                mangled[i] ^= byte;
+            }
+            // The same damage inside the compressed payload, re-framed with a valid checksum,
+            // so it reaches the decoders behind the checksum.
+            let mut plain = zstd::decode_all(&bundle[49..]).unwrap();
+            for (at, byte) in &flips {
+                let i = at.index(plain.len());
+                plain[i] ^= byte;
+            }
+            plain.truncate(cut.index(plain.len() + 1));
+            plain.extend(&garbage);
+            let payload = zstd::encode_all(&plain[..], 1).unwrap();
+            let mut reframed = bundle[..17].to_vec();
+            reframed.extend(sha2::Sha256::digest(&payload));
+            reframed.extend(payload);
+
+            mangled.truncate(cut.index(mangled.len() + 1));
+            mangled.extend(&garbage);
+            for bytes in [garbage.clone(), mangled, reframed] {
+                let before = b.all_rows();
+                if b.store.import_bundle(&bytes).is_err() {
+                    prop_assert_eq!(b.all_rows(), before);
+                }
+            }
+        }
+    }
+}
