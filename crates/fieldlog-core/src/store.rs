@@ -328,7 +328,7 @@ impl Store {
         let mut w = self.begin()?;
         w.change(
             &doc_id,
-            &format!("add visit {}", visit.id),
+            "add visit",
             &[visit.id.to_string()],
             |tx| ledger::insert_visit(tx, &visit),
         )?;
@@ -645,7 +645,7 @@ impl Writer<'_> {
         let key = id.to_string();
         self.change(
             doc_id,
-            &format!("{verb} visit {id}"),
+            &format!("{verb} visit"),
             &[key.clone()],
             |tx| {
                 let obj = ledger::record_obj(tx, &key);
@@ -664,12 +664,9 @@ impl Writer<'_> {
 
     fn put_school(&mut self, school: &School) -> Result<()> {
         let doc_id = DocId::registry(&school.fields.district);
-        self.change(
-            &doc_id,
-            &format!("put school {}", school.id),
-            &[school.id.to_string()],
-            |tx| ledger::put_school(tx, school),
-        )
+        self.change(&doc_id, "put school", &[school.id.to_string()], |tx| {
+            ledger::put_school(tx, school)
+        })
     }
 
     /// Applies changes that came from elsewhere and reprojects what they touched.
