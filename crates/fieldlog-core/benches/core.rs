@@ -32,9 +32,9 @@ fn store(dir: &Path) -> Store {
 
 fn visit(n: usize) -> VisitInput {
     serde_json::from_value(serde_json::json!({
-        "school": if n % 3 == 0 { "青溪县龙潭镇中心小学" } else { "南山小学" },
+        "school": if n.is_multiple_of(3) { "青溪县龙潭镇中心小学" } else { "南山小学" },
         "date": "2026-05-19",
-        "activities": if n % 2 == 0 { vec!["lecture", "experiment_show"] } else { vec!["hands_on"] },
+        "activities": if n.is_multiple_of(2) { vec!["lecture", "experiment_show"] } else { vec!["hands_on"] },
         "topic": format!("第{}课：水的三态", n % 16 + 1),
         "presenters": "李老师、王志愿者",
         "audience": {"students": 20 + n % 80, "teachers": 2 + n % 3, "others": n % 5},

@@ -49,7 +49,7 @@ pub enum BundleError {
     BadDocument {
         doc_id: String,
         #[source]
-        source: automerge::AutomergeError,
+        source: Box<automerge::AutomergeError>,
     },
     #[error("document {doc_id} carries a malformed change")]
     BadChange {
@@ -213,7 +213,7 @@ impl Store {
                 Payload::Document(bytes) => automerge::Automerge::load(&bytes)
                     .map_err(|source| BundleError::BadDocument {
                         doc_id: part.doc_id.clone(),
-                        source,
+                        source: Box::new(source),
                     })?
                     .get_changes(&[]),
             };

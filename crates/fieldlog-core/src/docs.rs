@@ -58,7 +58,7 @@ impl DocCache {
             } else {
                 Automerge::load(&bytes).map_err(|source| Error::Document {
                     doc_id: doc_id.to_string(),
-                    source,
+                    source: Box::new(source),
                 })?
             };
             doc.set_actor(actor.clone());

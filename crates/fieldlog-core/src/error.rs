@@ -43,7 +43,7 @@ pub enum Error {
     Document {
         doc_id: String,
         #[source]
-        source: automerge::AutomergeError,
+        source: Box<automerge::AutomergeError>,
     },
     #[error("{path}: {source}")]
     Io {
@@ -89,6 +89,17 @@ impl Error {
                 )
             }
             (Error::Bundle(e), Lang::ZhCn) => format!("同步包无法导入：{}", e.message_zh()),
+            (
+                Error::AlreadyInitialized {
+                    path, device_name, ..
+                },
+                Lang::ZhCn,
+            ) => format!("{} 中已有 Fieldlog 设备（{device_name}）", path.display()),
+            (Error::RegistryCsv(source), Lang::ZhCn) => format!("学校名录 CSV 无法读取：{source}"),
+            (Error::Io { path, source }, Lang::ZhCn) => format!("{}：{source}", path.display()),
+            (Error::Database { path, source }, Lang::ZhCn) => {
+                format!("数据库 {} 出错：{source}", path.display())
+            }
             _ => self.to_string(),
         }
     }

@@ -142,6 +142,9 @@ const VISIT_SCALARS: [(&str, Field); 9] = [
     (K_DUPLICATE_OF, Field::DuplicateOf),
 ];
 
+/// A document key and how to read its value from a record.
+type Keyed<T, V> = (&'static str, fn(&T) -> V);
+
 pub(crate) fn insert_visit<T: Transactable + ReadDoc>(tx: &mut T, visit: &Visit) -> AmResult<()> {
     let obj = tx.put_object(ROOT, visit.id.to_string(), ObjType::Map)?;
     tx.put(&obj, K_TEAM, visit.team.as_str())?;
@@ -167,7 +170,7 @@ pub(crate) fn write_visit_fields<T: Transactable + ReadDoc>(
     new: &VisitFields,
 ) -> AmResult<()> {
     let changed = |f: fn(&VisitFields) -> String| old.is_none_or(|o| f(o) != f(new));
-    let texts: [(&str, fn(&VisitFields) -> String); 5] = [
+    let texts: [Keyed<VisitFields, String>; 5] = [
         (K_SCHOOL, |v| v.school.to_string()),
         (K_DATE, |v| v.date.to_string()),
         (K_TOPIC, |v| v.topic.clone()),
@@ -179,7 +182,7 @@ pub(crate) fn write_visit_fields<T: Transactable + ReadDoc>(
             tx.put(obj, key, get(new))?;
         }
     }
-    let ints: [(&str, fn(&VisitFields) -> u32); 2] = [
+    let ints: [Keyed<VisitFields, u32>; 2] = [
         (K_BOOKS, |v| v.donations.books),
         (K_KITS, |v| v.donations.kits),
     ];
@@ -198,7 +201,7 @@ pub(crate) fn write_visit_fields<T: Transactable + ReadDoc>(
         tx.delete(&activities, kind.key())?;
     }
 
-    let counters: [(&str, fn(&Audience) -> u32); 3] = [
+    let counters: [Keyed<Audience, u32>; 3] = [
         (K_STUDENTS, |a| a.students),
         (K_TEACHERS, |a| a.teachers),
         (K_OTHERS, |a| a.others),

@@ -326,12 +326,9 @@ impl Store {
         };
         let doc_id = DocId::ledger(&visit.team, visit.created_at);
         let mut w = self.begin()?;
-        w.change(
-            &doc_id,
-            "add visit",
-            &[visit.id.to_string()],
-            |tx| ledger::insert_visit(tx, &visit),
-        )?;
+        w.change(&doc_id, "add visit", &[visit.id.to_string()], |tx| {
+            ledger::insert_visit(tx, &visit)
+        })?;
         w.commit()?;
         Ok(visit)
     }
@@ -589,13 +586,12 @@ pub(crate) struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    /// Makes one Automerge change to `doc_id` and reprojects `records`.
-    pub(crate) fn change<T>(
+    /// Runs `f` on the current document, stores what it added and reprojects the records
+    /// `f` names. Both local edits and changes from elsewhere go through here.
+    fn modify<T>(
         &mut self,
         doc_id: &DocId,
-        message: &str,
-        records: &[String],
-        f: impl FnOnce(&mut Transaction<'_>) -> ledger::AmResult<T>,
+        f: impl FnOnce(&mut automerge::Automerge, &[ChangeHash]) -> Result<(T, Vec<String>)>,
     ) -> Result<T> {
         let id = doc_id.to_string();
         self.touched.insert(id.clone());
@@ -605,33 +601,43 @@ impl Writer<'_> {
             .expect("a writer holds its transaction until commit");
         let cached = self.docs.fresh(tx, self.path, &id, self.actor)?;
         let before = cached.doc.get_heads();
-        let device_name = self.device_name;
-        let actor_hex = self.actor.to_hex_string();
-        let am_err = |source| Error::Document {
-            doc_id: id.clone(),
-            source,
-        };
-        let out = cached
-            .doc
-            .transact_with(
-                |_| {
-                    CommitOptions::default()
-                        .with_message(message.to_string())
-                        .with_time(self.now)
-                },
-                |tx| {
-                    ledger::sign(tx, &actor_hex, device_name)?;
-                    f(tx)
-                },
-            )
-            .map_err(|failure| am_err(failure.error))?
-            .result;
+        let (out, records) = f(&mut cached.doc, &before)?;
         self.docs.persist(tx, self.path, &id, &before)?;
-        let cached = self.docs.fresh(tx, self.path, &id, self.actor)?;
+        let doc = &self.docs.fresh(tx, self.path, &id, self.actor)?.doc;
         for record in records {
-            projection::project_record(tx, self.path, &cached.doc, doc_id, record)?;
+            projection::project_record(tx, self.path, doc, doc_id, &record)?;
         }
         Ok(out)
+    }
+
+    /// Makes one Automerge change to `doc_id` and reprojects `records`.
+    pub(crate) fn change<T>(
+        &mut self,
+        doc_id: &DocId,
+        message: &str,
+        records: &[String],
+        f: impl FnOnce(&mut Transaction<'_>) -> ledger::AmResult<T>,
+    ) -> Result<T> {
+        let device_name = self.device_name;
+        let actor_hex = self.actor.to_hex_string();
+        let now = self.now;
+        self.modify(doc_id, |doc, _| {
+            let out = doc
+                .transact_with(
+                    |_| {
+                        CommitOptions::default()
+                            .with_message(message.to_string())
+                            .with_time(now)
+                    },
+                    |tx| {
+                        ledger::sign(tx, &actor_hex, device_name)?;
+                        f(tx)
+                    },
+                )
+                .map_err(|failure| document_error(doc_id, failure.error))?
+                .result;
+            Ok((out, records.to_vec()))
+        })
     }
 
     /// Changes an existing visit, reading its current state inside the transaction.
@@ -646,7 +652,7 @@ impl Writer<'_> {
         self.change(
             doc_id,
             &format!("{verb} visit"),
-            &[key.clone()],
+            std::slice::from_ref(&key),
             |tx| {
                 let obj = ledger::record_obj(tx, &key);
                 let current = obj.as_ref().and_then(|o| ledger::read_visit(tx, &key, o));
@@ -669,49 +675,33 @@ impl Writer<'_> {
         })
     }
 
-    /// Applies changes that came from elsewhere and reprojects what they touched.
+    /// Applies changes that came from elsewhere and reprojects what they touched. Returns
+    /// the new heads and how many changes were new.
     pub(crate) fn apply(
         &mut self,
         doc_id: &DocId,
         changes: Vec<automerge::Change>,
     ) -> Result<(Vec<ChangeHash>, usize)> {
-        let id = doc_id.to_string();
-        self.touched.insert(id.clone());
-        let tx = self
-            .tx
-            .as_ref()
-            .expect("a writer holds its transaction until commit");
-        let cached = self.docs.fresh(tx, self.path, &id, self.actor)?;
-        let before = cached.doc.get_heads();
-        cached
-            .doc
-            .apply_changes(changes)
-            .map_err(|source| Error::Document {
-                doc_id: id.clone(),
-                source,
-            })?;
-        let after = cached.doc.get_heads();
-        if after == before {
-            return Ok((after, 0));
-        }
-        let applied = cached.doc.get_changes(&before).len();
-        let records: BTreeSet<String> = cached
-            .doc
-            .diff(&before, &after)
-            .into_iter()
-            .filter_map(|patch| match (patch.path.first(), patch.action) {
-                (Some((_, automerge::Prop::Map(key))), _) => Some(key.clone()),
-                (None, automerge::PatchAction::PutMap { key, .. })
-                | (None, automerge::PatchAction::DeleteMap { key }) => Some(key),
-                _ => None,
-            })
-            .collect();
-        self.docs.persist(tx, self.path, &id, &before)?;
-        let cached = self.docs.fresh(tx, self.path, &id, self.actor)?;
-        for record in records {
-            projection::project_record(tx, self.path, &cached.doc, doc_id, &record)?;
-        }
-        Ok((after, applied))
+        self.modify(doc_id, |doc, before| {
+            doc.apply_changes(changes)
+                .map_err(|source| document_error(doc_id, source))?;
+            let after = doc.get_heads();
+            if after == before {
+                return Ok(((after, 0), Vec::new()));
+            }
+            let applied = doc.get_changes(before).len();
+            let records: BTreeSet<String> = doc
+                .diff(before, &after)
+                .into_iter()
+                .filter_map(|patch| match (patch.path.first(), patch.action) {
+                    (Some((_, automerge::Prop::Map(key))), _) => Some(key.clone()),
+                    (None, automerge::PatchAction::PutMap { key, .. })
+                    | (None, automerge::PatchAction::DeleteMap { key }) => Some(key),
+                    _ => None,
+                })
+                .collect();
+            Ok(((after, applied), records.into_iter().collect()))
+        })
     }
 
     pub(crate) fn tx(&self) -> &rusqlite::Transaction<'_> {
@@ -736,6 +726,13 @@ impl Drop for Writer<'_> {
                 self.docs.evict(id);
             }
         }
+    }
+}
+
+fn document_error(doc_id: &DocId, source: automerge::AutomergeError) -> Error {
+    Error::Document {
+        doc_id: doc_id.to_string(),
+        source: Box::new(source),
     }
 }
 

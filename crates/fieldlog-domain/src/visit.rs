@@ -259,9 +259,7 @@ impl VisitInput {
         match field {
             Field::School => self.school = text,
             Field::Date => self.date = Some(text),
-            Field::Activities => {
-                self.activities = value.split([',', '，', '、']).map(str::to_string).collect()
-            }
+            Field::Activities => self.activities = split_list(value),
             Field::Topic => self.topic = text,
             Field::Presenters => self.presenters = text,
             Field::Notes => self.notes = text,
@@ -274,6 +272,11 @@ impl VisitInput {
         }
         Ok(())
     }
+}
+
+/// Splits `lecture,实验秀` (also on `，` and `、`) into its items.
+pub fn split_list(value: &str) -> Vec<String> {
+    value.split([',', '，', '、']).map(str::to_string).collect()
 }
 
 fn unknown_field(key: &str) -> FieldError {

@@ -1,5 +1,10 @@
 //! One table per rule: each row is an input and the field and reason it must be refused with.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
+
 use fieldlog_domain::visit::Context;
 use fieldlog_domain::{
     ActivityKind, Area, Field, Lang, Reason, SchoolId, SchoolInput, SchoolLevel, ValidationErrors,

@@ -26,7 +26,11 @@ fn run_and_kill(dir: &std::path::Path, saves: usize, rng: &mut StdRng) -> Vec<Vi
     std::thread::sleep(std::time::Duration::from_micros(rng.random_range(0..4000)));
     child.kill().unwrap();
     child.wait().unwrap();
-    ids.extend(lines.map_while(Result::ok).filter_map(|l| l.parse::<VisitId>().ok()));
+    ids.extend(
+        lines
+            .map_while(Result::ok)
+            .filter_map(|l| l.parse::<VisitId>().ok()),
+    );
     ids
 }
 

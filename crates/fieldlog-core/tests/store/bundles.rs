@@ -43,7 +43,8 @@ fn damaged_and_foreign_files_are_refused_without_a_trace() {
     flipped[last] ^= 0x40;
     let mut newer = bundle.clone();
     newer[16] = 9;
-    let cases: Vec<(&str, Vec<u8>, fn(&BundleError) -> bool)> = vec![
+    type Expect = fn(&BundleError) -> bool;
+    let cases: Vec<(&str, Vec<u8>, Expect)> = vec![
         ("empty", vec![], |e| matches!(e, BundleError::NotABundle)),
         ("a photo", b"\xff\xd8\xff\xe0JFIF".to_vec(), |e| {
             matches!(e, BundleError::NotABundle)

@@ -57,18 +57,18 @@ fn op() -> impl Strategy<Value = Op> {
             school,
             students
         }),
-        (d.clone(), v.clone(), 0..3u8).prop_map(|(device, visit, topic)| Op::Topic {
+        (d.clone(), v, 0..3u8).prop_map(|(device, visit, topic)| Op::Topic {
             device,
             visit,
             topic
         }),
-        (d.clone(), v.clone()).prop_map(|(device, visit)| Op::Notes { device, visit }),
-        (d.clone(), v.clone(), 1..10u8).prop_map(|(device, visit, delta)| Op::Tally {
+        (d.clone(), v).prop_map(|(device, visit)| Op::Notes { device, visit }),
+        (d.clone(), v, 1..10u8).prop_map(|(device, visit, delta)| Op::Tally {
             device,
             visit,
             delta
         }),
-        (d.clone(), v.clone(), 0..ActivityKind::ALL.len()).prop_map(|(device, visit, kind)| {
+        (d.clone(), v, 0..ActivityKind::ALL.len()).prop_map(|(device, visit, kind)| {
             Op::ToggleActivity {
                 device,
                 visit,

@@ -1,5 +1,10 @@
 //! The device store's integration tests: one binary, a module per concern.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
+
 mod bundles;
 mod convergence;
 mod records;

@@ -1,0 +1,325 @@
+//! The command line, as clap parses it. Values that carry a user's record content stay text
+//! here: the domain validates them and names the field in the user's language.
+
+use chrono::NaiveDate;
+use clap::builder::TypedValueParser;
+use clap::{Args, Parser, Subcommand};
+use fieldlog_domain::{ActivityKind, Gender, GradeBand, Lang};
+use std::path::PathBuf;
+
+/// Log science-outreach school visits offline, and carry them between devices as bundle files.
+///
+/// 离线记录科普进校园走访，并用同步包在设备之间传递记录。
+#[derive(Debug, Parser)]
+#[command(name = "fieldlog", version, propagate_version = true, after_help = cli_help())]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
+pub struct Global {
+    /// The device's data directory [default: the platform's data dir for Fieldlog]
+    #[arg(long, global = true, env = "FIELDLOG_DATA_DIR", value_name = "DIR",
+          value_parser = clap::builder::OsStringValueParser::new().map(PathBuf::from))]
+    pub data_dir: Option<PathBuf>,
+
+    /// Print machine-readable JSON instead of text (errors too, as one JSON line on stderr)
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Language of messages: zh-CN or en [default: from FIELDLOG_LANG, LC_ALL, LC_MESSAGES or
+    /// LANG, else zh-CN]
+    #[arg(long, global = true, value_name = "LANG", value_parser = parse_lang)]
+    pub lang: Option<Lang>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create this device's identity in the data directory / 创建本设备
+    Init {
+        /// A name people recognise, e.g. 一号机 or "Li's laptop"
+        #[arg(long)]
+        device_name: String,
+        /// The team this device records for, e.g. caravan-1
+        #[arg(long)]
+        team: String,
+    },
+    /// The school registry / 学校名录
+    #[command(subcommand)]
+    School(SchoolCommand),
+    /// Record, edit and list visits / 走访记录
+    #[command(subcommand)]
+    Visit(VisitCommand),
+    /// Fields that hold concurrent values after a merge / 冲突
+    Conflicts,
+    /// Carry changes between devices as a file / 同步包
+    #[command(subcommand)]
+    Bundle(BundleCommand),
+    /// The figures a bureau publishes / 统计报表
+    Report {
+        /// First visit date counted (YYYY-MM-DD)
+        #[arg(long, value_name = "DATE")]
+        from: Option<NaiveDate>,
+        /// Last visit date counted (YYYY-MM-DD)
+        #[arg(long, value_name = "DATE")]
+        to: Option<NaiveDate>,
+        /// Only schools of this district (区县)
+        #[arg(long)]
+        district: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchoolCommand {
+    /// Import a registry CSV with the header name,district,area,level,enrollment
+    Import {
+        /// The CSV file (UTF-8); area is rural|urban|乡村|城区
+        file: PathBuf,
+    },
+    /// Add one school entered in the field (pending until a coordinator approves it)
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        district: String,
+        /// rural|urban|乡村|城区
+        #[arg(long)]
+        area: String,
+        /// e.g. primary|junior|小学|初中
+        #[arg(long)]
+        level: Option<String>,
+        #[arg(long, allow_negative_numbers = true)]
+        enrollment: Option<i64>,
+        /// Mark it registered instead of pending
+        #[arg(long)]
+        registered: bool,
+    },
+    /// List every school
+    List,
+    /// Find schools by part of the name or by pinyin (nsxx, nanshan)
+    Search {
+        query: String,
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VisitCommand {
+    /// Record a visit from flags, or from one JSON object on stdin (--json-in); prints its id
+    #[command(after_help = visit_add_help())]
+    Add(VisitAdd),
+    /// Change fields of a visit
+    #[command(after_help = visit_edit_help())]
+    Edit {
+        id: String,
+        /// field=value; repeat for several fields
+        #[arg(long = "set", value_name = "FIELD=VALUE", required = true, value_parser = parse_assignment)]
+        set: Vec<(String, String)>,
+    },
+    /// Show one visit
+    Show { id: String },
+    /// List visits, newest first
+    List {
+        /// Only visits dated in this month (YYYY-MM)
+        #[arg(long, value_name = "YYYY-MM", value_parser = parse_month)]
+        month: Option<String>,
+        /// Only visits to this school (id or exact name)
+        #[arg(long, value_name = "REF")]
+        school: Option<String>,
+        /// Include deleted visits
+        #[arg(long)]
+        deleted: bool,
+    },
+    /// Mark a visit deleted; it never counts again
+    Delete { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct VisitAdd {
+    /// Read the visit as one JSON object from standard input (see below)
+    #[arg(long, conflicts_with_all = [
+        "school", "date", "activities", "topic", "presenters", "students", "teachers",
+        "others", "books", "kits", "notes",
+    ])]
+    pub json_in: bool,
+    /// The school: its id or exact name
+    #[arg(long, value_name = "REF")]
+    pub school: Option<String>,
+    /// YYYY-MM-DD [default: today]
+    #[arg(long)]
+    pub date: Option<String>,
+    /// An activity kind (repeatable, or comma-separated; see below)
+    #[arg(long = "activity", alias = "activities", value_name = "KIND")]
+    pub activities: Vec<String>,
+    /// Topic / 主题
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// Who presented / 主讲人
+    #[arg(long)]
+    pub presenters: Option<String>,
+    /// Students in the audience / 学生人数
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub students: Option<i64>,
+    /// Teachers in the audience / 教师人数
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub teachers: Option<i64>,
+    /// Anyone else in the audience / 其他人数
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub others: Option<i64>,
+    /// Books donated / 捐赠图书
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub books: Option<i64>,
+    /// Equipment kits donated / 捐赠器材
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub kits: Option<i64>,
+    /// Notes / 备注
+    #[arg(long)]
+    pub notes: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Write the changes peers lack to FILE (atomically)
+    Export {
+        file: PathBuf,
+        /// Everything this device holds
+        #[arg(long, conflicts_with = "for_device")]
+        all: bool,
+        /// What one peer (device id or name) lacks, as far as its last bundle told us
+        #[arg(long = "for", value_name = "DEVICE")]
+        for_device: Option<String>,
+    },
+    /// Apply a bundle from another device
+    Import { file: PathBuf },
+}
+
+fn parse_lang(given: &str) -> Result<Lang, String> {
+    let lower = given.trim().to_ascii_lowercase();
+    if lower.starts_with("zh") {
+        Ok(Lang::ZhCn)
+    } else if lower.starts_with("en") {
+        Ok(Lang::En)
+    } else {
+        Err("expected zh-CN or en".into())
+    }
+}
+
+fn parse_month(given: &str) -> Result<String, String> {
+    let given = given.trim();
+    let valid =
+        given.len() == 7 && NaiveDate::parse_from_str(&format!("{given}-01"), "%Y-%m-%d").is_ok();
+    valid
+        .then(|| given.to_string())
+        .ok_or_else(|| "expected a month as YYYY-MM".into())
+}
+
+fn parse_assignment(given: &str) -> Result<(String, String), String> {
+    given
+        .split_once('=')
+        .map(|(key, value)| (key.trim().to_string(), value.to_string()))
+        .ok_or_else(|| "expected FIELD=VALUE".into())
+}
+
+fn activity_lines() -> String {
+    ActivityKind::ALL
+        .iter()
+        .map(|kind| {
+            format!(
+                "  {:<18}{} / {}\n",
+                kind.key(),
+                kind.label(Lang::ZhCn),
+                kind.label(Lang::En)
+            )
+        })
+        .collect()
+}
+
+fn visit_add_help() -> String {
+    format!(
+        "Activity kinds (--activity, or \"activities\" in --json-in; the Chinese label works too):\n\
+         {}\n\
+         --json-in reads one JSON object from standard input. Only \"school\" and \"activities\"\n\
+         are required; a missing \"date\" means today, missing counts are 0:\n\
+         \x20 {{\"school\": \"<id or exact name>\", \"date\": \"YYYY-MM-DD\",\n\
+         \x20  \"activities\": [\"lecture\", \"experiment_show\"], \"topic\": \"...\", \"presenters\": \"...\",\n\
+         \x20  \"audience\": {{\"students\": 40, \"teachers\": 2, \"others\": 0,\n\
+         \x20               \"breakdown\": {{\"grades_1_3.female\": 12}}}},\n\
+         \x20  \"donations\": {{\"books\": 10, \"kits\": 1}}, \"notes\": \"...\"}}\n\n\
+         Example:\n\
+         \x20 echo '{{\"school\": \"南山小学\", \"activities\": [\"lecture\"], \"audience\": {{\"students\": 40}}}}' \\\n\
+         \x20   | fieldlog visit add --json-in",
+        activity_lines()
+    )
+}
+
+fn visit_edit_help() -> String {
+    let keys = |all: &[&str]| all.join(", ");
+    let bands: Vec<&str> = GradeBand::ALL.iter().map(|b| b.key()).collect();
+    let genders: Vec<&str> = Gender::ALL.iter().map(|g| g.key()).collect();
+    format!(
+        "Fields: school, date, activities (comma-separated), topic, presenters, notes,\n\
+         audience.students, audience.teachers, audience.others, donations.books, donations.kits,\n\
+         audience.breakdown.<band>.<gender>\n\
+         \x20 <band>:   {}\n\
+         \x20 <gender>: {}\n\n\
+         Activity kinds:\n{}\n\
+         Example: fieldlog visit edit <ID> --set audience.students=50 --set topic=磁铁",
+        keys(&bands),
+        keys(&genders),
+        activity_lines()
+    )
+}
+
+fn cli_help() -> String {
+    format!(
+        "Activity kinds (visit add --activity, visit edit --set activities=…):\n{}\n\
+         A visit can also come as JSON on stdin: fieldlog visit add --json-in < visit.json\n\
+         (`fieldlog visit add --help` shows the object's form).",
+        activity_lines()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn json_in_and_field_flags_do_not_mix() {
+        let parsed = Cli::try_parse_from(["fieldlog", "visit", "add", "--json-in", "--topic", "x"]);
+        let err = parsed.expect_err("mixing must be refused");
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn negative_counts_reach_validation() {
+        let cli = Cli::try_parse_from(["fieldlog", "visit", "add", "--students", "-5"])
+            .expect("a negative count parses");
+        let Command::Visit(VisitCommand::Add(add)) = cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert_eq!(add.students, Some(-5));
+    }
+
+    #[test]
+    fn months_and_assignments_are_checked() {
+        assert!(parse_month("2025-05").is_ok());
+        assert!(parse_month("2025-5").is_err());
+        assert!(parse_month("2025-13").is_err());
+        assert_eq!(
+            parse_assignment("topic=a=b"),
+            Ok(("topic".into(), "a=b".into()))
+        );
+        assert!(parse_assignment("topic").is_err());
+    }
+}

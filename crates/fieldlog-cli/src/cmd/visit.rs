@@ -1,0 +1,272 @@
+//! `fieldlog visit …`: recording, editing and reading visits.
+
+use super::Ctx;
+use crate::args::{VisitAdd, VisitCommand};
+use crate::error::CliError;
+use crate::lang::list_sep;
+use crate::output::{emit, local_time, table};
+use anyhow::Result;
+use fieldlog_core::{Conflict, Store, VisitFilter};
+use fieldlog_domain::visit::{AudienceInput, DonationsInput};
+use fieldlog_domain::{
+    Field, FieldError, Lang, Reason, School, SchoolId, Visit, VisitId, VisitInput,
+};
+use serde_json::json;
+use std::collections::HashMap;
+use std::io::Read;
+
+pub fn run(command: VisitCommand, ctx: &Ctx) -> Result<String> {
+    match command {
+        VisitCommand::Add(add) => {
+            let input = if add.json_in {
+                read_json_in()?
+            } else {
+                from_flags(add)
+            };
+            let visit = ctx.open()?.add_visit(&input, ctx.today)?;
+            emit(ctx.json, &json!({ "id": visit.id }), |_| {
+                visit.id.to_string()
+            })
+        }
+        VisitCommand::Edit { id, set } => {
+            let id = parse_id(&id)?;
+            let mut store = ctx.open()?;
+            let visit = store.edit_visit(id, &set, ctx.today)?;
+            let conflicts = store.conflicts()?;
+            emit(ctx.json, &visit, |v| show(ctx, &store, v, &conflicts))
+        }
+        VisitCommand::Show { id } => {
+            let store = ctx.open()?;
+            let visit = store.visit(parse_id(&id)?)?;
+            let conflicts = store.conflicts()?;
+            emit(ctx.json, &visit, |v| show(ctx, &store, v, &conflicts))
+        }
+        VisitCommand::List {
+            month,
+            school,
+            deleted,
+        } => {
+            let store = ctx.open()?;
+            let school = school
+                .map(|given| find_school(&store, &given))
+                .transpose()?;
+            let visits = store.visits(&VisitFilter {
+                month,
+                school,
+                include_deleted: deleted,
+            })?;
+            let schools = school_names(&store)?;
+            emit(ctx.json, &visits, |v| list(ctx, &schools, v, deleted))
+        }
+        VisitCommand::Delete { id } => {
+            let id = parse_id(&id)?;
+            ctx.open()?.delete_visit(id)?;
+            emit(ctx.json, &json!({ "id": id, "deleted": true }), |_| {
+                ctx.line(ctx.tr("已删除记录", "deleted visit"), id)
+            })
+        }
+    }
+}
+
+fn read_json_in() -> Result<VisitInput> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(CliError::Stdin)?;
+    Ok(serde_json::from_str(&text).map_err(CliError::JsonIn)?)
+}
+
+fn from_flags(add: VisitAdd) -> VisitInput {
+    VisitInput {
+        school: add.school.unwrap_or_default(),
+        date: add.date,
+        activities: add
+            .activities
+            .iter()
+            .flat_map(|a| fieldlog_domain::visit::split_list(a))
+            .collect(),
+        topic: add.topic.unwrap_or_default(),
+        presenters: add.presenters.unwrap_or_default(),
+        audience: AudienceInput {
+            students: add.students.unwrap_or_default(),
+            teachers: add.teachers.unwrap_or_default(),
+            others: add.others.unwrap_or_default(),
+            breakdown: Default::default(),
+        },
+        donations: DonationsInput {
+            books: add.books.unwrap_or_default(),
+            kits: add.kits.unwrap_or_default(),
+        },
+        notes: add.notes.unwrap_or_default(),
+    }
+}
+
+fn parse_id(given: &str) -> Result<VisitId> {
+    Ok(given
+        .parse()
+        .map_err(|_| CliError::BadVisitId(given.to_string()))?)
+}
+
+/// A school from its id or exact name, or the same field error a visit's school would get.
+fn find_school(store: &Store, given: &str) -> Result<SchoolId> {
+    store.find_school(given)?.ok_or_else(|| {
+        let unknown = Reason::UnknownSchool {
+            given: given.trim().to_string(),
+        };
+        fieldlog_core::Error::from(FieldError::new(Field::School, unknown)).into()
+    })
+}
+
+fn school_names(store: &Store) -> Result<HashMap<SchoolId, School>> {
+    Ok(store.schools()?.into_iter().map(|s| (s.id, s)).collect())
+}
+
+fn activities(ctx: &Ctx, visit: &Visit) -> String {
+    visit
+        .fields
+        .activities
+        .iter()
+        .map(|a| a.label(ctx.lang))
+        .collect::<Vec<_>>()
+        .join(list_sep(ctx.lang))
+}
+
+/// What `visit show` prints: one labelled line per field, and which fields are in conflict.
+fn show(ctx: &Ctx, store: &Store, visit: &Visit, conflicts: &[Conflict]) -> String {
+    let lang = ctx.lang;
+    let f = &visit.fields;
+    let school = match store.school(f.school) {
+        Ok(s) => match lang {
+            Lang::ZhCn => format!("{}（{}）", s.fields.name, s.fields.district),
+            Lang::En => format!("{} ({})", s.fields.name, s.fields.district),
+        },
+        Err(_) => f.school.to_string(),
+    };
+    let a = &f.audience;
+    let sep = ctx.tr("，", ", ");
+    let audience = format!(
+        "{} {}{sep}{} {}{sep}{} {}{sep}{} {}",
+        ctx.tr("学生", "students"),
+        a.students,
+        ctx.tr("教师", "teachers"),
+        a.teachers,
+        ctx.tr("其他", "others"),
+        a.others,
+        ctx.tr("合计", "total"),
+        visit.audience_total(),
+    );
+    let mut lines = vec![
+        ctx.line(ctx.tr("编号", "id"), visit.id),
+        ctx.line(Field::School.label(lang), school),
+        ctx.line(Field::Date.label(lang), f.date),
+        ctx.line(Field::Activities.label(lang), activities(ctx, visit)),
+        ctx.line(Field::Topic.label(lang), or_dash(&f.topic)),
+        ctx.line(Field::Presenters.label(lang), or_dash(&f.presenters)),
+        ctx.line(ctx.tr("受众人数", "audience"), audience),
+    ];
+    if !a.breakdown.is_empty() {
+        let cells = a
+            .breakdown
+            .iter()
+            .map(|(c, n)| format!("{}·{} {n}", c.band.label(lang), c.gender.label(lang)))
+            .collect::<Vec<_>>()
+            .join(sep);
+        lines.push(ctx.line(Field::Breakdown.label(lang), cells));
+    }
+    lines.extend([
+        ctx.line(
+            ctx.tr("捐赠", "donations"),
+            format!(
+                "{} {}{sep}{} {}",
+                ctx.tr("图书", "books"),
+                f.donations.books,
+                ctx.tr("器材", "kits"),
+                f.donations.kits
+            ),
+        ),
+        ctx.line(Field::Notes.label(lang), or_dash(&f.notes)),
+    ]);
+    let mut status = visit.status.label(lang).to_string();
+    if visit.deleted {
+        status = format!("{status}{sep}{}", ctx.tr("已删除", "deleted"));
+    }
+    lines.push(ctx.line(Field::Status.label(lang), status));
+    if let Some(original) = visit.duplicate_of {
+        lines.push(ctx.line(Field::DuplicateOf.label(lang), original));
+    }
+    lines.push(ctx.line(
+        ctx.tr("记录人", "recorded by"),
+        format!("{}{sep}{}", visit.created_by, local_time(visit.created_at)),
+    ));
+    let record = visit.id.to_string();
+    let conflicting: Vec<&str> = conflicts
+        .iter()
+        .filter(|c| c.record_id == record)
+        .map(|c| c.field.label(lang))
+        .collect();
+    if !conflicting.is_empty() {
+        lines.push(ctx.line(
+            ctx.tr("有冲突", "in conflict"),
+            format!(
+                "{}{}",
+                conflicting.join(list_sep(lang)),
+                ctx.tr(
+                    "（运行 fieldlog conflicts 查看每个取值）",
+                    " (run `fieldlog conflicts` to see every value)"
+                )
+            ),
+        ));
+    }
+    lines.join("\n")
+}
+
+/// What `visit list` prints: a table, newest first.
+fn list(
+    ctx: &Ctx,
+    schools: &HashMap<SchoolId, School>,
+    visits: &[Visit],
+    with_status: bool,
+) -> String {
+    if visits.is_empty() {
+        return ctx.tr("没有走访记录。", "No visits.").into();
+    }
+    let lang = ctx.lang;
+    let rows = visits
+        .iter()
+        .map(|v| {
+            let school = schools
+                .get(&v.fields.school)
+                .map_or_else(|| v.fields.school.to_string(), |s| s.fields.name.clone());
+            let mut row = vec![
+                v.fields.date.to_string(),
+                school,
+                activities(ctx, v),
+                v.audience_total().to_string(),
+            ];
+            if with_status {
+                row.push(if v.deleted {
+                    ctx.tr("已删除", "deleted").to_string()
+                } else {
+                    v.status.label(lang).to_string()
+                });
+            }
+            row.push(v.id.to_string());
+            row
+        })
+        .collect();
+    let mut header = vec![
+        Field::Date.label(lang),
+        Field::School.label(lang),
+        Field::Activities.label(lang),
+        ctx.tr("受众人数", "audience"),
+    ];
+    if with_status {
+        header.push(Field::Status.label(lang));
+    }
+    header.push(ctx.tr("编号", "id"));
+    table(&header, rows, &[3])
+}
+
+fn or_dash(text: &str) -> &str {
+    if text.is_empty() { "—" } else { text }
+}
