@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-pub(crate) type AmResult<T> = Result<T, automerge::AutomergeError>;
+pub type AmResult<T> = Result<T, automerge::AutomergeError>;
 
 /// Which document a record lives in.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -78,13 +78,13 @@ impl fmt::Display for DocId {
 const ACTOR_PREFIX: &str = "actor:";
 
 /// Records under the root (everything but the `actor:` names).
-pub(crate) fn record_keys(doc: &impl ReadDoc) -> Vec<String> {
+pub fn record_keys(doc: &impl ReadDoc) -> Vec<String> {
     doc.keys(ROOT)
         .filter(|k| !k.starts_with(ACTOR_PREFIX))
         .collect()
 }
 
-pub(crate) fn record_obj(doc: &impl ReadDoc, id: &str) -> Option<ObjId> {
+pub fn record_obj(doc: &impl ReadDoc, id: &str) -> Option<ObjId> {
     match doc.get(ROOT, id).ok()?? {
         (Value::Object(ObjType::Map), obj) => Some(obj),
         _ => None,
@@ -92,7 +92,7 @@ pub(crate) fn record_obj(doc: &impl ReadDoc, id: &str) -> Option<ObjId> {
 }
 
 /// Names this device in the document the first time it writes there.
-pub(crate) fn sign<T: Transactable + ReadDoc>(
+pub fn sign<T: Transactable + ReadDoc>(
     tx: &mut T,
     actor_hex: &str,
     device_name: &str,
@@ -277,7 +277,7 @@ pub(crate) enum VisitFlag {
 }
 
 /// Reads a visit; `None` when the record is malformed (e.g. written by a foreign tool).
-pub(crate) fn read_visit(doc: &impl ReadDoc, id: &str, obj: &ObjId) -> Option<Visit> {
+pub fn read_visit(doc: &impl ReadDoc, id: &str, obj: &ObjId) -> Option<Visit> {
     let activities = match doc.get(obj, K_ACTIVITIES).ok()?? {
         (Value::Object(ObjType::Map), map) => doc
             .keys(&map)
@@ -350,7 +350,7 @@ pub struct ConflictValue {
 }
 
 /// Fields of a visit whose concurrent values differ. All values are kept and listed.
-pub(crate) fn visit_conflicts(doc: &automerge::Automerge, id: &str, obj: &ObjId) -> Vec<Conflict> {
+pub fn visit_conflicts(doc: &automerge::Automerge, id: &str, obj: &ObjId) -> Vec<Conflict> {
     VISIT_SCALARS
         .iter()
         .filter_map(|&(key, field)| {
@@ -407,7 +407,7 @@ const K_AREA: &str = "area";
 const K_LEVEL: &str = "level";
 const K_ENROLLMENT: &str = "enrollment";
 
-pub(crate) fn put_school<T: Transactable + ReadDoc>(tx: &mut T, school: &School) -> AmResult<()> {
+pub fn put_school<T: Transactable + ReadDoc>(tx: &mut T, school: &School) -> AmResult<()> {
     let obj = match record_obj(tx, &school.id.to_string()) {
         Some(obj) => obj,
         None => tx.put_object(ROOT, school.id.to_string(), ObjType::Map)?,
@@ -439,7 +439,7 @@ pub(crate) fn put_school<T: Transactable + ReadDoc>(tx: &mut T, school: &School)
     Ok(())
 }
 
-pub(crate) fn read_school(doc: &impl ReadDoc, id: &str, obj: &ObjId) -> Option<School> {
+pub fn read_school(doc: &impl ReadDoc, id: &str, obj: &ObjId) -> Option<School> {
     Some(School {
         id: id.parse().ok()?,
         fields: SchoolFields {

@@ -9,6 +9,7 @@
 //! - [`error`]: [`FieldError`] names the field and the reason, with stable keys and messages
 //!   in Chinese and English.
 //! - [`report`]: the published figures.
+//! - [`sync`]: the device ↔ bureau protocol.
 //!
 //! ```
 //! use fieldlog_domain::{Field, Lang, SchoolId, VisitInput, visit::Context};
@@ -31,6 +32,7 @@ pub mod photo;
 pub mod report;
 pub mod rules;
 pub mod school;
+pub mod sync;
 pub mod team;
 pub mod visit;
 
