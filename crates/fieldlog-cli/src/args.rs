@@ -59,6 +59,17 @@ pub enum Command {
     /// Carry changes between devices as a file / 同步包
     #[command(subcommand)]
     Bundle(BundleCommand),
+    /// Join a bureau with a one-time code from a coordinator / 加入科协平台
+    Enroll {
+        /// The bureau's address, e.g. https://kx.example.cn
+        url: String,
+        /// The one-time enrollment code
+        code: String,
+    },
+    /// Send what the bureau lacks and receive what is new / 同步
+    Sync,
+    /// The bureau, the last sync and what waits to go / 同步状态
+    Status,
     /// The figures a bureau publishes / 统计报表
     Report {
         /// First visit date counted (YYYY-MM-DD)

@@ -7,7 +7,8 @@ use std::path::Path;
 
 /// Applied in order, once each. Never edit one that has shipped: append a new one.
 /// `tests::migrations_are_append_only` pins the hash of every entry.
-pub(crate) const MIGRATIONS: &[&str] = &[r#"
+pub(crate) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE device (
     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
     device_id TEXT NOT NULL,
@@ -76,7 +77,28 @@ CREATE TABLE conflicts (
     value TEXT NOT NULL,
     PRIMARY KEY (record_id, field, actor, value)
 ) WITHOUT ROWID;
-"#];
+"#,
+    r#"
+-- The bureau this device is enrolled with, and how far it has synced.
+CREATE TABLE bureau (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    url TEXT NOT NULL,
+    token TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    member TEXT NOT NULL,
+    role TEXT NOT NULL,
+    districts TEXT NOT NULL,
+    cursor INTEGER NOT NULL DEFAULT 0,
+    last_sync_at INTEGER,
+    enrolled_at INTEGER NOT NULL
+);
+-- The chunk generation of each document as of its last complete upload to the bureau.
+CREATE TABLE doc_sync (
+    doc_id TEXT PRIMARY KEY,
+    synced_generation INTEGER NOT NULL
+) WITHOUT ROWID;
+"#,
+];
 
 fn hash(sql: &str) -> String {
     Sha256::digest(sql.as_bytes())
@@ -152,7 +174,10 @@ mod tests {
     /// revert it and append a new one instead.
     #[test]
     fn migrations_are_append_only() {
-        let pinned = ["2711eecdc00c70c3e5e448ab6b447ec3f08dd6ba40907424d6531d3529e63010"];
+        let pinned = [
+            "2711eecdc00c70c3e5e448ab6b447ec3f08dd6ba40907424d6531d3529e63010",
+            "78e43fa5ffc0224aa8c22622dfb30c538b0d7692c360da5a947515c08a1651c7",
+        ];
         let actual: Vec<String> = MIGRATIONS.iter().map(|m| hash(m)).collect();
         assert_eq!(
             actual.len(),

@@ -45,6 +45,26 @@ pub enum Error {
         #[source]
         source: Box<automerge::AutomergeError>,
     },
+    #[error("this device is not enrolled with a bureau; run `fieldlog enroll URL CODE` first")]
+    NotEnrolled,
+    #[error("this device holds records of team {local} but the code enrolls it in team {enrolled}")]
+    TeamMismatch { local: String, enrolled: String },
+    #[error("cannot reach the bureau at {url}: {source}")]
+    Network {
+        url: String,
+        #[source]
+        source: Box<ureq::Error>,
+    },
+    #[error("the bureau refused (HTTP {status}, {reason:?}): {message}")]
+    Refused {
+        status: u16,
+        reason: fieldlog_domain::sync::Refusal,
+        message: String,
+    },
+    #[error("the bureau's answer is not understood: {detail}")]
+    BadResponse { detail: String },
+    #[error("sync stopped after {rounds} rounds with work left; run it again")]
+    SyncUnfinished { rounds: usize },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -67,6 +87,12 @@ impl Error {
             Error::Database { .. } | Error::MigrationChanged { .. } => "database",
             Error::Document { .. } => "document",
             Error::Io { .. } => "io",
+            Error::NotEnrolled => "not_enrolled",
+            Error::TeamMismatch { .. } => "team_mismatch",
+            Error::Network { .. } => "offline",
+            Error::Refused { .. } => "refused",
+            Error::BadResponse { .. } => "bad_response",
+            Error::SyncUnfinished { .. } => "sync_unfinished",
         }
     }
 
@@ -97,6 +123,29 @@ impl Error {
             ) => format!("{} 中已有 Fieldlog 设备（{device_name}）", path.display()),
             (Error::RegistryCsv(source), Lang::ZhCn) => format!("学校名录 CSV 无法读取：{source}"),
             (Error::Io { path, source }, Lang::ZhCn) => format!("{}：{source}", path.display()),
+            (Error::NotEnrolled, Lang::ZhCn) => {
+                "本设备尚未加入科协平台，请先运行 `fieldlog enroll 地址 邀请码`".into()
+            }
+            (Error::TeamMismatch { local, enrolled }, Lang::ZhCn) => {
+                format!("本设备已有团队 {local} 的记录，但邀请码属于团队 {enrolled}")
+            }
+            (Error::Network { url, .. }, Lang::ZhCn) => {
+                format!("无法连接科协平台 {url}，记录已保存在本机，联网后再同步")
+            }
+            (
+                Error::Refused {
+                    message, reason, ..
+                },
+                Lang::ZhCn,
+            ) => {
+                format!("科协平台拒绝了同步（{reason:?}）：{message}")
+            }
+            (Error::BadResponse { detail }, Lang::ZhCn) => {
+                format!("科协平台的回复无法识别：{detail}")
+            }
+            (Error::SyncUnfinished { rounds }, Lang::ZhCn) => {
+                format!("同步进行了 {rounds} 轮仍未完成，请再运行一次")
+            }
             (Error::Database { path, source }, Lang::ZhCn) => {
                 format!("数据库 {} 出错：{source}", path.display())
             }

@@ -6,6 +6,7 @@
 //! - [`ledger`]: how visits and schools map onto Automerge documents (ledgers per team and
 //!   month, registries per district), and conflict detection.
 //! - [`bundle`]: moving changes between devices as a file.
+//! - [`sync`]: enrollment and rounds with the bureau over HTTP.
 //! - `db`, `docs`, `projection`, `search`: migrations, document persistence, query rows,
 //!   pinyin keys.
 //!
@@ -39,9 +40,11 @@ pub mod ledger;
 mod projection;
 mod search;
 pub mod store;
+pub mod sync;
 
 pub use bundle::{BundleStats, ExportScope, ImportStats};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{Error, Result};
 pub use ledger::{Conflict, ConflictValue, DocId};
 pub use store::{Device, ImportSummary, Options, ReportFilter, Store, VisitFilter};
+pub use sync::{Enrollment, SyncStatus, SyncSummary};

@@ -4,6 +4,7 @@ mod bundle;
 mod conflicts;
 mod report;
 mod school;
+mod sync;
 mod visit;
 
 use crate::args::{Command, Global};
@@ -65,6 +66,9 @@ pub fn run(command: Command, ctx: &Ctx) -> Result<String> {
         Command::Conflicts => conflicts::run(ctx),
         Command::Bundle(command) => bundle::run(command, ctx),
         Command::Report { from, to, district } => report::run(ctx, from, to, district),
+        Command::Enroll { url, code } => sync::enroll(ctx, &url, &code),
+        Command::Sync => sync::sync(ctx),
+        Command::Status => sync::status(ctx),
     }
 }
 

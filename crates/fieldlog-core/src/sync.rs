@@ -1,0 +1,446 @@
+//! Syncing with the bureau (protocol: [`fieldlog_domain::sync`]).
+//!
+//! The device remembers the bureau's heads of each document (peer `bureau` in `peer_heads`),
+//! the chunk generation of each document at its last complete upload (`doc_sync`), and a
+//! cursor into the bureau's change sequence. A round sends only documents whose generation
+//! moved, and only the changes the bureau lacks; it receives only changes after the cursor.
+//! So an idle sync is one small request, whatever the store holds. Each round is stored as
+//! soon as it is answered: a cut connection costs at most the round in flight.
+
+use crate::docs;
+use crate::error::{DbContext, Error, Result};
+use crate::ledger::DocId;
+use crate::store::Store;
+use automerge::{Change, ChangeHash};
+use fieldlog_domain::sync::{
+    DocChanges, EnrollRequest, EnrollResponse, ErrorBody, MAX_CHANGES_PER_REQUEST,
+    PROTOCOL_VERSION, SYNC_CONTENT_TYPE, SyncRequest, SyncResponse,
+};
+use fieldlog_domain::{Role, TeamId};
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+use std::io::Read;
+use std::time::Duration;
+
+const BUREAU_PEER: &str = "bureau";
+/// The most changes one answer may bring back.
+const MAX_CHANGES_RECEIVED: u32 = 2_000;
+/// A slow link still finishes a bounded round in this time.
+const ROUND_TIMEOUT: Duration = Duration::from_secs(120);
+const MAX_RESPONSE_BYTES: u64 = fieldlog_domain::sync::MAX_INFLATED_BYTES as u64;
+/// A sync that still has work after this many rounds stops and says so.
+const MAX_ROUNDS: usize = 10_000;
+
+/// Where this device syncs to, as enrollment set it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrollment {
+    pub url: String,
+    pub device_id: String,
+    pub member: String,
+    pub role: Role,
+    pub districts: Vec<String>,
+    pub cursor: u64,
+    /// Milliseconds since the Unix epoch.
+    pub last_sync_at: Option<i64>,
+}
+
+/// What a sync did. Bytes are the request and response bodies as sent (compressed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncSummary {
+    pub rounds: usize,
+    pub sent: usize,
+    pub accepted: usize,
+    pub received: usize,
+    pub bytes_sent: usize,
+    pub bytes_received: usize,
+}
+
+/// What waits to go, and where it would go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncStatus {
+    pub enrollment: Option<Enrollment>,
+    pub waiting_documents: usize,
+    pub waiting_changes: usize,
+}
+
+/// One round's plan: which documents were offered, at which generation, and whether all of
+/// their missing changes fit.
+struct Offered {
+    doc_id: String,
+    generation: i64,
+    complete: bool,
+}
+
+impl Store {
+    pub fn enrollment(&self) -> Result<Option<Enrollment>> {
+        Ok(self.bureau_row()?.map(|(enrollment, _)| enrollment))
+    }
+
+    fn bureau_row(&self) -> Result<Option<(Enrollment, String)>> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT url, device_id, member, role, districts, cursor, last_sync_at, token
+                 FROM bureau WHERE singleton = 1",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, i64>(5)?,
+                        r.get::<_, Option<i64>>(6)?,
+                        r.get::<_, String>(7)?,
+                    ))
+                },
+            )
+            .optional()
+            .db(&self.path)?;
+        Ok(row.map(
+            |(url, device_id, member, role, districts, cursor, last_sync_at, token)| {
+                (
+                    Enrollment {
+                        url,
+                        device_id,
+                        member,
+                        role: Role::parse(&role).unwrap_or(Role::Volunteer),
+                        districts: serde_json::from_str(&districts).unwrap_or_default(),
+                        cursor: u64::try_from(cursor).unwrap_or(0),
+                        last_sync_at,
+                    },
+                    token,
+                )
+            },
+        ))
+    }
+
+    /// Documents with changes the bureau may lack, within what this device may send.
+    fn changed_docs(&self, enrollment: &Enrollment) -> Result<Vec<(String, i64)>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT c.doc_id, c.generation
+                 FROM (SELECT doc_id, max(seq) AS generation FROM doc_chunks GROUP BY doc_id) c
+                 LEFT JOIN doc_sync s ON s.doc_id = c.doc_id
+                 WHERE s.synced_generation IS NULL OR c.generation > s.synced_generation
+                 ORDER BY c.doc_id",
+            )
+            .db(&self.path)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .db(&self.path)?
+            .collect::<Result<Vec<_>, _>>()
+            .db(&self.path)?;
+        Ok(rows
+            .into_iter()
+            .filter(|(id, _)| self.may_send(enrollment, id))
+            .collect())
+    }
+
+    /// A volunteer sends its team's ledgers and its districts' registries. A coordinator also
+    /// sends other teams' ledgers; the bureau checks those against its region.
+    fn may_send(&self, enrollment: &Enrollment, doc_id: &str) -> bool {
+        match DocId::parse(doc_id) {
+            Some(DocId::Ledger { team, .. }) => {
+                team == self.device.team || enrollment.role == Role::Coordinator
+            }
+            Some(DocId::Registry { district }) => {
+                enrollment.districts.iter().any(|d| d == district.as_str())
+            }
+            None => false,
+        }
+    }
+
+    fn bureau_lacks(&mut self, doc_id: &str) -> Result<Vec<Change>> {
+        let known = docs::peer_heads(&self.conn, &self.path, BUREAU_PEER, doc_id)?;
+        let doc = &self
+            .docs
+            .fresh(&self.conn, &self.path, doc_id, &self.actor)?
+            .doc;
+        let heads: Vec<ChangeHash> = known
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|h| doc.get_change_meta_by_hash(h).is_some())
+            .collect();
+        Ok(doc.get_changes(&heads))
+    }
+
+    /// What the next sync would send.
+    pub fn sync_status(&mut self) -> Result<SyncStatus> {
+        let enrollment = self.enrollment()?;
+        let (mut waiting_documents, mut waiting_changes) = (0, 0);
+        if let Some(enrollment) = &enrollment {
+            for (doc_id, _) in self.changed_docs(enrollment)? {
+                let n = self.bureau_lacks(&doc_id)?.len();
+                if n > 0 {
+                    waiting_documents += 1;
+                    waiting_changes += n;
+                }
+            }
+        }
+        Ok(SyncStatus {
+            enrollment,
+            waiting_documents,
+            waiting_changes,
+        })
+    }
+
+    fn build_round(&mut self, enrollment: &Enrollment) -> Result<(SyncRequest, Vec<Offered>)> {
+        let mut budget = MAX_CHANGES_PER_REQUEST;
+        let mut docs = Vec::new();
+        let mut offered = Vec::new();
+        for (doc_id, generation) in self.changed_docs(enrollment)? {
+            if budget == 0 {
+                break;
+            }
+            let mut changes = self.bureau_lacks(&doc_id)?;
+            let complete = changes.len() <= budget;
+            changes.truncate(budget);
+            budget -= changes.len();
+            if !changes.is_empty() {
+                docs.push(DocChanges {
+                    doc_id: doc_id.clone(),
+                    changes: changes
+                        .iter()
+                        .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
+                        .collect(),
+                });
+            }
+            offered.push(Offered {
+                doc_id,
+                generation,
+                complete,
+            });
+        }
+        let request = SyncRequest {
+            protocol: PROTOCOL_VERSION,
+            cursor: enrollment.cursor,
+            docs,
+            max_changes: MAX_CHANGES_RECEIVED,
+        };
+        Ok((request, offered))
+    }
+
+    /// Stores an answered round in one transaction: the received changes, the bureau's
+    /// heads, what is now fully uploaded, and the cursor. Returns how many changes were new.
+    fn finish_round(&mut self, offered: &[Offered], response: SyncResponse) -> Result<usize> {
+        let mut parts = Vec::new();
+        for part in response.changes {
+            let doc_id = DocId::parse(&part.doc_id).ok_or_else(|| Error::BadResponse {
+                detail: format!("unknown document `{}`", part.doc_id),
+            })?;
+            let changes = part
+                .changes
+                .into_iter()
+                .map(|c| Change::from_bytes(c.into_vec()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| Error::BadResponse {
+                    detail: format!("a change in {doc_id} does not decode: {e}"),
+                })?;
+            parts.push((doc_id, changes));
+        }
+        let mut w = self.begin()?;
+        let mut received = 0;
+        for (doc_id, changes) in parts {
+            received += w.apply(&doc_id, changes)?.1;
+        }
+        let now = w.now;
+        let tx = w.tx();
+        for heads in &response.heads {
+            let hashes: Vec<ChangeHash> = heads.heads.iter().map(|h| ChangeHash(*h)).collect();
+            tx.execute(
+                "INSERT INTO peer_heads (peer_id, doc_id, heads) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (peer_id, doc_id) DO UPDATE SET heads = excluded.heads",
+                params![BUREAU_PEER, heads.doc_id, docs::encode_heads(&hashes)],
+            )
+            .db(w.path)?;
+        }
+        for doc in offered.iter().filter(|d| d.complete) {
+            tx.execute(
+                "INSERT INTO doc_sync (doc_id, synced_generation) VALUES (?1, ?2)
+                 ON CONFLICT (doc_id) DO UPDATE SET synced_generation = excluded.synced_generation",
+                params![doc.doc_id, doc.generation],
+            )
+            .db(w.path)?;
+        }
+        tx.execute(
+            "UPDATE bureau SET cursor = ?1, last_sync_at = ?2 WHERE singleton = 1",
+            params![i64::try_from(response.cursor).unwrap_or(i64::MAX), now],
+        )
+        .db(w.path)?;
+        w.commit()?;
+        Ok(received)
+    }
+
+    fn save_enrollment(&mut self, url: &str, answer: &EnrollResponse) -> Result<()> {
+        let team = TeamId::parse(&answer.team).map_err(|_| Error::BadResponse {
+            detail: format!("team `{}` is not a valid team name", answer.team),
+        })?;
+        if team != self.device.team && self.has_ledgers_of(&self.device.team)? {
+            return Err(Error::TeamMismatch {
+                local: self.device.team.to_string(),
+                enrolled: team.to_string(),
+            });
+        }
+        let w = self.begin()?;
+        let now = w.now;
+        let tx = w.tx();
+        tx.execute(
+            "INSERT OR REPLACE INTO bureau
+                 (singleton, url, token, device_id, member, role, districts, cursor, enrolled_at)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)",
+            params![
+                url,
+                answer.token,
+                answer.device_id,
+                answer.member,
+                answer.role.key(),
+                serde_json::to_string(&answer.districts).unwrap_or_default(),
+                now
+            ],
+        )
+        .db(w.path)?;
+        tx.execute("DELETE FROM doc_sync", []).db(w.path)?;
+        tx.execute("DELETE FROM peer_heads WHERE peer_id = ?1", [BUREAU_PEER])
+            .db(w.path)?;
+        tx.execute("UPDATE device SET team = ?1", [team.as_str()])
+            .db(w.path)?;
+        w.commit()?;
+        self.device.team = team;
+        Ok(())
+    }
+
+    fn has_ledgers_of(&self, team: &TeamId) -> Result<bool> {
+        let prefix = format!("ledger/{team}/");
+        Ok(docs::doc_ids(&self.conn, &self.path)?
+            .iter()
+            .any(|id| id.starts_with(&prefix)))
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(ROUND_TIMEOUT))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// Exchanges a one-time code for a device token and remembers the bureau.
+pub fn enroll(store: &mut Store, url: &str, code: &str) -> Result<Enrollment> {
+    let url = url.trim().trim_end_matches('/').to_string();
+    let request = EnrollRequest {
+        code: code.trim().to_string(),
+        device_name: store.device.name.clone(),
+        actors: vec![store.actor.to_hex_string()],
+    };
+    let endpoint = format!("{url}/v1/enroll");
+    let json = serde_json::to_vec(&request).unwrap_or_default();
+    let mut response = agent()
+        .post(&endpoint)
+        .header("Content-Type", "application/json")
+        .send(&json[..])
+        .map_err(|e| network(&endpoint, e))?;
+    let body = read_body(&endpoint, response.body_mut())?;
+    if !response.status().is_success() {
+        return Err(refusal(response.status().as_u16(), &body));
+    }
+    let answer: EnrollResponse = serde_json::from_slice(&body).map_err(|e| Error::BadResponse {
+        detail: format!("the enrollment answer does not decode: {e}"),
+    })?;
+    store.save_enrollment(&url, &answer)?;
+    store.enrollment()?.ok_or(Error::NotEnrolled)
+}
+
+/// Runs rounds until nothing is left to send and nothing more waits at the bureau.
+/// `progress` hears about each completed round.
+pub fn sync(store: &mut Store, mut progress: impl FnMut(&SyncSummary)) -> Result<SyncSummary> {
+    let (_, token) = store.bureau_row()?.ok_or(Error::NotEnrolled)?;
+    let agent = agent();
+    let mut summary = SyncSummary::default();
+    while summary.rounds < MAX_ROUNDS {
+        let enrollment = store.enrollment()?.ok_or(Error::NotEnrolled)?;
+        let (request, offered) = store.build_round(&enrollment)?;
+        let sent: usize = request.docs.iter().map(|d| d.changes.len()).sum();
+        let plain = postcard::to_stdvec(&request).map_err(|e| Error::BadResponse {
+            detail: format!("the request does not encode: {e}"),
+        })?;
+        let body = zstd::bulk::compress(&plain, 3).map_err(|source| Error::Io {
+            path: store.path.clone(),
+            source,
+        })?;
+        let endpoint = format!("{}/v1/sync", enrollment.url);
+        let mut response = agent
+            .post(&endpoint)
+            .header("Authorization", format!("Bearer {token}"))
+            .header("Content-Type", SYNC_CONTENT_TYPE)
+            .header("Content-Encoding", "zstd")
+            .send(&body[..])
+            .map_err(|e| network(&endpoint, e))?;
+        let answer = read_body(&endpoint, response.body_mut())?;
+        if !response.status().is_success() {
+            return Err(refusal(response.status().as_u16(), &answer));
+        }
+        let response_bytes = answer.len();
+        let answer: SyncResponse = decode_response(&answer)?;
+        let more = answer.more;
+        summary.accepted += answer.accepted as usize;
+        summary.received += store.finish_round(&offered, answer)?;
+        summary.rounds += 1;
+        summary.sent += sent;
+        summary.bytes_sent += body.len();
+        summary.bytes_received += response_bytes;
+        progress(&summary);
+        if !more && offered.iter().all(|d| d.complete) {
+            return Ok(summary);
+        }
+    }
+    Err(Error::SyncUnfinished {
+        rounds: summary.rounds,
+    })
+}
+
+fn decode_response(body: &[u8]) -> Result<SyncResponse> {
+    let mut plain = Vec::new();
+    zstd::stream::Decoder::new(body)
+        .and_then(|d| d.take(MAX_RESPONSE_BYTES + 1).read_to_end(&mut plain))
+        .map_err(|e| Error::BadResponse {
+            detail: format!("the answer does not decompress: {e}"),
+        })?;
+    postcard::from_bytes(&plain).map_err(|e| Error::BadResponse {
+        detail: format!("the answer does not decode: {e}"),
+    })
+}
+
+fn read_body(endpoint: &str, body: &mut ureq::Body) -> Result<Vec<u8>> {
+    body.with_config()
+        .limit(MAX_RESPONSE_BYTES)
+        .read_to_vec()
+        .map_err(|e| network(endpoint, e))
+}
+
+fn network(url: &str, source: ureq::Error) -> Error {
+    Error::Network {
+        url: url.to_string(),
+        source: Box::new(source),
+    }
+}
+
+fn refusal(status: u16, body: &[u8]) -> Error {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(ErrorBody { error }) => Error::Refused {
+            status,
+            reason: error.reason,
+            message: error.message,
+        },
+        Err(_) => Error::BadResponse {
+            detail: format!(
+                "HTTP {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(200)])
+            ),
+        },
+    }
+}
