@@ -9,12 +9,15 @@ struct Target {
     package: &'static str,
     bench: &'static str,
     about: &'static str,
+    /// A release binary the suite runs, built first and passed in `FIELDLOG_BUREAU_BIN`.
+    bureau: bool,
 }
 
 /// Add a suite with one line here (kept on one line each, hence no rustfmt).
 #[rustfmt::skip]
 const TARGETS: &[Target] = &[
-    Target { name: "core", package: "fieldlog-core", bench: "core", about: "fieldlog-core: storage and queries" },
+    Target { name: "core", package: "fieldlog-core", bench: "core", about: "fieldlog-core: storage and queries", bureau: false },
+    Target { name: "sync", package: "fieldlog-tests", bench: "sync", about: "sync bytes and round trips vs Automerge sync; bureau ingest", bureau: true },
 ];
 
 pub fn bench(args: &[String]) -> Result<()> {
@@ -51,9 +54,21 @@ pub fn bench(args: &[String]) -> Result<()> {
         cargo_args.push("--");
         cargo_args.extend(passed.iter().map(String::as_str));
     }
+    let bureau_bin = sh::target_dir(&root).join("release/fieldlog-bureau");
+    if target.bureau {
+        let build = ["build", "--release", "--locked", "-p", "fieldlog-bureau"];
+        println!("$ {}", sh::display(&cargo, &build));
+        sh::run(&root, &cargo, &build)?;
+    }
     println!("==> bench {}", target.name);
     println!("$ {}", sh::display(&cargo, &cargo_args));
-    sh::run(&root, &cargo, &cargo_args)
+    let env = [("FIELDLOG_BUREAU_BIN", bureau_bin.as_os_str())];
+    sh::run_env(
+        &root,
+        &cargo,
+        &cargo_args,
+        if target.bureau { &env } else { &[] },
+    )
 }
 
 fn known_targets() -> String {

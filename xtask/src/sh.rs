@@ -73,10 +73,21 @@ fn quote(word: &str) -> String {
 
 /// Runs `program args` in `dir` with inherited stdio and environment; fails on a non-zero exit.
 pub fn run(dir: &Path, program: impl AsRef<OsStr>, args: &[impl AsRef<OsStr>]) -> Result<()> {
+    run_env(dir, program, args, &[])
+}
+
+/// Like [`run`], with extra environment variables for the child.
+pub fn run_env(
+    dir: &Path,
+    program: impl AsRef<OsStr>,
+    args: &[impl AsRef<OsStr>],
+    env: &[(&str, &OsStr)],
+) -> Result<()> {
     let program = program.as_ref();
     let shown = display(program, args);
     let status = Command::new(program)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(dir)
         .status()
         .with_context(|| format!("could not start `{shown}`"))?;

@@ -514,6 +514,18 @@ impl Store {
             .db(&self.path)
     }
 
+    /// A copy of every stored document, for tools and measurements.
+    pub fn documents(&mut self) -> Result<Vec<(DocId, automerge::Automerge)>> {
+        let mut out = Vec::new();
+        for id in docs::doc_ids(&self.conn, &self.path)? {
+            if let Some(doc_id) = DocId::parse(&id) {
+                let cached = self.docs.fresh(&self.conn, &self.path, &id, &self.actor)?;
+                out.push((doc_id, cached.doc.fork()));
+            }
+        }
+        Ok(out)
+    }
+
     /// Derives every query row again from the stored documents.
     pub fn rebuild_projection(&mut self) -> Result<()> {
         let ids = docs::doc_ids(&self.conn, &self.path)?;

@@ -8,6 +8,7 @@
 
 mod cli;
 mod durability;
+mod sync;
 
 use serde_json::Value;
 use std::io::Write;
@@ -21,47 +22,46 @@ pub fn demo_registry() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/demo-registry.csv")
 }
 
-/// The `fieldlog` binary of this build. `cargo test --workspace` builds it; `cargo test -p
-/// fieldlog-tests` does not, so it is built here (once per test run) when it is missing or
-/// older than the sources it is made from.
+/// The `fieldlog` binary of this build.
 pub fn fieldlog_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        // The test runs from `<target dir>/<profile>/deps/`; the binary lands in `<profile>/`.
-        let exe = std::env::current_exe().expect("the test binary knows its path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("the test binary sits in <target dir>/<profile>/deps");
-        let bin = profile_dir.join(format!("fieldlog{}", std::env::consts::EXE_SUFFIX));
-        if is_stale(&bin) {
-            build_fieldlog(profile_dir);
-            assert!(bin.is_file(), "no fieldlog binary at {}", bin.display());
-        }
-        bin
-    })
+    BIN.get_or_init(|| workspace_bin("fieldlog-cli", "fieldlog"))
 }
 
-/// Whether `bin` is missing or older than a source of the CLI, core, domain or the lock file.
+/// The `fieldlog-bureau` binary of this build.
+pub fn bureau_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| workspace_bin("fieldlog-bureau", "fieldlog-bureau"))
+}
+
+/// A binary of another workspace package. `cargo test --workspace` builds it; `cargo test -p
+/// fieldlog-tests` does not, so it is built here when it is missing or older than a source.
+fn workspace_bin(package: &str, bin: &str) -> PathBuf {
+    // The test runs from `<target dir>/<profile>/deps/`; the binary lands in `<profile>/`.
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary sits in <target dir>/<profile>/deps");
+    let path = profile_dir.join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
+    if is_stale(&path) {
+        build(profile_dir, package, bin);
+        assert!(path.is_file(), "no {bin} binary at {}", path.display());
+    }
+    path
+}
+
+/// Whether `bin` is missing or older than a crate source or the lock file.
 ///
-/// Asking cargo instead would be exact, but `cargo build -p fieldlog-cli` resolves features
-/// without the workspace's dev-dependencies, so right after `cargo test --workspace` it would
-/// rebuild half the graph for a binary that is already up to date.
+/// Asking cargo instead would be exact, but `cargo build -p …` resolves features without the
+/// workspace's dev-dependencies, so right after `cargo test --workspace` it would rebuild
+/// half the graph for a binary that is already up to date.
 fn is_stale(bin: &Path) -> bool {
     let Ok(built) = std::fs::metadata(bin).and_then(|m| m.modified()) else {
         return true;
     };
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let sources = [
-        "Cargo.toml",
-        "Cargo.lock",
-        "crates/fieldlog-cli",
-        "crates/fieldlog-core/Cargo.toml",
-        "crates/fieldlog-core/src",
-        "crates/fieldlog-domain/Cargo.toml",
-        "crates/fieldlog-domain/src",
-    ];
-    sources
+    ["Cargo.toml", "Cargo.lock", "crates"]
         .iter()
         .any(|source| newer_than(&root.join(source), built))
 }
@@ -82,7 +82,7 @@ fn newer_than(path: &Path, built: SystemTime) -> bool {
     }
 }
 
-fn build_fieldlog(profile_dir: &Path) {
+fn build(profile_dir: &Path, package: &str, bin: &str) {
     let profile = profile_dir
         .file_name()
         .and_then(|name| name.to_str())
@@ -93,14 +93,7 @@ fn build_fieldlog(profile_dir: &Path) {
     let mut cargo = Command::new(env!("CARGO"));
     cargo
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "build",
-            "--quiet",
-            "--package",
-            "fieldlog-cli",
-            "--bin",
-            "fieldlog",
-        ])
+        .args(["build", "--quiet", "--package", package, "--bin", bin])
         .arg("--target-dir")
         .arg(target_dir);
     match profile {
@@ -113,7 +106,7 @@ fn build_fieldlog(profile_dir: &Path) {
         }
     }
     let status = cargo.status().expect("cargo runs");
-    assert!(status.success(), "building the fieldlog binary failed");
+    assert!(status.success(), "building {bin} failed");
 }
 
 /// What one run of `fieldlog` did.

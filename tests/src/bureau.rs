@@ -1,0 +1,178 @@
+//! A `fieldlog-bureau serve` process for tests and benchmarks, and enrolled devices.
+
+use crate::proxy::Proxy;
+use fieldlog_core::{Options, Store, VisitFilter};
+use fieldlog_domain::VisitInput;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use tempfile::TempDir;
+
+const DISTRICTS: &str = "南山区,青溪县,石门县,临江区,白云县";
+
+/// A `fieldlog-bureau serve` process with its data dir, behind a proxy.
+#[derive(Debug)]
+pub struct Bureau {
+    bin: PathBuf,
+    pub dir: TempDir,
+    child: Option<Child>,
+    pub proxy: Proxy,
+}
+
+impl Bureau {
+    /// A bureau with the demo registry, a caravan team for 南山区 and 青溪县, and a team
+    /// for 石门县, serving on a free loopback port.
+    pub fn start(bin: &Path, registry: &Path) -> Bureau {
+        let dir = tempfile::tempdir().unwrap();
+        let bureau = |args: &[&str]| admin(bin, dir.path(), args);
+        bureau(&["init", "--coordinator", "王协调", "--districts", DISTRICTS]);
+        bureau(&[
+            "team",
+            "add",
+            "--team",
+            "caravan-1",
+            "--kind",
+            "caravan",
+            "--districts",
+            "南山区,青溪县",
+        ]);
+        bureau(&[
+            "team",
+            "add",
+            "--team",
+            "shimen",
+            "--kind",
+            "volunteer",
+            "--districts",
+            "石门县",
+        ]);
+        bureau(&["school", "import", registry.to_str().unwrap()]);
+        let (child, addr) = serve(bin, dir.path());
+        let proxy = Proxy::start(addr).unwrap();
+        Bureau {
+            bin: bin.to_path_buf(),
+            dir,
+            child: Some(child),
+            proxy,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.proxy.url()
+    }
+
+    /// A one-time enrollment code for a member of `team`.
+    pub fn code(&self, team: &str, member: &str) -> String {
+        let out = admin(
+            &self.bin,
+            self.dir.path(),
+            &["--json", "enroll", "--team", team, "--member", member],
+        );
+        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        json["code"].as_str().unwrap().to_string()
+    }
+
+    /// SIGKILL, then a fresh process on the same data dir behind the same proxy.
+    pub fn kill_and_restart(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+        let (child, addr) = serve(&self.bin, self.dir.path());
+        self.proxy.retarget(addr);
+        self.child = Some(child);
+    }
+}
+
+impl Drop for Bureau {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn admin(bin: &Path, dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(bin)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "fieldlog-bureau {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Starts `serve` on port 0 and waits for its `listening on http://ADDR` line.
+fn serve(bin: &Path, dir: &Path) -> (Child, SocketAddr) {
+    let mut child = Command::new(bin)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .unwrap();
+    (child, addr)
+}
+
+/// A device: a real store in a temp dir, enrolled with the bureau.
+#[derive(Debug)]
+pub struct Device {
+    pub store: Store,
+    _dir: TempDir,
+}
+
+impl Device {
+    pub fn enrolled(bureau: &Bureau, name: &str, team: &str) -> Device {
+        Device::enrolled_with(bureau, name, team, Options::default())
+    }
+
+    /// Enrolled, with a chosen clock.
+    pub fn enrolled_with(bureau: &Bureau, name: &str, team: &str, options: Options) -> Device {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::init(dir.path(), name, team, options).unwrap();
+        let code = bureau.code(team, name);
+        fieldlog_core::sync::enroll(&mut store, &bureau.url(), &code).unwrap();
+        Device { store, _dir: dir }
+    }
+
+    pub fn sync(&mut self) -> fieldlog_core::Result<fieldlog_core::SyncSummary> {
+        fieldlog_core::sync::sync(&mut self.store, |_| {})
+    }
+
+    pub fn add(&mut self, school: &str, students: i64) -> fieldlog_domain::VisitId {
+        let input: VisitInput = serde_json::from_value(serde_json::json!({
+            "school": school, "activities": ["lecture"], "topic": "水的三态",
+            "audience": {"students": students, "teachers": 2}, "donations": {"books": 5},
+        }))
+        .unwrap();
+        let today = chrono::Local::now().date_naive();
+        self.store.add_visit(&input, today).unwrap().id
+    }
+
+    pub fn visits(&self) -> Vec<fieldlog_domain::Visit> {
+        self.store
+            .visits(&VisitFilter {
+                include_deleted: true,
+                ..Default::default()
+            })
+            .unwrap()
+    }
+}
