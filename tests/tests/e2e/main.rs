@@ -8,7 +8,6 @@
 
 mod cli;
 mod durability;
-mod sync;
 
 use serde_json::Value;
 use std::io::Write;
