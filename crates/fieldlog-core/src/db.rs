@@ -1,4 +1,6 @@
-//! The SQLite file: pragmas and append-only migrations.
+//! Opening a SQLite file the Fieldlog way: WAL, `synchronous=FULL` (a returned write survives
+//! a crash), and append-only migrations, each pinned by its sha256. The device store and the
+//! bureau both open their files through [`open_with`].
 
 use crate::error::{DbContext, Error, Result};
 use rusqlite::{Connection, OptionalExtension};
@@ -100,16 +102,22 @@ CREATE TABLE doc_sync (
 "#,
 ];
 
-fn hash(sql: &str) -> String {
+/// The sha256 (hex) a migration is pinned by.
+pub fn migration_hash(sql: &str) -> String {
     Sha256::digest(sql.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
 }
 
-/// Opens (creating if needed) the store file with WAL and `synchronous=FULL`: once a write
-/// returns, it survives a crash or a pulled battery.
+/// Opens (creating if needed) the device store file.
 pub(crate) fn open(path: &Path) -> Result<Connection> {
+    open_with(path, MIGRATIONS)
+}
+
+/// Opens (creating if needed) a SQLite file with WAL and `synchronous=FULL`, and applies the
+/// `migrations` it lacks. A migration whose text changed after it was applied is refused.
+pub fn open_with(path: &Path, migrations: &[&str]) -> Result<Connection> {
     let mut conn = Connection::open(path).db(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .db(path)?;
@@ -119,11 +127,11 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
          PRAGMA foreign_keys = ON;",
     )
     .db(path)?;
-    migrate(&mut conn, path)?;
+    migrate(&mut conn, path, migrations)?;
     Ok(conn)
 }
 
-fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+fn migrate(conn: &mut Connection, path: &Path, migrations: &[&str]) -> Result<()> {
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .db(path)?;
@@ -134,8 +142,8 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
         )",
     )
     .db(path)?;
-    for (version, sql) in MIGRATIONS.iter().enumerate() {
-        let code = hash(sql);
+    for (version, sql) in migrations.iter().enumerate() {
+        let code = migration_hash(sql);
         let stored: Option<String> = tx
             .query_row(
                 "SELECT sha256 FROM schema_migrations WHERE version = ?1",
@@ -178,7 +186,7 @@ mod tests {
             "2711eecdc00c70c3e5e448ab6b447ec3f08dd6ba40907424d6531d3529e63010",
             "78e43fa5ffc0224aa8c22622dfb30c538b0d7692c360da5a947515c08a1651c7",
         ];
-        let actual: Vec<String> = MIGRATIONS.iter().map(|m| hash(m)).collect();
+        let actual: Vec<String> = MIGRATIONS.iter().map(|m| migration_hash(m)).collect();
         assert_eq!(
             actual.len(),
             pinned.len(),

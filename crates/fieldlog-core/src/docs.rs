@@ -77,6 +77,11 @@ impl DocCache {
             .expect("the document was cached or loaded above"))
     }
 
+    /// The chunk generation of the cached copy.
+    pub(crate) fn generation(&self, doc_id: &str) -> Option<i64> {
+        self.0.get(doc_id).map(|cached| cached.generation)
+    }
+
     pub(crate) fn evict(&mut self, doc_id: &str) {
         self.0.remove(doc_id);
     }
@@ -149,11 +154,12 @@ pub(crate) fn peer_heads(
     Ok(bytes.map(|b| decode_heads(&b)))
 }
 
-pub(crate) fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+/// Heads as stored: 32 bytes each, concatenated.
+pub fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
     heads.iter().flat_map(|h| h.0).collect()
 }
 
-pub(crate) fn decode_heads(bytes: &[u8]) -> Vec<ChangeHash> {
+pub fn decode_heads(bytes: &[u8]) -> Vec<ChangeHash> {
     bytes
         .chunks_exact(32)
         .filter_map(|c| ChangeHash::try_from(c).ok())

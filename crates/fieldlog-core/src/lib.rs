@@ -7,8 +7,8 @@
 //!   month, registries per district), and conflict detection.
 //! - [`bundle`]: moving changes between devices as a file.
 //! - [`sync`]: enrollment and rounds with the bureau over HTTP.
-//! - `db`, `docs`, `projection`, `search`: migrations, document persistence, query rows,
-//!   pinyin keys.
+//! - [`db`]: opening SQLite files with WAL, full sync and pinned append-only migrations.
+//! - `docs`, `projection`, `search`: document persistence, query rows, pinyin keys.
 //!
 //! The library reads no environment: callers pass the data directory, the clock and today's
 //! date.
@@ -33,7 +33,7 @@
 
 pub mod bundle;
 pub mod clock;
-mod db;
+pub mod db;
 mod docs;
 pub mod error;
 pub mod ledger;
@@ -44,6 +44,7 @@ pub mod sync;
 
 pub use bundle::{BundleStats, ExportScope, ImportStats};
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use docs::{decode_heads, encode_heads};
 pub use error::{Error, Result};
 pub use ledger::{Conflict, ConflictValue, DocId};
 pub use store::{Device, ImportSummary, Options, ReportFilter, Store, VisitFilter};

@@ -64,11 +64,10 @@ pub struct SyncStatus {
     pub waiting_changes: usize,
 }
 
-/// One round's plan: which documents were offered, at which generation, and whether all of
-/// their missing changes fit.
+/// One round's plan: which documents were offered, and whether all of their missing
+/// changes fit.
 struct Offered {
     doc_id: String,
-    generation: i64,
     complete: bool,
 }
 
@@ -188,11 +187,18 @@ impl Store {
         })
     }
 
+    /// Ledgers go before registries, in rounds of their own: visits must never wait on a
+    /// registry edit the bureau might refuse.
     fn build_round(&mut self, enrollment: &Enrollment) -> Result<(SyncRequest, Vec<Offered>)> {
         let mut budget = MAX_CHANGES_PER_REQUEST;
         let mut docs = Vec::new();
         let mut offered = Vec::new();
-        for (doc_id, generation) in self.changed_docs(enrollment)? {
+        let mut changed = self.changed_docs(enrollment)?;
+        let is_ledger = |id: &str| matches!(DocId::parse(id), Some(DocId::Ledger { .. }));
+        if changed.iter().any(|(id, _)| is_ledger(id)) {
+            changed.retain(|(id, _)| is_ledger(id));
+        }
+        for (doc_id, _) in changed {
             if budget == 0 {
                 break;
             }
@@ -209,11 +215,7 @@ impl Store {
                         .collect(),
                 });
             }
-            offered.push(Offered {
-                doc_id,
-                generation,
-                complete,
-            });
+            offered.push(Offered { doc_id, complete });
         }
         let request = SyncRequest {
             protocol: PROTOCOL_VERSION,
@@ -227,6 +229,11 @@ impl Store {
     /// Stores an answered round in one transaction: the received changes, the bureau's
     /// heads, what is now fully uploaded, and the cursor. Returns how many changes were new.
     fn finish_round(&mut self, offered: &[Offered], response: SyncResponse) -> Result<usize> {
+        let touched: Vec<String> = offered
+            .iter()
+            .map(|d| d.doc_id.clone())
+            .chain(response.changes.iter().map(|d| d.doc_id.clone()))
+            .collect();
         let mut parts = Vec::new();
         for part in response.changes {
             let doc_id = DocId::parse(&part.doc_id).ok_or_else(|| Error::BadResponse {
@@ -258,21 +265,36 @@ impl Store {
             )
             .db(w.path)?;
         }
-        for doc in offered.iter().filter(|d| d.complete) {
-            tx.execute(
-                "INSERT INTO doc_sync (doc_id, synced_generation) VALUES (?1, ?2)
-                 ON CONFLICT (doc_id) DO UPDATE SET synced_generation = excluded.synced_generation",
-                params![doc.doc_id, doc.generation],
-            )
-            .db(w.path)?;
-        }
         tx.execute(
             "UPDATE bureau SET cursor = ?1, last_sync_at = ?2 WHERE singleton = 1",
             params![i64::try_from(response.cursor).unwrap_or(i64::MAX), now],
         )
         .db(w.path)?;
         w.commit()?;
+        self.mark_synced(touched)?;
         Ok(received)
+    }
+
+    /// A document is synced at the generation just checked when the bureau's heads cover all
+    /// of this device's changes in it. A change the bureau held back (its dependencies came
+    /// from another device that has not synced yet) keeps the document waiting.
+    fn mark_synced(&mut self, doc_ids: Vec<String>) -> Result<()> {
+        for doc_id in doc_ids {
+            if !self.bureau_lacks(&doc_id)?.is_empty() {
+                continue;
+            }
+            let Some(generation) = self.docs.generation(&doc_id) else {
+                continue;
+            };
+            self.conn
+                .execute(
+                    "INSERT INTO doc_sync (doc_id, synced_generation) VALUES (?1, ?2)
+                     ON CONFLICT (doc_id) DO UPDATE SET synced_generation = excluded.synced_generation",
+                    params![doc_id, generation],
+                )
+                .db(&self.path)?;
+        }
+        Ok(())
     }
 
     fn save_enrollment(&mut self, url: &str, answer: &EnrollResponse) -> Result<()> {
@@ -387,14 +409,24 @@ pub fn sync(store: &mut Store, mut progress: impl FnMut(&SyncSummary)) -> Result
         let response_bytes = answer.len();
         let answer: SyncResponse = decode_response(&answer)?;
         let more = answer.more;
-        summary.accepted += answer.accepted as usize;
+        let answer_accepted = answer.accepted as usize;
+        summary.accepted += answer_accepted;
         summary.received += store.finish_round(&offered, answer)?;
         summary.rounds += 1;
         summary.sent += sent;
         summary.bytes_sent += body.len();
         summary.bytes_received += response_bytes;
         progress(&summary);
-        if !more && offered.iter().all(|d| d.complete) {
+        if more {
+            continue;
+        }
+        // Nothing new accepted: whatever still waits cannot go now (status shows it).
+        if answer_accepted == 0 {
+            return Ok(summary);
+        }
+        let waiting =
+            offered.iter().any(|d| !d.complete) || !store.changed_docs(&enrollment)?.is_empty();
+        if !waiting {
             return Ok(summary);
         }
     }

@@ -8,6 +8,7 @@
 
 mod cli;
 mod durability;
+mod sync;
 
 use serde_json::Value;
 use std::io::Write;

@@ -3,7 +3,6 @@
 //! CLI and the app run); one test drives the CLI itself.
 
 use crate::{TestDevice, bureau_bin, demo_registry};
-use fieldlog_core::ExportScope;
 use fieldlog_tests::bureau::{self, Device};
 use fieldlog_tests::proxy::Direction;
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -140,36 +139,38 @@ fn sync_survives_connections_cut_at_random_bytes() {
     let mut a = Device::enrolled(&bureau, "一号机", "caravan-1");
     let mut b = Device::enrolled(&bureau, "二号机", "caravan-1");
     a.sync().unwrap();
-    for n in 0..300 {
-        a.add("南山小学", n);
-    }
+    b.sync().unwrap();
     let mut failures = 0;
+    let mut added = 0;
     for attempt in 0..40 {
+        // Both devices always have something in flight, each way.
+        for n in 0..10 {
+            a.add("南山小学", n);
+            b.add("青溪县龙潭镇中心小学", n);
+            added += 2;
+        }
         let direction = if attempt % 2 == 0 {
             Direction::Up
         } else {
             Direction::Down
         };
-        bureau
-            .proxy
-            .cut_next(direction, rng.random_range(1..40_000));
+        bureau.proxy.cut_next(direction, rng.random_range(1..3_000));
         let device = if attempt % 3 == 0 { &mut b } else { &mut a };
         if device.sync().is_err() {
             failures += 1;
         }
-        if attempt % 5 == 0 {
-            a.add("青溪县龙潭镇中心小学", attempt);
-        }
     }
     assert!(
-        failures > 10,
-        "the proxy should have broken most syncs ({failures})"
+        failures >= 20,
+        "the proxy should break most syncs ({failures} of 40)"
     );
-    a.sync().unwrap();
-    b.sync().unwrap();
+    for _ in 0..2 {
+        a.sync().unwrap();
+        b.sync().unwrap();
+    }
     let (va, vb) = (a.visits(), b.visits());
-    assert_eq!(va.len(), 300 + 8);
-    assert_eq!(va, vb, "nothing lost, nothing duplicated");
+    assert_eq!(va.len(), added, "nothing lost, nothing duplicated");
+    assert_eq!(va, vb);
 }
 
 #[test]
@@ -195,16 +196,13 @@ fn a_bureau_killed_mid_sync_loses_nothing_it_acknowledged() {
 #[test]
 fn an_idle_sync_is_one_small_request_whatever_the_store_holds() {
     let bureau = start_bureau();
-    let mut a = Device::enrolled(&bureau, "一号机", "caravan-1");
-    a.sync().unwrap();
-    // 10,000 visits, made on another device and handed over as a bundle (fast to build).
     let mut maker = Device::enrolled(&bureau, "制作机", "caravan-1");
     maker.sync().unwrap();
     for n in 0..10_000 {
         maker.add("南山小学", n % 90);
     }
-    let (bundle, _) = maker.store.export_bundle(&ExportScope::All).unwrap();
-    a.store.import_bundle(&bundle).unwrap();
+    maker.sync().unwrap();
+    let mut a = Device::enrolled(&bureau, "一号机", "caravan-1");
     a.sync().unwrap();
     assert_eq!(a.visits().len(), 10_000);
 

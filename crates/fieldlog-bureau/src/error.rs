@@ -1,0 +1,111 @@
+//! What can go wrong at the bureau. A request the bureau turns down is [`Error::Refused`],
+//! carrying the protocol's stable [`Refusal`] key; the rest say what failed and keep the cause.
+
+use fieldlog_domain::sync::Refusal;
+use fieldlog_domain::{District, TeamId, ValidationErrors};
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The bureau refuses a device's request; nothing was stored.
+    #[error("{detail}")]
+    Refused { reason: Refusal, detail: String },
+    /// Input given to an admin command (a team name, a member name…) is not valid.
+    #[error(transparent)]
+    Invalid(#[from] ValidationErrors),
+    #[error("school registry line {line}")]
+    RegistryLine {
+        line: u64,
+        #[source]
+        source: ValidationErrors,
+    },
+    #[error(
+        "school registry line {line}: {name} in {district} is listed twice (first on line {first_line})"
+    )]
+    DuplicateSchool {
+        line: u64,
+        first_line: u64,
+        name: String,
+        district: District,
+    },
+    #[error("school registry CSV")]
+    RegistryCsv(#[source] csv::Error),
+    #[error("team {0} already exists")]
+    TeamExists(TeamId),
+    #[error("no team {0}; add it with `fieldlog-bureau team add` first")]
+    UnknownTeam(TeamId),
+    #[error("no device with id {0}")]
+    UnknownDevice(String),
+    #[error("this bureau is already initialized (its coordinators are team {team})")]
+    AlreadyInitialized { team: TeamId },
+    #[error("a member name must be 1 to 64 characters, without control characters")]
+    InvalidMember,
+    #[error("database {path}")]
+    Database {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// Opening the file failed (SQLite, or a migration changed after it was applied).
+    #[error(transparent)]
+    Store(#[from] fieldlog_core::Error),
+    /// A document the bureau stored does not load or take its own changes: a bug or a
+    /// damaged file, never a device's fault.
+    #[error("stored document {doc_id}")]
+    Document {
+        doc_id: String,
+        #[source]
+        source: Box<automerge::AutomergeError>,
+    },
+    #[error("stored change {seq} does not decode")]
+    StoredChange {
+        seq: i64,
+        #[source]
+        source: automerge::LoadChangeError,
+    },
+    #[error("{path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("encoding the answer")]
+    Encode(#[source] postcard::Error),
+    #[error("compressing the answer")]
+    Compress(#[source] std::io::Error),
+    #[error("a blocking task did not finish")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+impl Error {
+    pub(crate) fn refused(reason: Refusal, detail: impl Into<String>) -> Error {
+        Error::Refused {
+            reason,
+            detail: detail.into(),
+        }
+    }
+
+    /// The refusal key, if this is a refusal.
+    pub fn refusal(&self) -> Option<Refusal> {
+        match self {
+            Error::Refused { reason, .. } => Some(*reason),
+            _ => None,
+        }
+    }
+}
+
+/// Adds the database path to a SQLite error.
+pub(crate) trait DbContext<T> {
+    fn db(self, path: &std::path::Path) -> Result<T>;
+}
+
+impl<T> DbContext<T> for std::result::Result<T, rusqlite::Error> {
+    fn db(self, path: &std::path::Path) -> Result<T> {
+        self.map_err(|source| Error::Database {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}

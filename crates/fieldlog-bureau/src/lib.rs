@@ -1,0 +1,156 @@
+//! Fieldlog's bureau: the sync server devices enroll with and exchange changes through.
+//!
+//! - [`Bureau`]: the handle the HTTP layer and the admin commands share (cheap to clone).
+//!   Its methods live in [`admin`] (teams, enrollment codes, devices, registry imports)
+//!   and [`sync`] (one sync round: decode, authorize, apply, answer).
+//! - [`http`]: the axum routes (`/v1/enroll`, `/v1/sync`, `/healthz`) and [`serve`].
+//! - [`storage`]: the [`Storage`] trait the layers above see, as `Arc<dyn Storage>`, and
+//!   its records. [`sqlite`] is the one implementation: one `bureau.sqlite3` per data dir.
+//! - [`admit`]: which changes a device may add to a document (actor binding, missing
+//!   dependencies, the registry rule), shared by every storage.
+//! - [`scope`]: which documents a device may see. [`secret`]: codes and tokens, stored
+//!   hashed. [`registry`]: school CSV imports written by the bureau's own actor.
+//!
+//! The protocol itself is [`fieldlog_domain::sync`]. The library reads no environment:
+//! the `fieldlog-bureau` binary reads flags, `FIELDLOG_BUREAU_*` and a config file, and
+//! passes values in.
+//!
+//! ```
+//! use automerge::{transaction::Transactable, ROOT};
+//! use fieldlog_bureau::{Bureau, Config, TeamType};
+//! use fieldlog_domain::Role;
+//! use fieldlog_domain::sync::{DocChanges, EnrollRequest, PROTOCOL_VERSION, SyncRequest};
+//! use std::time::Duration;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let bureau = Bureau::open(dir.path(), Config::default()).unwrap();
+//! bureau.add_team("caravan-1", TeamType::Caravan, &["南山区".into()]).unwrap();
+//! let code = bureau
+//!     .issue_code("caravan-1", "李老师", Role::Volunteer, Duration::from_secs(3600))
+//!     .unwrap();
+//!
+//! // A device enrolls with the code and the Automerge actor it writes with…
+//! let actor = automerge::ActorId::random();
+//! let enrolled = bureau
+//!     .enroll(&EnrollRequest {
+//!         code: code.code,
+//!         device_name: "一号机".into(),
+//!         actors: vec![actor.to_hex_string()],
+//!     })
+//!     .unwrap();
+//!
+//! // …writes into its team's ledger and sends the change in a sync round.
+//! let mut doc = automerge::AutoCommit::new().with_actor(actor);
+//! doc.put(ROOT, "note", "南山小学").unwrap();
+//! let change = doc.get_last_local_change().unwrap().raw_bytes().to_vec();
+//! let device = bureau.authenticate(&enrolled.token).unwrap();
+//! let answer = bureau
+//!     .sync_request(&device, SyncRequest {
+//!         protocol: PROTOCOL_VERSION,
+//!         cursor: 0,
+//!         docs: vec![DocChanges {
+//!             doc_id: "ledger/caravan-1/2026-05".into(),
+//!             changes: vec![change.into()],
+//!         }],
+//!         max_changes: 100,
+//!     })
+//!     .unwrap();
+//! assert_eq!((answer.accepted, answer.cursor, answer.more), (1, 1, false));
+//! assert!(answer.changes.is_empty(), "a device never gets its own changes back");
+//! ```
+//!
+//! Over HTTP the same handle is served with [`serve`] on a bound listener.
+
+pub mod admin;
+pub mod admit;
+pub mod error;
+pub mod http;
+pub mod registry;
+pub mod scope;
+pub mod secret;
+pub mod sqlite;
+pub mod storage;
+pub mod sync;
+
+pub use admin::IssuedCode;
+pub use error::{Error, Result};
+pub use fieldlog_core::{Clock, FixedClock, SystemClock};
+pub use http::{router, serve};
+pub use scope::Scope;
+pub use sqlite::{SqliteOptions, SqliteStorage};
+pub use storage::{DeviceRecord, ImportSummary, Storage, Team, TeamType};
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where a bureau keeps photo files (by sha256). Created at open; nothing uses it yet.
+pub const BLOB_DIR: &str = "blobs";
+/// How long an enrollment code stays valid unless told otherwise.
+pub const DEFAULT_CODE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Settings the caller chooses; the library reads no environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The most changes one answer carries, whatever the device asks for.
+    pub max_changes_per_response: u32,
+    /// The most bytes of changes one answer carries (one change is always sent).
+    pub max_response_bytes: usize,
+    pub sqlite: SqliteOptions,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_changes_per_response: 1_000,
+            max_response_bytes: 4 * 1024 * 1024,
+            sqlite: SqliteOptions::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// The bureau: storage plus settings. Clone it freely; clones share everything.
+#[derive(Debug, Clone)]
+pub struct Bureau {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    storage: Arc<dyn Storage>,
+    config: Config,
+}
+
+impl Bureau {
+    /// Opens the bureau in `data_dir` with SQLite storage, creating the directory, the
+    /// database, the `blobs/` directory and the bureau's Automerge actor as needed.
+    #[tracing::instrument(skip_all, err, fields(data_dir = %data_dir.display()))]
+    pub fn open(data_dir: &Path, config: Config) -> Result<Bureau> {
+        for dir in [data_dir.to_path_buf(), data_dir.join(BLOB_DIR)] {
+            std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir, source })?;
+        }
+        let storage = SqliteStorage::open(data_dir, config.sqlite, config.clock.now_ms())?;
+        Ok(Bureau::with_storage(Arc::new(storage), config))
+    }
+
+    /// A bureau over any storage.
+    pub fn with_storage(storage: Arc<dyn Storage>, config: Config) -> Bureau {
+        Bureau {
+            inner: Arc::new(Inner { storage, config }),
+        }
+    }
+
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.inner.storage
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.inner.config.clock.now_ms()
+    }
+}

@@ -1,0 +1,468 @@
+//! `fieldlog-bureau`: the bureau's sync server and its admin commands.
+//!
+//! Settings come from flags, then `FIELDLOG_BUREAU_*` variables, then a TOML file
+//! (`--config`), then defaults; the first that says something wins. Diagnostics go to
+//! stderr, filtered by `FIELDLOG_LOG`. A failure is one line on stderr and exit code 1.
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a terminal program prints"
+)]
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use fieldlog_bureau::{Bureau, Config, DeviceRecord, IssuedCode, TeamType, sqlite::DB_FILE};
+use fieldlog_domain::{Role, TeamKind};
+use serde::Deserialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fieldlog-bureau",
+    version,
+    about = "Fieldlog's bureau: the sync server devices enroll with"
+)]
+struct Cli {
+    /// The bureau's data directory.
+    #[arg(
+        long,
+        global = true,
+        env = "FIELDLOG_BUREAU_DATA_DIR",
+        value_name = "DIR"
+    )]
+    data_dir: Option<PathBuf>,
+    /// A TOML file with settings (`data_dir`, `listen`, `max_changes_per_response`,
+    /// `expires_hours`).
+    #[arg(
+        long,
+        global = true,
+        env = "FIELDLOG_BUREAU_CONFIG",
+        value_name = "FILE"
+    )]
+    config: Option<PathBuf>,
+    /// Print results (and errors) as JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the sync API until SIGINT or SIGTERM.
+    Serve {
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, env = "FIELDLOG_BUREAU_LISTEN", value_name = "ADDR")]
+        listen: Option<String>,
+        /// The most changes one answer carries.
+        #[arg(
+            long,
+            env = "FIELDLOG_BUREAU_MAX_CHANGES_PER_RESPONSE",
+            value_name = "N"
+        )]
+        max_changes_per_response: Option<u32>,
+    },
+    /// Create the bureau in the data directory and issue the first coordinator's code.
+    Init {
+        /// The first coordinator's name.
+        #[arg(long, value_name = "NAME")]
+        coordinator: String,
+        /// The region: districts whose registries and teams the coordinators see.
+        #[arg(long, value_delimiter = ',', required = true, value_name = "D1,D2")]
+        districts: Vec<String>,
+        #[command(flatten)]
+        expiry: Expiry,
+    },
+    /// Teams of volunteers and caravan crews.
+    #[command(subcommand)]
+    Team(TeamCommand),
+    /// The school registry.
+    #[command(subcommand)]
+    School(SchoolCommand),
+    /// Issue a one-time enrollment code for a member of a team.
+    Enroll {
+        #[arg(long, value_name = "TEAM")]
+        team: String,
+        #[arg(long, value_name = "NAME")]
+        member: String,
+        #[arg(long, value_parser = parse_role, default_value = "volunteer")]
+        role: Role,
+        #[command(flatten)]
+        expiry: Expiry,
+    },
+    /// Enrolled devices.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+}
+
+#[derive(Debug, Args)]
+struct Expiry {
+    /// How long the code stays valid (default 7 days).
+    #[arg(long, env = "FIELDLOG_BUREAU_EXPIRES_HOURS", value_name = "HOURS")]
+    expires_hours: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+enum TeamCommand {
+    /// Add a team and the districts it works in.
+    Add {
+        #[arg(long, value_name = "TEAM")]
+        team: String,
+        #[arg(long, value_parser = parse_kind)]
+        kind: TeamKind,
+        #[arg(long, value_delimiter = ',', required = true, value_name = "D1,D2")]
+        districts: Vec<String>,
+    },
+    /// List the teams.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum SchoolCommand {
+    /// Import a registry CSV (`name,district,area,level,enrollment`).
+    Import { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeviceCommand {
+    /// List enrolled devices.
+    List,
+    /// Revoke a device: its token stops working at once.
+    Revoke { device_id: String },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_kind(s: &str) -> Result<TeamKind, String> {
+    TeamKind::parse(s).map_err(|e| e.to_string())
+}
+
+/// Settings from the `--config` file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+    max_changes_per_response: Option<u32>,
+    expires_hours: Option<u32>,
+}
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:8440";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(matches!(cli.command, Command::Serve { .. }));
+    let json = cli.json;
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let line = format!("{error:#}");
+            if json {
+                eprintln!("{}", serde_json::json!({ "error": { "message": line } }));
+            } else {
+                eprintln!("error: {line}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `FIELDLOG_LOG` (e.g. `debug`, `fieldlog_bureau=trace`) filters diagnostics on stderr;
+/// `serve` logs at `info` by default, the admin commands say nothing.
+fn init_tracing(serving: bool) {
+    let default = if serving { "info" } else { "off" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FIELDLOG_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let file = match &cli.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str::<FileConfig>(&text)
+                .with_context(|| format!("reading {}", path.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let data_dir = cli
+        .data_dir
+        .or(file.data_dir.clone())
+        .context("no data directory: pass --data-dir or set FIELDLOG_BUREAU_DATA_DIR")?;
+    let expires = |expiry: &Expiry| {
+        expiry
+            .expires_hours
+            .or(file.expires_hours)
+            .map_or(fieldlog_bureau::DEFAULT_CODE_TTL, |h| {
+                Duration::from_secs(u64::from(h) * 3600)
+            })
+    };
+    let json = cli.json;
+    let mut config = Config::default();
+    match cli.command {
+        Command::Init {
+            coordinator,
+            districts,
+            expiry,
+        } => {
+            let bureau = Bureau::open(&data_dir, config)?;
+            let code = bureau.initialize(&coordinator, &districts, expires(&expiry))?;
+            print_code(&code, json, Some(&data_dir))
+        }
+        Command::Serve {
+            listen,
+            max_changes_per_response,
+        } => {
+            let listen = listen
+                .or(file.listen)
+                .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+            if let Some(max) = max_changes_per_response.or(file.max_changes_per_response) {
+                config.max_changes_per_response = max;
+            }
+            let bureau = open_existing(&data_dir, config)?;
+            serve(&listen, bureau)
+        }
+        Command::Team(TeamCommand::Add {
+            team,
+            kind,
+            districts,
+        }) => {
+            let bureau = open_existing(&data_dir, config)?;
+            let team = bureau.add_team(&team, TeamType::from(kind), &districts)?;
+            if json {
+                print(&serde_json::to_string(&team)?)
+            } else {
+                print(&format!(
+                    "added team {} ({}) in {}",
+                    team.id,
+                    team.kind,
+                    join(&team.districts)
+                ))
+            }
+        }
+        Command::Team(TeamCommand::List) => {
+            let bureau = open_existing(&data_dir, config)?;
+            let teams = bureau.teams()?;
+            if json {
+                return print(&serde_json::to_string(&teams)?);
+            }
+            let mut table = table(&["team", "kind", "districts"]);
+            for team in teams {
+                table.add_row(vec![
+                    team.id.to_string(),
+                    team.kind.to_string(),
+                    join(&team.districts),
+                ]);
+            }
+            print(&render(&mut table))
+        }
+        Command::School(SchoolCommand::Import { file: csv }) => {
+            let bureau = open_existing(&data_dir, config)?;
+            let reader =
+                std::fs::File::open(&csv).with_context(|| format!("opening {}", csv.display()))?;
+            let summary = bureau.import_schools_csv(std::io::BufReader::new(reader))?;
+            if json {
+                print(&serde_json::to_string(&summary)?)
+            } else {
+                print(&format!(
+                    "schools: {} added, {} updated, {} unchanged",
+                    summary.added, summary.updated, summary.unchanged
+                ))
+            }
+        }
+        Command::Enroll {
+            team,
+            member,
+            role,
+            expiry,
+        } => {
+            let bureau = open_existing(&data_dir, config)?;
+            let code = bureau.issue_code(&team, &member, role, expires(&expiry))?;
+            print_code(&code, json, None)
+        }
+        Command::Device(DeviceCommand::List) => {
+            let bureau = open_existing(&data_dir, config)?;
+            print_devices(&bureau.devices()?, json)
+        }
+        Command::Device(DeviceCommand::Revoke { device_id }) => {
+            let bureau = open_existing(&data_dir, config)?;
+            let device = bureau.revoke(&device_id)?;
+            if json {
+                print(&device_json(&device).to_string())
+            } else {
+                print(&format!("revoked {} ({})", device.id, device.name))
+            }
+        }
+    }
+}
+
+fn open_existing(data_dir: &Path, config: Config) -> Result<Bureau> {
+    if !data_dir.join(DB_FILE).exists() {
+        bail!(
+            "no bureau in {}; run `fieldlog-bureau init` first",
+            data_dir.display()
+        );
+    }
+    Ok(Bureau::open(data_dir, config)?)
+}
+
+fn serve(listen: &str, bureau: Bureau) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        // Signal handlers go in before the readiness line, so a SIGTERM right after it
+        // already stops the server gracefully.
+        let shutdown = shutdown_signal()?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        print(&format!("listening on http://{addr}"))?;
+        fieldlog_bureau::serve(listener, bureau, shutdown)
+            .await
+            .context("serving")?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    Ok(async move {
+        #[cfg(unix)]
+        let term = term.recv();
+        #[cfg(not(unix))]
+        let term = std::future::pending::<Option<()>>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
+        tracing::info!("shutting down");
+    })
+}
+
+fn print_code(code: &IssuedCode, json: bool, data_dir: Option<&Path>) -> Result<()> {
+    let expires = format_ms(code.expires_at);
+    if json {
+        let mut value = serde_json::json!({
+            "code": code.code,
+            "team": code.team,
+            "member": code.member,
+            "role": code.role,
+            "expires_at": expires,
+        });
+        if let Some(dir) = data_dir {
+            value["data_dir"] = serde_json::json!(dir.display().to_string());
+        }
+        return print(&value.to_string());
+    }
+    let qr = qrcode::QrCode::new(code.uri().as_bytes())
+        .context("drawing the QR code")?
+        .render::<qrcode::render::unicode::Dense1x2>()
+        .dark_color(qrcode::render::unicode::Dense1x2::Light)
+        .light_color(qrcode::render::unicode::Dense1x2::Dark)
+        .build();
+    let mut text = String::new();
+    if let Some(dir) = data_dir {
+        text.push_str(&format!("bureau created in {}\n", dir.display()));
+    }
+    text.push_str(&format!(
+        "enrollment code for {} ({}, team {}): {}\nvalid until {expires}; it works once.\n{qr}",
+        code.member,
+        code.role.key(),
+        code.team,
+        code.code
+    ));
+    print(&text)
+}
+
+fn print_devices(devices: &[DeviceRecord], json: bool) -> Result<()> {
+    if json {
+        let list: Vec<_> = devices.iter().map(device_json).collect();
+        return print(&serde_json::Value::from(list).to_string());
+    }
+    let mut table = table(&[
+        "device", "name", "team", "member", "role", "enrolled", "revoked",
+    ]);
+    for d in devices {
+        table.add_row(vec![
+            d.id.to_string(),
+            d.name.clone(),
+            d.team.to_string(),
+            d.member.clone(),
+            d.role.key().to_string(),
+            format_ms(d.enrolled_at),
+            d.revoked_at.map(format_ms).unwrap_or_default(),
+        ]);
+    }
+    print(&render(&mut table))
+}
+
+fn device_json(d: &DeviceRecord) -> serde_json::Value {
+    serde_json::json!({
+        "device_id": d.id,
+        "name": d.name,
+        "team": d.team,
+        "member": d.member,
+        "role": d.role,
+        "enrolled_at": format_ms(d.enrolled_at),
+        "revoked_at": d.revoked_at.map(format_ms),
+    })
+}
+
+fn table(header: &[&str]) -> comfy_table::Table {
+    let mut table = comfy_table::Table::new();
+    table
+        .load_style(comfy_table::presets::NOTHING)
+        .set_header(header.to_vec());
+    table
+}
+
+/// A table as text: two spaces between columns, no trailing spaces.
+fn render(table: &mut comfy_table::Table) -> String {
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    table
+        .lines()
+        .map(|line| line.trim_end().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn join(items: &[impl std::fmt::Display]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// RFC 3339 in UTC, to the second.
+fn format_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// Prints to stdout and flushes (the `listening on` line is a readiness signal).
+fn print(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")?;
+    out.flush()?;
+    Ok(())
+}

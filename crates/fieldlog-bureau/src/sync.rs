@@ -1,0 +1,238 @@
+//! One sync round at the bureau, in the order the checks run (the first failure refuses
+//! the whole request and stores nothing):
+//!
+//! 1. [`Bureau::authenticate`]: the bearer token's hash names a device (`unauthenticated`)
+//!    that is not revoked (`revoked`).
+//! 2. [`decode_body`]: at most [`MAX_BODY_BYTES`] compressed (`too_large`), inflated by a
+//!    streaming zstd decoder that stops past [`MAX_INFLATED_BYTES`] (`too_large`: a bomb is
+//!    refused, never inflated), postcard (`malformed`), the protocol version
+//!    (`unsupported_protocol`), at most [`MAX_CHANGES_PER_REQUEST`] changes
+//!    (`too_many_changes`).
+//! 3. Each document id parses (`malformed`) and is in the device's [`Scope`]
+//!    (`out_of_scope`); each change decodes (`malformed`).
+//! 4. [`Storage::apply`](crate::Storage::apply), which runs [`crate::admit::admit`]:
+//!    actor binding (`forged_actor`) and the registry rule (`registry_edit`).
+//! 5. The answer: the changes after the device's cursor in its scope, not its own, at most
+//!    the smaller of what it asked for and [`crate::Config::max_changes_per_response`].
+
+use crate::Bureau;
+use crate::error::{Error, Result};
+use crate::scope::Scope;
+use crate::secret::SecretHash;
+use crate::storage::{ChangesQuery, DeviceRecord, IncomingDoc};
+use automerge::{Change, ChangeHash};
+use fieldlog_core::DocId;
+use fieldlog_domain::sync::{
+    DocChanges, DocHeads, MAX_BODY_BYTES, MAX_CHANGES_PER_REQUEST, MAX_INFLATED_BYTES,
+    PROTOCOL_VERSION, Refusal, SyncRequest, SyncResponse,
+};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+
+/// zstd level for answers: fast, and most of the gain on small changes.
+const ANSWER_ZSTD_LEVEL: i32 = 3;
+/// A decoder window no larger than the inflated limit, so a crafted frame header cannot
+/// make the bureau reserve more memory than a legitimate body needs.
+const MAX_WINDOW_LOG: u32 = 25;
+const _: () = assert!(1 << MAX_WINDOW_LOG >= MAX_INFLATED_BYTES);
+
+impl Bureau {
+    /// The device holding `token`; refuses an unknown token and a revoked device.
+    pub fn authenticate(&self, token: &str) -> Result<DeviceRecord> {
+        let device = self
+            .storage()
+            .authenticate(&SecretHash::of(token))?
+            .ok_or_else(|| Error::refused(Refusal::Unauthenticated, "unknown device token"))?;
+        if device.revoked_at.is_some() {
+            return Err(Error::refused(
+                Refusal::Revoked,
+                "this device was revoked by a coordinator; enroll it again",
+            ));
+        }
+        Ok(device)
+    }
+
+    /// One round from its wire form: a zstd(postcard) body in, a zstd(postcard) answer out.
+    pub fn sync(&self, device: &DeviceRecord, body: &[u8]) -> Result<Vec<u8>> {
+        let request = decode_body(body)?;
+        let response = self.sync_request(device, request)?;
+        encode_response(&response)
+    }
+
+    /// One round, decoded: applies the request's changes and answers with what the device
+    /// lacks.
+    #[tracing::instrument(skip_all, fields(device = %device.id, cursor = request.cursor))]
+    pub fn sync_request(
+        &self,
+        device: &DeviceRecord,
+        request: SyncRequest,
+    ) -> Result<SyncResponse> {
+        check_request(&request)?;
+        let scope = Scope::of(device, &self.teams()?);
+        // Every document id first (`malformed`, `out_of_scope`), then every change.
+        let mut named = Vec::with_capacity(request.docs.len());
+        for doc in request.docs {
+            let id = DocId::parse(&doc.doc_id).ok_or_else(|| {
+                Error::refused(
+                    Refusal::Malformed,
+                    format!("`{}` is not a document id", doc.doc_id),
+                )
+            })?;
+            if !scope.allows(&id) {
+                return Err(Error::refused(
+                    Refusal::OutOfScope,
+                    format!("{id} is outside this device's team and region"),
+                ));
+            }
+            named.push((id, doc.changes));
+        }
+        let mut docs: BTreeMap<DocId, Vec<Change>> = BTreeMap::new();
+        for (id, changes) in named {
+            let decoded = docs.entry(id.clone()).or_default();
+            for bytes in changes {
+                let change = Change::from_bytes(bytes.into_vec()).map_err(|e| {
+                    Error::refused(
+                        Refusal::Malformed,
+                        format!("a change to {id} does not decode: {e}"),
+                    )
+                })?;
+                decoded.push(change);
+            }
+        }
+
+        let requested: Vec<DocId> = docs.keys().cloned().collect();
+        let incoming: Vec<IncomingDoc> = docs
+            .into_iter()
+            .filter(|(_, changes)| !changes.is_empty())
+            .map(|(doc_id, changes)| IncomingDoc { doc_id, changes })
+            .collect();
+        let applied = if incoming.is_empty() {
+            Default::default()
+        } else {
+            self.storage().apply(device, incoming)?
+        };
+
+        let config = self.config();
+        let page = self.storage().changes_after(&ChangesQuery {
+            scope_keys: scope.keys(),
+            after: request.cursor,
+            exclude_device: device.id,
+            max_changes: request.max_changes.min(config.max_changes_per_response) as usize,
+            max_bytes: config.max_response_bytes,
+        })?;
+        let sent = page.changes.len();
+        let mut changes: Vec<DocChanges> = Vec::new();
+        for change in page.changes {
+            match changes.iter_mut().find(|d| d.doc_id == change.doc_id) {
+                Some(doc) => doc.changes.push(change.bytes.into()),
+                None => changes.push(DocChanges {
+                    doc_id: change.doc_id,
+                    changes: vec![change.bytes.into()],
+                }),
+            }
+        }
+
+        let mut heads: BTreeMap<DocId, Vec<ChangeHash>> = applied.heads.into_iter().collect();
+        let unknown: BTreeSet<DocId> = requested
+            .into_iter()
+            .chain(changes.iter().filter_map(|d| DocId::parse(&d.doc_id)))
+            .filter(|id| !heads.contains_key(id))
+            .collect();
+        let unknown: Vec<DocId> = unknown.into_iter().collect();
+        heads.extend(self.storage().heads(&unknown)?);
+
+        tracing::info!(
+            accepted = applied.accepted,
+            sent,
+            cursor = page.cursor,
+            more = page.more,
+            "sync round"
+        );
+        Ok(SyncResponse {
+            accepted: u32::try_from(applied.accepted).unwrap_or(u32::MAX),
+            heads: heads
+                .into_iter()
+                .map(|(doc_id, heads)| DocHeads {
+                    doc_id: doc_id.to_string(),
+                    heads: heads.into_iter().map(|h| h.0).collect(),
+                })
+                .collect(),
+            changes,
+            cursor: page.cursor,
+            more: page.more,
+        })
+    }
+}
+
+fn check_request(request: &SyncRequest) -> Result<()> {
+    if request.protocol != PROTOCOL_VERSION {
+        return Err(unsupported(request.protocol));
+    }
+    let count: usize = request.docs.iter().map(|d| d.changes.len()).sum();
+    if count > MAX_CHANGES_PER_REQUEST {
+        return Err(Error::refused(
+            Refusal::TooManyChanges,
+            format!("{count} changes in one request; send at most {MAX_CHANGES_PER_REQUEST}"),
+        ));
+    }
+    Ok(())
+}
+
+fn unsupported(version: u16) -> Error {
+    Error::refused(
+        Refusal::UnsupportedProtocol,
+        format!("protocol {version} is not spoken here; this bureau speaks {PROTOCOL_VERSION}"),
+    )
+}
+
+/// Inflates and decodes a request body within the protocol's limits.
+pub fn decode_body(body: &[u8]) -> Result<SyncRequest> {
+    let malformed = |why: String| Error::refused(Refusal::Malformed, why);
+    if body.len() > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    let mut decoder = zstd::stream::read::Decoder::with_buffer(body)
+        .map_err(|e| malformed(format!("the body is not zstd: {e}")))?;
+    decoder
+        .window_log_max(MAX_WINDOW_LOG)
+        .map_err(|e| malformed(format!("the body is not zstd: {e}")))?;
+    let mut inflated = Vec::new();
+    decoder
+        .take(MAX_INFLATED_BYTES as u64 + 1)
+        .read_to_end(&mut inflated)
+        .map_err(|e| malformed(format!("the body is not zstd: {e}")))?;
+    if inflated.len() > MAX_INFLATED_BYTES {
+        return Err(too_large());
+    }
+    // The version comes first on the wire; read it alone, so a device speaking another
+    // version hears that rather than "malformed".
+    #[derive(Deserialize)]
+    struct Version {
+        protocol: u16,
+    }
+    let (version, _) = postcard::take_from_bytes::<Version>(&inflated)
+        .map_err(|e| malformed(format!("the body does not decode: {e}")))?;
+    if version.protocol != PROTOCOL_VERSION {
+        return Err(unsupported(version.protocol));
+    }
+    match postcard::take_from_bytes::<SyncRequest>(&inflated) {
+        Ok((request, [])) => Ok(request),
+        Ok(_) => Err(malformed("the body has trailing bytes".into())),
+        Err(e) => Err(malformed(format!("the body does not decode: {e}"))),
+    }
+}
+
+fn too_large() -> Error {
+    Error::refused(
+        Refusal::TooLarge,
+        format!(
+            "the body is larger than {MAX_BODY_BYTES} bytes, or inflates beyond {MAX_INFLATED_BYTES}"
+        ),
+    )
+}
+
+pub fn encode_response(response: &SyncResponse) -> Result<Vec<u8>> {
+    let bytes = postcard::to_allocvec(response).map_err(Error::Encode)?;
+    zstd::encode_all(&bytes[..], ANSWER_ZSTD_LEVEL).map_err(Error::Compress)
+}

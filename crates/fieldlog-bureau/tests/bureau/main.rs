@@ -1,0 +1,18 @@
+//! The bureau over HTTP: a real server on a loopback port per test, requests built by hand.
+//!
+//! - [`enroll`]: codes for devices (once, before they expire, for fresh actors).
+//! - [`sync`]: rounds between devices through the bureau (cursors, resends, pages, scope,
+//!   registry imports reaching devices).
+//! - [`refusals`]: every refusal gets its status and reason and leaves the bureau as it was.
+//! - [`cli`]: the `fieldlog-bureau` binary: admin commands, then `serve` until SIGTERM.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail by panicking"
+)]
+
+mod cli;
+mod enroll;
+mod refusals;
+mod support;
+mod sync;

@@ -1,0 +1,395 @@
+//! A real bureau on a loopback port, devices that write with Automerge directly, and a
+//! look at what the bureau stored.
+
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, AutoCommit, Change, ObjType, ROOT};
+use fieldlog_bureau::{Bureau, Config, FixedClock, TeamType};
+use fieldlog_domain::sync::{
+    DocChanges, EnrollRequest, EnrollResponse, ErrorBody, PROTOCOL_VERSION, Refusal,
+    SYNC_CONTENT_TYPE, SyncRequest, SyncResponse,
+};
+use fieldlog_domain::{Role, School, SchoolFields, SchoolId, SchoolStatus};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// 2026-05-20T08:00:00Z, when every test runs.
+pub const T0: i64 = 1_779_264_000_000;
+pub const HOUR_MS: i64 = 3_600_000;
+pub const LEDGER: &str = "ledger/caravan-1/2026-05";
+pub const OTHER_LEDGER: &str = "ledger/caravan-2/2026-05";
+pub const REGISTRY: &str = "registry/南山区";
+
+/// A bureau served on `127.0.0.1:0` in this process. Dropping it shuts the server down
+/// gracefully and waits for it.
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub bureau: Bureau,
+    pub clock: FixedClock,
+    pub url: String,
+    agent: ureq::Agent,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Server::with_config(Config::default())
+    }
+
+    pub fn with_config(config: Config) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = FixedClock::at(T0);
+        let bureau = Bureau::open(
+            dir.path(),
+            Config {
+                clock: Arc::new(clock.clone()),
+                ..config
+            },
+        )
+        .unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        // Bound before serving: connections wait in the backlog, so no readiness wait.
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let task = runtime.spawn(fieldlog_bureau::serve(listener, bureau.clone(), async {
+            let _ = stop.await;
+        }));
+        let agent = ureq::Agent::new_with_config(
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build(),
+        );
+        Server {
+            dir,
+            bureau,
+            clock,
+            url,
+            agent,
+            shutdown: Some(shutdown),
+            task: Some(task),
+            runtime,
+        }
+    }
+
+    /// The usual world: the bureau's region 南山区 and 北山区, caravan-1 in 南山区,
+    /// caravan-2 in 西山区.
+    pub fn with_teams() -> Server {
+        let server = Server::start();
+        server
+            .bureau
+            .initialize(
+                "王主任",
+                &["南山区".into(), "北山区".into()],
+                Duration::from_secs(3600),
+            )
+            .unwrap();
+        server
+            .bureau
+            .add_team("caravan-1", TeamType::Caravan, &["南山区".into()])
+            .unwrap();
+        server
+            .bureau
+            .add_team("caravan-2", TeamType::Caravan, &["西山区".into()])
+            .unwrap();
+        server
+    }
+
+    pub fn code(&self, team: &str, member: &str, role: Role) -> String {
+        self.bureau
+            .issue_code(team, member, role, Duration::from_secs(3600))
+            .unwrap()
+            .code
+    }
+
+    /// Posts an enrollment request as JSON.
+    pub fn post_enroll(&self, request: &EnrollRequest) -> Result<EnrollResponse, (u16, ErrorBody)> {
+        let mut response = self
+            .agent
+            .post(format!("{}/v1/enroll", self.url))
+            .content_type("application/json")
+            .send(serde_json::to_vec(request).unwrap())
+            .unwrap();
+        let status = response.status().as_u16();
+        let body = response.body_mut().read_to_vec().unwrap();
+        if status == 200 {
+            Ok(serde_json::from_slice(&body).unwrap())
+        } else {
+            Err((status, serde_json::from_slice(&body).unwrap()))
+        }
+    }
+
+    /// Enrolls a new device (with a fresh actor) for a new member of `team`.
+    pub fn device(&self, team: &str, member: &str, role: Role) -> Device {
+        let actor = ActorId::random();
+        let enrolled = self
+            .post_enroll(&EnrollRequest {
+                code: self.code(team, member, role),
+                device_name: format!("{member}的手机"),
+                actors: vec![actor.to_hex_string()],
+            })
+            .unwrap();
+        Device {
+            token: enrolled.token,
+            device_id: enrolled.device_id,
+            actor,
+            docs: BTreeMap::new(),
+            cursor: 0,
+            visits: 0,
+        }
+    }
+
+    /// Posts a raw sync body with the protocol's headers (and `token` if given).
+    pub fn post_sync_raw(&self, token: Option<&str>, body: Vec<u8>) -> (u16, Vec<u8>) {
+        let mut request = self
+            .agent
+            .post(format!("{}/v1/sync", self.url))
+            .header("Content-Type", SYNC_CONTENT_TYPE)
+            .header("Content-Encoding", "zstd");
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        let mut response = request.send(body).unwrap();
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_vec()
+            .unwrap();
+        (status, body)
+    }
+
+    pub fn sync(&self, token: &str, request: &SyncRequest) -> Result<SyncResponse, Refused> {
+        self.sync_body(Some(token), encode(request))
+    }
+
+    pub fn sync_body(&self, token: Option<&str>, body: Vec<u8>) -> Result<SyncResponse, Refused> {
+        let (status, body) = self.post_sync_raw(token, body);
+        if status == 200 {
+            let inflated = zstd::decode_all(&body[..]).unwrap();
+            Ok(postcard::from_bytes(&inflated).unwrap())
+        } else {
+            let body: ErrorBody = serde_json::from_slice(&body)
+                .unwrap_or_else(|e| panic!("status {status} without an error body: {e}"));
+            Err(Refused {
+                status,
+                reason: body.error.reason,
+                message: body.error.message,
+            })
+        }
+    }
+
+    /// One round for `device`: sends `docs`, stores what comes back, moves its cursor.
+    pub fn round(
+        &self,
+        device: &mut Device,
+        docs: Vec<DocChanges>,
+        max_changes: u32,
+    ) -> SyncResponse {
+        let answer = self
+            .sync(&device.token, &request(device.cursor, docs, max_changes))
+            .unwrap();
+        device.receive(&answer);
+        answer
+    }
+
+    /// Everything the bureau stored: the change log and the documents' rows.
+    pub fn stored(&self) -> Stored {
+        let conn =
+            rusqlite::Connection::open(self.dir.path().join(fieldlog_bureau::sqlite::DB_FILE))
+                .unwrap();
+        let changes = conn
+            .prepare("SELECT seq, doc_id, hash FROM changes ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let documents = conn
+            .prepare("SELECT doc_id, heads, last_seq FROM documents ORDER BY doc_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        Stored { changes, documents }
+    }
+
+    pub fn healthz(&self) -> (u16, String) {
+        let mut response = self
+            .agent
+            .get(format!("{}/healthz", self.url))
+            .call()
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.body_mut().read_to_string().unwrap())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let stopped = self.runtime.block_on(task);
+            if !std::thread::panicking() {
+                stopped.unwrap().unwrap();
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// (seq, doc_id, hash)
+    pub changes: Vec<(i64, String, Vec<u8>)>,
+    /// (doc_id, heads, last_seq)
+    pub documents: Vec<(String, Vec<u8>, i64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub status: u16,
+    pub reason: Refusal,
+    pub message: String,
+}
+
+/// A device as the tests drive it: its token, its actor and its documents.
+#[derive(Debug)]
+pub struct Device {
+    pub token: String,
+    pub device_id: String,
+    pub actor: ActorId,
+    pub docs: BTreeMap<String, AutoCommit>,
+    pub cursor: u64,
+    visits: u32,
+}
+
+impl Device {
+    pub fn doc(&mut self, doc_id: &str) -> &mut AutoCommit {
+        let actor = self.actor.clone();
+        self.docs
+            .entry(doc_id.to_string())
+            .or_insert_with(|| AutoCommit::new().with_actor(actor))
+    }
+
+    /// The record key of this device's `n`th visit (from 1).
+    pub fn visit_key(&self, n: u32) -> String {
+        format!("visit-{}-{n}", &self.actor.to_hex_string()[..8])
+    }
+
+    /// Records a visit in `doc_id` as one change; returns the change.
+    pub fn add_visit(&mut self, doc_id: &str, topic: &str) -> Vec<u8> {
+        self.visits += 1;
+        let key = self.visit_key(self.visits);
+        let doc = self.doc(doc_id);
+        let visit = doc.put_object(ROOT, key, ObjType::Map).unwrap();
+        doc.put(&visit, "topic", topic).unwrap();
+        doc.put(&visit, "date", "2026-05-20").unwrap();
+        commit(doc, "add visit")
+    }
+
+    /// Enters a school in the registry the way a device does (pending); returns its id and
+    /// the change.
+    pub fn add_school(&mut self, name: &str, status: SchoolStatus) -> (SchoolId, Vec<u8>) {
+        let school = School {
+            id: SchoolId(uuid::Uuid::now_v7()),
+            fields: SchoolFields {
+                name: name.to_string(),
+                district: fieldlog_domain::District::parse("南山区").unwrap(),
+                area: fieldlog_domain::Area::Rural,
+                level: None,
+                enrollment: None,
+            },
+            status,
+        };
+        let doc = self.doc(REGISTRY);
+        fieldlog_core::ledger::put_school(doc, &school).unwrap();
+        (school.id, commit(doc, "put school"))
+    }
+
+    /// Sets one field of a record in a document; returns the change.
+    pub fn set(&mut self, doc_id: &str, record: &str, key: &str, value: &str) -> Vec<u8> {
+        let doc = self.doc(doc_id);
+        let obj = fieldlog_core::ledger::record_obj(doc, record).expect("the record exists");
+        doc.put(&obj, key, value).unwrap();
+        commit(doc, "edit")
+    }
+
+    pub fn receive(&mut self, answer: &SyncResponse) {
+        for doc in &answer.changes {
+            let changes: Vec<Change> = doc
+                .changes
+                .iter()
+                .map(|c| Change::from_bytes(c.to_vec()).unwrap())
+                .collect();
+            self.doc(&doc.doc_id).apply_changes(changes).unwrap();
+        }
+        self.cursor = answer.cursor;
+    }
+}
+
+fn commit(doc: &mut AutoCommit, message: &str) -> Vec<u8> {
+    doc.commit_with(
+        CommitOptions::default()
+            .with_message(message.to_string())
+            .with_time(T0),
+    );
+    doc.get_last_local_change().unwrap().raw_bytes().to_vec()
+}
+
+pub fn docs(doc_id: &str, changes: Vec<Vec<u8>>) -> Vec<DocChanges> {
+    vec![DocChanges {
+        doc_id: doc_id.to_string(),
+        changes: changes.into_iter().map(Into::into).collect(),
+    }]
+}
+
+pub fn request(cursor: u64, docs: Vec<DocChanges>, max_changes: u32) -> SyncRequest {
+    SyncRequest {
+        protocol: PROTOCOL_VERSION,
+        cursor,
+        docs,
+        max_changes,
+    }
+}
+
+pub fn encode(request: &SyncRequest) -> Vec<u8> {
+    zstd::encode_all(&postcard::to_allocvec(request).unwrap()[..], 3).unwrap()
+}
+
+/// A change's hash, as the protocol carries it.
+pub fn hash_of(change: &[u8]) -> [u8; 32] {
+    Change::from_bytes(change.to_vec()).unwrap().hash().0
+}
+
+/// The heads the answer reports for `doc_id`.
+pub fn heads_of(answer: &SyncResponse, doc_id: &str) -> Vec<[u8; 32]> {
+    answer
+        .heads
+        .iter()
+        .find(|h| h.doc_id == doc_id)
+        .unwrap_or_else(|| panic!("no heads for {doc_id}"))
+        .heads
+        .clone()
+}
+
+/// The bytes of the changes an answer carries for `doc_id`.
+pub fn changes_of(answer: &SyncResponse, doc_id: &str) -> Vec<Vec<u8>> {
+    answer
+        .changes
+        .iter()
+        .filter(|d| d.doc_id == doc_id)
+        .flat_map(|d| d.changes.iter().map(|c| c.to_vec()))
+        .collect()
+}
