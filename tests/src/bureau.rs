@@ -73,6 +73,13 @@ impl Bureau {
         json["code"].as_str().unwrap().to_string()
     }
 
+    /// `fieldlog-bureau --json <args>`, parsed.
+    pub fn read(&self, args: &[&str]) -> serde_json::Value {
+        let mut with_json = vec!["--json"];
+        with_json.extend_from_slice(args);
+        serde_json::from_str(&admin(&self.bin, self.dir.path(), &with_json)).unwrap()
+    }
+
     /// SIGKILL, then a fresh process on the same data dir behind the same proxy.
     pub fn kill_and_restart(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -115,6 +122,8 @@ fn serve(bin: &Path, dir: &Path) -> (Child, SocketAddr) {
         .arg("--data-dir")
         .arg(dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
+        // Warnings and errors only: a served request is not news in a test.
+        .env("FIELDLOG_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

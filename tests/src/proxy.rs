@@ -153,11 +153,12 @@ fn pump(
             Ok(n) => n,
         };
         let allowed = limit.map_or(n as u64, |l| (l.saturating_sub(passed)).min(n as u64)) as usize;
+        // Counted before forwarding, so whoever receives the bytes sees them counted.
+        counter.fetch_add(allowed as u64, Ordering::SeqCst);
         if to.write_all(&buf[..allowed]).is_err() {
             break;
         }
         passed += allowed as u64;
-        counter.fetch_add(allowed as u64, Ordering::SeqCst);
         if allowed < n || limit == Some(passed) {
             let _ = from.shutdown(Shutdown::Both);
             let _ = to.shutdown(Shutdown::Both);

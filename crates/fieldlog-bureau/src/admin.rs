@@ -79,6 +79,24 @@ impl Bureau {
         Ok(team)
     }
 
+    /// Visits in the bureau's documents, newest first.
+    pub fn visits(
+        &self,
+        filter: &fieldlog_core::VisitFilter,
+    ) -> Result<Vec<fieldlog_domain::Visit>> {
+        self.storage().visits(filter)
+    }
+
+    /// Fields holding concurrent values, for a coordinator to settle.
+    pub fn conflicts(&self) -> Result<Vec<fieldlog_core::Conflict>> {
+        self.storage().conflicts()
+    }
+
+    /// The published figures over everything the bureau holds.
+    pub fn report(&self, filter: &fieldlog_core::ReportFilter) -> Result<fieldlog_domain::Report> {
+        self.storage().report(filter)
+    }
+
     pub fn teams(&self) -> Result<Vec<Team>> {
         self.storage().teams()
     }

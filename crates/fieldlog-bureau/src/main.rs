@@ -52,6 +52,25 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The published figures over everything synced (same rules as the devices).
+    Report {
+        /// First visit date counted (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        from: Option<chrono::NaiveDate>,
+        /// Last visit date counted (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        to: Option<chrono::NaiveDate>,
+        /// Only schools of this district.
+        #[arg(long)]
+        district: Option<String>,
+    },
+    /// Visits synced to the bureau, newest first (deleted ones too with --deleted).
+    Visits {
+        #[arg(long)]
+        deleted: bool,
+    },
+    /// Fields holding concurrent values, with every value and who entered it.
+    Conflicts,
     /// Serve the sync API until SIGINT or SIGTERM.
     Serve {
         /// Address to listen on (port 0 picks a free port).
@@ -248,6 +267,68 @@ fn run(cli: Cli) -> Result<()> {
                     join(&team.districts)
                 ))
             }
+        }
+        Command::Report { from, to, district } => {
+            let bureau = open_existing(&data_dir, config)?;
+            let district = district
+                .map(|d| fieldlog_domain::District::parse(&d))
+                .transpose()
+                .map_err(fieldlog_domain::ValidationErrors::from)?;
+            let report = bureau.report(&fieldlog_core::ReportFilter { from, to, district })?;
+            if json {
+                return print(&serde_json::to_string(&report)?);
+            }
+            print(&format!(
+                "visits: {}\nschools reached: {} (rural {} / urban {})\naudience: {}\nlectures: {}\nbooks: {}\nkits: {}",
+                report.visits,
+                report.schools_reached,
+                report.rural_schools,
+                report.urban_schools,
+                report.audience,
+                report.lectures,
+                report.books,
+                report.kits
+            ))
+        }
+        Command::Visits { deleted } => {
+            let bureau = open_existing(&data_dir, config)?;
+            let visits = bureau.visits(&fieldlog_core::VisitFilter {
+                include_deleted: deleted,
+                ..Default::default()
+            })?;
+            if json {
+                return print(&serde_json::to_string(&visits)?);
+            }
+            let mut table = table(&["date", "team", "school", "audience", "id"]);
+            for v in visits {
+                table.add_row(vec![
+                    v.fields.date.to_string(),
+                    v.team.to_string(),
+                    v.fields.school.to_string(),
+                    v.audience_total().to_string(),
+                    v.id.to_string(),
+                ]);
+            }
+            print(&render(&mut table))
+        }
+        Command::Conflicts => {
+            let bureau = open_existing(&data_dir, config)?;
+            let conflicts = bureau.conflicts()?;
+            if json {
+                return print(&serde_json::to_string(&conflicts)?);
+            }
+            let mut table = table(&["record", "field", "value", "author"]);
+            for c in conflicts {
+                for v in c.values {
+                    table.add_row(vec![
+                        c.record_id.clone(),
+                        c.field.to_string(),
+                        v.value,
+                        v.author,
+                    ]);
+                }
+            }
+            print(&render(&mut table))
         }
         Command::Team(TeamCommand::List) => {
             let bureau = open_existing(&data_dir, config)?;

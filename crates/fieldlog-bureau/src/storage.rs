@@ -15,8 +15,8 @@
 use crate::error::Result;
 use crate::secret::SecretHash;
 use automerge::{ActorId, Change, ChangeHash};
-use fieldlog_core::DocId;
-use fieldlog_domain::{DeviceId, District, Role, SchoolFields, TeamId, TeamKind};
+use fieldlog_core::{Conflict, DocId, ReportFilter, VisitFilter};
+use fieldlog_domain::{DeviceId, District, Report, Role, SchoolFields, TeamId, TeamKind, Visit};
 use serde::{Deserialize, Serialize};
 
 /// The storage of a bureau: devices, teams, enrollment codes and every accepted change.
@@ -41,6 +41,15 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     fn devices(&self) -> Result<Vec<DeviceRecord>>;
     /// Revokes a device (keeping the first revocation time); returns it as it is now.
     fn revoke_device(&self, device: DeviceId, now_ms: i64) -> Result<DeviceRecord>;
+
+    // ---- what coordinators read ----
+
+    /// Visits, newest first, from the same query rows a device keeps.
+    fn visits(&self, filter: &VisitFilter) -> Result<Vec<Visit>>;
+    /// Fields holding concurrent values, with every value and its author.
+    fn conflicts(&self) -> Result<Vec<Conflict>>;
+    /// The published figures, by the same rules as everywhere else.
+    fn report(&self, filter: &ReportFilter) -> Result<Report>;
 
     // ---- documents ----
 

@@ -8,7 +8,9 @@
 //! - [`bundle`]: moving changes between devices as a file.
 //! - [`sync`]: enrollment and rounds with the bureau over HTTP.
 //! - [`db`]: opening SQLite files with WAL, full sync and pinned append-only migrations.
-//! - `docs`, `projection`, `search`: document persistence, query rows, pinyin keys.
+//! - [`projection`]: query rows derived from documents, and the queries over them (visits,
+//!   conflicts, the report); the bureau shares them.
+//! - `docs`, `search`: document persistence, pinyin keys.
 //!
 //! The library reads no environment: callers pass the data directory, the clock and today's
 //! date.
@@ -37,7 +39,7 @@ pub mod db;
 mod docs;
 pub mod error;
 pub mod ledger;
-mod projection;
+pub mod projection;
 mod search;
 pub mod store;
 pub mod sync;

@@ -1,17 +1,66 @@
 //! Query rows derived from the documents. Every write rewrites the rows of the records it
 //! touched in the same SQLite transaction; `rebuild` derives all of them from scratch and
-//! must give exactly the same rows.
+//! must give exactly the same rows. The bureau keeps the same tables ([`TABLES`]) and
+//! answers the same queries, so figures agree wherever they are computed.
 
 use crate::error::{DbContext, Result};
 use crate::ledger::{self, DocId};
+use crate::ledger::{Conflict, ConflictValue};
 use crate::search::pinyin_keys;
+use crate::store::{ReportFilter, VisitFilter};
 use automerge::Automerge;
 use fieldlog_domain::ActivityKind;
+use fieldlog_domain::{Field, Report, Visit};
 use rusqlite::{Connection, params};
 use std::path::Path;
 
+/// The query tables, as a migration another store may append (the bureau does). The device
+/// store created the same tables in its first migration. Never edit: a pinned migration
+/// elsewhere holds this text.
+pub const TABLES: &str = r#"CREATE TABLE schools (
+    id TEXT PRIMARY KEY,
+    doc_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    district TEXT NOT NULL,
+    area TEXT NOT NULL,
+    level TEXT,
+    enrollment INTEGER,
+    status TEXT NOT NULL,
+    pinyin_initials TEXT NOT NULL,
+    pinyin_full TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX schools_by_name ON schools (name);
+CREATE TABLE visits (
+    id TEXT PRIMARY KEY,
+    doc_id TEXT NOT NULL,
+    team TEXT NOT NULL,
+    school_id TEXT NOT NULL,
+    date TEXT NOT NULL,
+    audience INTEGER NOT NULL,
+    lecture INTEGER NOT NULL,
+    books INTEGER NOT NULL,
+    kits INTEGER NOT NULL,
+    deleted INTEGER NOT NULL,
+    duplicate_of TEXT,
+    created_at INTEGER NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX visits_by_date ON visits (date);
+CREATE INDEX visits_by_school ON visits (school_id);
+CREATE TABLE conflicts (
+    record_id TEXT NOT NULL,
+    field TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    author TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (record_id, field, actor, value)
+) WITHOUT ROWID;
+"#;
+
 /// Rewrites the rows of one record (a visit or a school, depending on the document).
-pub(crate) fn project_record(
+pub fn project_record(
     conn: &Connection,
     path: &Path,
     doc: &Automerge,
@@ -24,13 +73,27 @@ pub(crate) fn project_record(
     }
 }
 
+/// The records (root keys) whose content changed in `doc` since `before`.
+pub fn touched_records(doc: &Automerge, before: &[automerge::ChangeHash]) -> Vec<String> {
+    let after = doc.get_heads();
+    if after == before {
+        return Vec::new();
+    }
+    let records: std::collections::BTreeSet<String> = doc
+        .diff(before, &after)
+        .into_iter()
+        .filter_map(|patch| match (patch.path.first(), patch.action) {
+            (Some((_, automerge::Prop::Map(key))), _) => Some(key.clone()),
+            (None, automerge::PatchAction::PutMap { key, .. })
+            | (None, automerge::PatchAction::DeleteMap { key }) => Some(key),
+            _ => None,
+        })
+        .collect();
+    records.into_iter().collect()
+}
+
 /// Rewrites the rows of every record in a document.
-pub(crate) fn project_doc(
-    conn: &Connection,
-    path: &Path,
-    doc: &Automerge,
-    doc_id: &DocId,
-) -> Result<()> {
+pub fn project_doc(conn: &Connection, path: &Path, doc: &Automerge, doc_id: &DocId) -> Result<()> {
     for id in ledger::record_keys(doc) {
         project_record(conn, path, doc, doc_id, &id)?;
     }
@@ -144,4 +207,118 @@ fn project_school(
 pub(crate) fn clear(conn: &Connection, path: &Path) -> Result<()> {
     conn.execute_batch("DELETE FROM visits; DELETE FROM schools; DELETE FROM conflicts;")
         .db(path)
+}
+
+/// Visits, newest date first.
+pub fn visits(conn: &Connection, path: &Path, filter: &VisitFilter) -> Result<Vec<Visit>> {
+    query_records(
+        conn,
+        path,
+        "SELECT record FROM visits
+         WHERE (?1 IS NULL OR substr(date, 1, 7) = ?1)
+           AND (?2 IS NULL OR school_id = ?2)
+           AND (?3 OR deleted = 0)
+         ORDER BY date DESC, created_at DESC, id",
+        params![
+            filter.month,
+            filter.school.map(|s| s.to_string()),
+            filter.include_deleted
+        ],
+    )
+}
+
+/// Every field holding concurrent values, with each value and who entered it.
+pub fn conflicts(conn: &Connection, path: &Path) -> Result<Vec<Conflict>> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT record_id, field, value, author, actor, at FROM conflicts
+             ORDER BY record_id, field, actor, value",
+        )
+        .db(path)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                ConflictValue {
+                    value: r.get(2)?,
+                    author: r.get(3)?,
+                    actor: r.get(4)?,
+                    at: r.get(5)?,
+                },
+            ))
+        })
+        .db(path)?;
+    let mut conflicts: Vec<Conflict> = Vec::new();
+    for row in rows {
+        let (record_id, field, value) = row.db(path)?;
+        let Ok(field) = Field::try_from(field) else {
+            continue;
+        };
+        match conflicts.last_mut() {
+            Some(c) if c.record_id == record_id && c.field == field => c.values.push(value),
+            _ => conflicts.push(Conflict {
+                record_id,
+                field,
+                values: vec![value],
+            }),
+        }
+    }
+    Ok(conflicts)
+}
+
+/// The bureau's figures. Deleted visits and merged duplicates never count; a school
+/// counts once however often it was visited, with the area the registry holds now.
+pub fn report(conn: &Connection, path: &Path, filter: &ReportFilter) -> Result<Report> {
+    conn.query_row(
+        "SELECT count(*),
+                    count(DISTINCT v.school_id),
+                    count(DISTINCT CASE WHEN s.area = 'rural' THEN v.school_id END),
+                    count(DISTINCT CASE WHEN s.area = 'urban' THEN v.school_id END),
+                    coalesce(sum(v.audience), 0),
+                    coalesce(sum(v.lecture), 0),
+                    coalesce(sum(v.books), 0),
+                    coalesce(sum(v.kits), 0)
+             FROM visits v LEFT JOIN schools s ON s.id = v.school_id
+             WHERE v.deleted = 0 AND v.duplicate_of IS NULL
+               AND (?1 IS NULL OR v.date >= ?1)
+               AND (?2 IS NULL OR v.date <= ?2)
+               AND (?3 IS NULL OR s.district = ?3)",
+        params![
+            filter.from.map(|d| d.to_string()),
+            filter.to.map(|d| d.to_string()),
+            filter.district.as_ref().map(|d| d.to_string())
+        ],
+        |r| {
+            Ok(Report {
+                visits: r.get(0)?,
+                schools_reached: r.get(1)?,
+                rural_schools: r.get(2)?,
+                urban_schools: r.get(3)?,
+                audience: r.get(4)?,
+                lectures: r.get(5)?,
+                books: r.get(6)?,
+                kits: r.get(7)?,
+            })
+        },
+    )
+    .db(path)
+}
+
+pub(crate) fn query_records<T: serde::de::DeserializeOwned>(
+    conn: &Connection,
+    path: &Path,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql).db(path)?;
+    let rows = stmt.query_map(params, |r| r.get::<_, String>(0)).db(path)?;
+    let mut records = Vec::new();
+    for row in rows {
+        match serde_json::from_str(&row.db(path)?) {
+            Ok(record) => records.push(record),
+            Err(e) => tracing::warn!(error = %e, "skipping an unreadable projection row"),
+        }
+    }
+    Ok(records)
 }

@@ -3,7 +3,7 @@
 use crate::clock::{Clock, SystemClock};
 use crate::docs::{self, DocCache};
 use crate::error::{DbContext, Error, Result};
-use crate::ledger::{self, Conflict, ConflictValue, DocId, VisitFlag};
+use crate::ledger::{self, Conflict, DocId, VisitFlag};
 use crate::projection;
 use crate::search::normalize_query;
 use automerge::transaction::{CommitOptions, Transaction};
@@ -420,98 +420,25 @@ impl Store {
 
     /// Visits, newest date first.
     pub fn visits(&self, filter: &VisitFilter) -> Result<Vec<Visit>> {
-        self.query_records(
-            "SELECT record FROM visits
-             WHERE (?1 IS NULL OR substr(date, 1, 7) = ?1)
-               AND (?2 IS NULL OR school_id = ?2)
-               AND (?3 OR deleted = 0)
-             ORDER BY date DESC, created_at DESC, id",
-            params![
-                filter.month,
-                filter.school.map(|s| s.to_string()),
-                filter.include_deleted
-            ],
-        )
+        projection::visits(&self.conn, &self.path, filter)
     }
 
     /// Every field holding concurrent values, with each value and who entered it.
     pub fn conflicts(&self) -> Result<Vec<Conflict>> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT record_id, field, value, author, actor, at FROM conflicts
-                 ORDER BY record_id, field, actor, value",
-            )
-            .db(&self.path)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    ConflictValue {
-                        value: r.get(2)?,
-                        author: r.get(3)?,
-                        actor: r.get(4)?,
-                        at: r.get(5)?,
-                    },
-                ))
-            })
-            .db(&self.path)?;
-        let mut conflicts: Vec<Conflict> = Vec::new();
-        for row in rows {
-            let (record_id, field, value) = row.db(&self.path)?;
-            let Ok(field) = Field::try_from(field) else {
-                continue;
-            };
-            match conflicts.last_mut() {
-                Some(c) if c.record_id == record_id && c.field == field => c.values.push(value),
-                _ => conflicts.push(Conflict {
-                    record_id,
-                    field,
-                    values: vec![value],
-                }),
-            }
-        }
-        Ok(conflicts)
+        projection::conflicts(&self.conn, &self.path)
     }
 
-    /// The bureau's figures. Deleted visits and merged duplicates never count; a school
-    /// counts once however often it was visited, with the area the registry holds now.
+    /// The bureau's figures (see [`projection::report`]).
     pub fn report(&self, filter: &ReportFilter) -> Result<Report> {
-        self.conn
-            .query_row(
-                "SELECT count(*),
-                        count(DISTINCT v.school_id),
-                        count(DISTINCT CASE WHEN s.area = 'rural' THEN v.school_id END),
-                        count(DISTINCT CASE WHEN s.area = 'urban' THEN v.school_id END),
-                        coalesce(sum(v.audience), 0),
-                        coalesce(sum(v.lecture), 0),
-                        coalesce(sum(v.books), 0),
-                        coalesce(sum(v.kits), 0)
-                 FROM visits v LEFT JOIN schools s ON s.id = v.school_id
-                 WHERE v.deleted = 0 AND v.duplicate_of IS NULL
-                   AND (?1 IS NULL OR v.date >= ?1)
-                   AND (?2 IS NULL OR v.date <= ?2)
-                   AND (?3 IS NULL OR s.district = ?3)",
-                params![
-                    filter.from.map(|d| d.to_string()),
-                    filter.to.map(|d| d.to_string()),
-                    filter.district.as_ref().map(|d| d.to_string())
-                ],
-                |r| {
-                    Ok(Report {
-                        visits: r.get(0)?,
-                        schools_reached: r.get(1)?,
-                        rural_schools: r.get(2)?,
-                        urban_schools: r.get(3)?,
-                        audience: r.get(4)?,
-                        lectures: r.get(5)?,
-                        books: r.get(6)?,
-                        kits: r.get(7)?,
-                    })
-                },
-            )
-            .db(&self.path)
+        projection::report(&self.conn, &self.path, filter)
+    }
+
+    fn query_records<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<T>> {
+        projection::query_records(&self.conn, &self.path, sql, params)
     }
 
     /// A copy of every stored document, for tools and measurements.
@@ -542,25 +469,6 @@ impl Store {
             projection::project_doc(tx, w.path, &cached.doc, &doc_id)?;
         }
         w.commit()
-    }
-
-    fn query_records<T: serde::de::DeserializeOwned>(
-        &self,
-        sql: &str,
-        params: impl rusqlite::Params,
-    ) -> Result<Vec<T>> {
-        let mut stmt = self.conn.prepare_cached(sql).db(&self.path)?;
-        let rows = stmt
-            .query_map(params, |r| r.get::<_, String>(0))
-            .db(&self.path)?;
-        let mut records = Vec::new();
-        for row in rows {
-            match serde_json::from_str(&row.db(&self.path)?) {
-                Ok(record) => records.push(record),
-                Err(e) => tracing::warn!(error = %e, "skipping an unreadable projection row"),
-            }
-        }
-        Ok(records)
     }
 }
 
@@ -702,17 +610,8 @@ impl Writer<'_> {
                 return Ok(((after, 0), Vec::new()));
             }
             let applied = doc.get_changes(before).len();
-            let records: BTreeSet<String> = doc
-                .diff(before, &after)
-                .into_iter()
-                .filter_map(|patch| match (patch.path.first(), patch.action) {
-                    (Some((_, automerge::Prop::Map(key))), _) => Some(key.clone()),
-                    (None, automerge::PatchAction::PutMap { key, .. })
-                    | (None, automerge::PatchAction::DeleteMap { key }) => Some(key),
-                    _ => None,
-                })
-                .collect();
-            Ok(((after, applied), records.into_iter().collect()))
+            let records = projection::touched_records(doc, before);
+            Ok(((after, applied), records))
         })
     }
 
