@@ -8,6 +8,10 @@
 //! - `GET /healthz` → `ok`.
 //! - Every refusal is an HTTP error status with a JSON body [`ErrorBody`], whose `reason` is
 //!   a stable [`Refusal`] key. A refused request changes nothing on the bureau.
+//! - Unknown fields: the JSON bodies ([`EnrollRequest`], [`EnrollResponse`], [`ErrorBody`])
+//!   tolerate fields they do not know, so either side may add one without breaking the
+//!   other. The postcard bodies have no field names: any change to them is a new
+//!   [`PROTOCOL_VERSION`], which the bureau refuses with `unsupported_protocol`.
 //!
 //! ## One round
 //! 1. The device sends its cursor (the highest bureau sequence number it has received) and,
