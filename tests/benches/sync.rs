@@ -183,8 +183,13 @@ fn costs(visits: usize) {
 
 fn ingest(devices: usize, visits_each: usize) {
     let bureau = bureau();
+    // One team each, so a sync uploads without also downloading the others' visits.
     let mut all: Vec<Device> = (0..devices)
-        .map(|i| Device::enrolled(&bureau, &format!("设备{i}"), "caravan-1"))
+        .map(|i| {
+            let team = format!("team-{i}");
+            bureau.add_team(&team, "南山区");
+            Device::enrolled(&bureau, &format!("设备{i}"), &team)
+        })
         .collect();
     for d in &mut all {
         d.sync().unwrap();
@@ -195,10 +200,7 @@ fn ingest(devices: usize, visits_each: usize) {
     let start = Instant::now();
     std::thread::scope(|scope| {
         for d in &mut all {
-            scope.spawn(move || {
-                // Upload only: receiving each other's visits is not ingest.
-                d.sync().unwrap();
-            });
+            scope.spawn(move || d.sync().unwrap());
         }
     });
     let took = start.elapsed();

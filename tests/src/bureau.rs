@@ -73,6 +73,24 @@ impl Bureau {
         json["code"].as_str().unwrap().to_string()
     }
 
+    /// Adds a volunteer team working in `districts` (comma-separated).
+    pub fn add_team(&self, team: &str, districts: &str) {
+        admin(
+            &self.bin,
+            self.dir.path(),
+            &[
+                "team",
+                "add",
+                "--team",
+                team,
+                "--kind",
+                "volunteer",
+                "--districts",
+                districts,
+            ],
+        );
+    }
+
     /// `fieldlog-bureau --json <args>`, parsed.
     pub fn read(&self, args: &[&str]) -> serde_json::Value {
         let mut with_json = vec!["--json"];
