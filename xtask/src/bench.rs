@@ -1,6 +1,6 @@
 //! `cargo xtask bench <target>`: runs one benchmark suite with cargo's own output.
 
-use crate::sh;
+use crate::{ci, sh};
 use anyhow::{Result, bail};
 
 /// A named benchmark suite: `cargo bench -p <package> --bench <bench>`.
@@ -11,13 +11,16 @@ struct Target {
     about: &'static str,
     /// A release binary the suite runs, built first and passed in `FIELDLOG_BUREAU_BIN`.
     bureau: bool,
+    /// Programs the suite runs, each with the Debian package that installs it if missing.
+    tools: &'static [(&'static str, &'static str)],
 }
 
 /// Add a suite with one line here (kept on one line each, hence no rustfmt).
 #[rustfmt::skip]
 const TARGETS: &[Target] = &[
-    Target { name: "core", package: "fieldlog-core", bench: "core", about: "fieldlog-core: storage and queries", bureau: false },
-    Target { name: "sync", package: "fieldlog-tests", bench: "sync", about: "sync bytes and round trips vs Automerge sync; bureau ingest", bureau: true },
+    Target { name: "core", package: "fieldlog-core", bench: "core", about: "fieldlog-core: storage and queries", bureau: false, tools: &[] },
+    Target { name: "sync", package: "fieldlog-tests", bench: "sync", about: "sync bytes and round trips vs Automerge sync; bureau ingest", bureau: true, tools: &[] },
+    Target { name: "photos", package: "fieldlog-core", bench: "photos", about: "photo ingest vs vipsthumbnail on one core: time and peak memory", bureau: false, tools: &[("vipsthumbnail", "libvips-tools")] },
 ];
 
 pub fn bench(args: &[String]) -> Result<()> {
@@ -53,6 +56,9 @@ pub fn bench(args: &[String]) -> Result<()> {
     if !passed.is_empty() {
         cargo_args.push("--");
         cargo_args.extend(passed.iter().map(String::as_str));
+    }
+    for (program, package) in target.tools {
+        ci::ensure_apt_tool(&root, program, package)?;
     }
     let bureau_bin = sh::target_dir(&root).join("release/fieldlog-bureau");
     if target.bureau {

@@ -1,7 +1,8 @@
 //! `cargo xtask test`: what CI runs, in order, stopping at the first failure.
 //!
 //! On a fresh machine with only rustup and cargo, it first adds the rustup components and the wasm
-//! target it needs, and only those that are missing.
+//! target it needs, and `exiftool` (for the photo tests) through apt-get, only those that are
+//! missing.
 
 use crate::sh::{self, Stopwatch};
 use anyhow::{Context, Result, bail};
@@ -120,6 +121,38 @@ fn ensure_toolchain(root: &Path, cargo: &OsStr) -> Result<()> {
         println!("    {WASM_TARGET}: present");
     } else {
         rustup(root, &["target", "add", WASM_TARGET])?;
+    }
+    // The photo tests check stripped metadata with exiftool.
+    ensure_apt_tool(root, "exiftool", "libimage-exiftool-perl")
+}
+
+/// Installs a Debian package with apt-get when `program` is not on `PATH` (through `sudo` unless
+/// already root), printing each command it runs.
+pub fn ensure_apt_tool(root: &Path, program: &str, package: &str) -> Result<()> {
+    let on_path = || sh::probe(root, "sh", &["-c", &format!("command -v {program}")]) == Some(true);
+    if on_path() {
+        println!("    {program}: present");
+        return Ok(());
+    }
+    println!("    {program}: missing; installing the Debian package {package}");
+    let root_user = sh::capture(root, "id", &["-u"]).is_ok_and(|uid| uid.trim() == "0");
+    let noninteractive = [("DEBIAN_FRONTEND", OsStr::new("noninteractive"))];
+    for apt_args in [
+        &["update"][..],
+        &["install", "-y", "--no-install-recommends", package][..],
+    ] {
+        let mut args = Vec::new();
+        if !root_user {
+            args.push("apt-get");
+        }
+        args.extend_from_slice(apt_args);
+        let program = if root_user { "apt-get" } else { "sudo" };
+        println!("$ {}", sh::display(program, &args));
+        sh::run_env(root, program, &args, &noninteractive)
+            .with_context(|| format!("could not install {package} (needed for `{program}`)"))?;
+    }
+    if !on_path() {
+        bail!("installed {package}, but `{program}` is still not on PATH");
     }
     Ok(())
 }

@@ -7,6 +7,8 @@
 //!   month, registries per district), and conflict detection.
 //! - [`bundle`]: moving changes between devices as a file.
 //! - [`sync`]: enrollment and rounds with the bureau over HTTP.
+//! - [`photo`]: photo ingest: an upright display copy and thumbnail with no metadata, stored
+//!   under their sha256; hostile images refused before decoding.
 //! - [`db`]: opening SQLite files with WAL, full sync and pinned append-only migrations.
 //! - [`projection`]: query rows derived from documents, and the queries over them (visits,
 //!   conflicts, the report); the bureau shares them.
@@ -39,6 +41,7 @@ pub mod db;
 mod docs;
 pub mod error;
 pub mod ledger;
+pub mod photo;
 pub mod projection;
 mod search;
 pub mod store;

@@ -7,5 +7,6 @@
 
 mod bundles;
 mod convergence;
+mod photos;
 mod records;
 mod support;
