@@ -54,6 +54,9 @@ pub enum Command {
     /// Record, edit and list visits / 走访记录
     #[command(subcommand)]
     Visit(VisitCommand),
+    /// Photos of a visit / 照片
+    #[command(subcommand)]
+    Photo(PhotoCommand),
     /// Fields that hold concurrent values after a merge / 冲突
     Conflicts,
     /// Carry changes between devices as a file / 同步包
@@ -207,6 +210,35 @@ pub enum BundleCommand {
     },
     /// Apply a bundle from another device
     Import { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PhotoCommand {
+    /// Attach a photo (JPEG, PNG or WebP): stored as a 1600 px copy and a 320 px thumbnail,
+    /// upright, with all metadata (GPS, camera serial…) removed
+    Add {
+        /// The visit's id
+        visit: String,
+        file: PathBuf,
+        /// A caption (up to 500 characters)
+        #[arg(long, default_value = "")]
+        caption: String,
+        /// The people shown agreed to publication (同意公开); off unless given
+        #[arg(long)]
+        consent: bool,
+    },
+    /// List a visit's photos
+    List {
+        /// The visit's id
+        visit: String,
+    },
+    /// Detach a photo from a visit
+    Remove {
+        /// The visit's id
+        visit: String,
+        /// The photo's id (its display copy's sha256, as `photo list` shows)
+        photo: String,
+    },
 }
 
 fn parse_lang(given: &str) -> Result<Lang, String> {

@@ -13,6 +13,10 @@ pub enum Error {
     AlreadyInitialized { path: PathBuf, device_name: String },
     #[error("no visit with id {0}")]
     VisitNotFound(VisitId),
+    #[error("visit {visit} has no photo {photo}")]
+    PhotoNotFound { visit: VisitId, photo: String },
+    #[error(transparent)]
+    Photo(#[from] crate::photo::PhotoError),
     #[error("no school with id {0}")]
     SchoolNotFound(SchoolId),
     #[error("school registry line {line}: {source}")]
@@ -82,6 +86,8 @@ impl Error {
             Error::AlreadyInitialized { .. } => "already_initialized",
             Error::VisitNotFound(_) => "visit_not_found",
             Error::SchoolNotFound(_) => "school_not_found",
+            Error::PhotoNotFound { .. } => "photo_not_found",
+            Error::Photo(e) => e.kind(),
             Error::RegistryLine { .. } | Error::RegistryCsv(_) => "invalid_registry",
             Error::Bundle(_) => "invalid_bundle",
             Error::Database { .. } | Error::MigrationChanged { .. } => "database",
@@ -100,6 +106,10 @@ impl Error {
     pub fn message(&self, lang: Lang) -> String {
         match (self, lang) {
             (Error::Invalid(errors), _) => errors.message(lang),
+            (Error::Photo(e), _) => e.message(lang),
+            (Error::PhotoNotFound { visit, photo }, Lang::ZhCn) => {
+                format!("记录 {visit} 没有照片 {photo}")
+            }
             (Error::RegistryLine { line, source }, Lang::ZhCn) => {
                 format!("学校名录第 {line} 行：{}", source.message(lang))
             }

@@ -10,6 +10,7 @@
 
 use automerge::transaction::Transactable;
 use automerge::{ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use fieldlog_domain::photo::PhotoRef;
 use fieldlog_domain::{
     ActivityKind, Area, Audience, Cohort, District, Donations, Field, School, SchoolFields,
     SchoolId, SchoolLevel, SchoolStatus, TeamId, Visit, VisitFields, VisitId, VisitStatus,
@@ -85,10 +86,7 @@ pub fn record_keys(doc: &impl ReadDoc) -> Vec<String> {
 }
 
 pub fn record_obj(doc: &impl ReadDoc, id: &str) -> Option<ObjId> {
-    match doc.get(ROOT, id).ok()?? {
-        (Value::Object(ObjType::Map), obj) => Some(obj),
-        _ => None,
-    }
+    record_obj_in(doc, &ROOT, id)
 }
 
 /// Names this device in the document the first time it writes there.
@@ -128,6 +126,7 @@ const K_DELETED: &str = "deleted";
 const K_DUPLICATE_OF: &str = "duplicate_of";
 const K_CREATED_AT: &str = "created_at";
 const K_CREATED_BY: &str = "created_by";
+const K_PHOTOS: &str = "photos";
 
 /// Scalar visit fields that can hold concurrent values, and the field each one is.
 const VISIT_SCALARS: [(&str, Field); 9] = [
@@ -155,6 +154,7 @@ pub(crate) fn insert_visit<T: Transactable + ReadDoc>(tx: &mut T, visit: &Visit)
     // Created once here, so concurrent edits never race to create them.
     tx.put_object(&obj, K_ACTIVITIES, ObjType::Map)?;
     tx.put_object(&obj, K_BREAKDOWN, ObjType::Map)?;
+    tx.put_object(&obj, K_PHOTOS, ObjType::Map)?;
     for key in [K_STUDENTS, K_TEACHERS, K_OTHERS] {
         tx.put(&obj, key, ScalarValue::counter(0))?;
     }
@@ -327,7 +327,83 @@ pub fn read_visit(doc: &impl ReadDoc, id: &str, obj: &ObjId) -> Option<Visit> {
             _ => 0,
         },
         created_by: get_str(doc, obj, K_CREATED_BY).unwrap_or_default(),
+        photos: read_photos(doc, obj),
     })
+}
+
+/// Attaches a photo to a visit (replacing the same photo's entry if present).
+pub(crate) fn put_photo<T: Transactable + ReadDoc>(
+    tx: &mut T,
+    visit: &ObjId,
+    photo: &PhotoRef,
+) -> AmResult<()> {
+    let photos = child_map(tx, visit, K_PHOTOS)?;
+    let entry = tx.put_object(&photos, photo.display_sha256.as_str(), ObjType::Map)?;
+    tx.put(&entry, "thumbnail", photo.thumbnail_sha256.as_str())?;
+    tx.put(&entry, "caption", photo.caption.as_str())?;
+    tx.put(&entry, "consent", photo.consent)?;
+    if let Some(taken_at) = &photo.taken_at {
+        tx.put(&entry, "taken_at", taken_at.as_str())?;
+    }
+    tx.put(&entry, "width", i64::from(photo.width))?;
+    tx.put(&entry, "height", i64::from(photo.height))?;
+    let size = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    tx.put(&entry, "display_bytes", size(photo.display_bytes))?;
+    tx.put(&entry, "thumbnail_bytes", size(photo.thumbnail_bytes))?;
+    Ok(())
+}
+
+/// Detaches a photo; `false` when the visit has no such photo.
+pub(crate) fn remove_photo<T: Transactable + ReadDoc>(
+    tx: &mut T,
+    visit: &ObjId,
+    display_sha256: &str,
+) -> AmResult<bool> {
+    match tx.get(visit, K_PHOTOS)? {
+        Some((Value::Object(ObjType::Map), photos))
+            if tx.get(&photos, display_sha256)?.is_some() =>
+        {
+            tx.delete(&photos, display_sha256)?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+fn read_photos(doc: &impl ReadDoc, visit: &ObjId) -> Vec<PhotoRef> {
+    let Some((Value::Object(ObjType::Map), photos)) = doc.get(visit, K_PHOTOS).ok().flatten()
+    else {
+        return Vec::new();
+    };
+    let mut list: Vec<PhotoRef> = doc
+        .keys(&photos)
+        .filter_map(|sha| {
+            let entry = record_obj_in(doc, &photos, &sha)?;
+            Some(PhotoRef {
+                thumbnail_sha256: get_str(doc, &entry, "thumbnail")?,
+                caption: get_str(doc, &entry, "caption").unwrap_or_default(),
+                consent: matches!(
+                    get_scalar(doc, &entry, "consent"),
+                    Some(ScalarValue::Boolean(true))
+                ),
+                taken_at: get_str(doc, &entry, "taken_at"),
+                width: get_count(doc, &entry, "width"),
+                height: get_count(doc, &entry, "height"),
+                display_bytes: get_count(doc, &entry, "display_bytes").into(),
+                thumbnail_bytes: get_count(doc, &entry, "thumbnail_bytes").into(),
+                display_sha256: sha,
+            })
+        })
+        .collect();
+    list.sort_by(|a, b| (&a.taken_at, &a.display_sha256).cmp(&(&b.taken_at, &b.display_sha256)));
+    list
+}
+
+fn record_obj_in(doc: &impl ReadDoc, parent: &ObjId, key: &str) -> Option<ObjId> {
+    match doc.get(parent, key).ok()?? {
+        (Value::Object(ObjType::Map), obj) => Some(obj),
+        _ => None,
+    }
 }
 
 /// One field that holds more than one value after a merge.

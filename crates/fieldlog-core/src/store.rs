@@ -4,11 +4,13 @@ use crate::clock::{Clock, SystemClock};
 use crate::docs::{self, DocCache};
 use crate::error::{DbContext, Error, Result};
 use crate::ledger::{self, Conflict, DocId, VisitFlag};
+use crate::photo::Limits as PhotoLimits;
 use crate::projection;
 use crate::search::normalize_query;
 use automerge::transaction::{CommitOptions, Transaction};
 use automerge::{ActorId, ChangeHash};
 use chrono::NaiveDate;
+use fieldlog_domain::photo::PhotoRef;
 use fieldlog_domain::visit::Context;
 use fieldlog_domain::{
     DeviceId, District, Field, FieldError, Report, School, SchoolId, SchoolInput, SchoolStatus,
@@ -323,6 +325,7 @@ impl Store {
             duplicate_of: None,
             created_at: self.clock.now_ms(),
             created_by: self.device.name.clone(),
+            photos: Vec::new(),
         };
         let doc_id = DocId::ledger(&visit.team, visit.created_at);
         let mut w = self.begin()?;
@@ -378,6 +381,82 @@ impl Store {
             self.visit(original)?;
         }
         self.flag_visit(id, VisitFlag::DuplicateOf(original))
+    }
+
+    /// Where this device keeps photo files (`<data dir>/photos`).
+    pub fn photo_dir(&self) -> PathBuf {
+        self.path
+            .parent()
+            .map_or_else(|| PathBuf::from("photos"), |dir| dir.join("photos"))
+    }
+
+    /// Ingests a photo (display copy and thumbnail, no metadata) and attaches it to a visit.
+    /// A refused file or caption leaves the visit untouched.
+    pub fn add_photo(
+        &mut self,
+        visit: VisitId,
+        source: &Path,
+        caption: &str,
+        consent: bool,
+    ) -> Result<PhotoRef> {
+        let caption = fieldlog_domain::photo::caption(caption)?;
+        let doc_id = self.visit_doc(visit)?;
+        let ingested = crate::photo::ingest(source, &self.photo_dir(), &PhotoLimits::default())?;
+        let photo = PhotoRef {
+            display_sha256: ingested.display.sha256,
+            thumbnail_sha256: ingested.thumbnail.sha256,
+            caption,
+            consent,
+            taken_at: ingested.taken_at,
+            width: ingested.display.width,
+            height: ingested.display.height,
+            display_bytes: ingested.display.bytes,
+            thumbnail_bytes: ingested.thumbnail.bytes,
+        };
+        let mut w = self.begin()?;
+        w.change_visit(&doc_id, visit, "add photo to", |tx, obj, _| {
+            ledger::put_photo(tx, obj, &photo)
+        })?;
+        w.commit()?;
+        Ok(photo)
+    }
+
+    /// Detaches a photo from a visit. The files stay until nothing refers to them.
+    pub fn remove_photo(&mut self, visit: VisitId, display_sha256: &str) -> Result<()> {
+        let doc_id = self.visit_doc(visit)?;
+        if !self
+            .visit(visit)?
+            .photos
+            .iter()
+            .any(|p| p.display_sha256 == display_sha256)
+        {
+            return Err(Error::PhotoNotFound {
+                visit,
+                photo: display_sha256.to_string(),
+            });
+        }
+        let mut w = self.begin()?;
+        w.change_visit(&doc_id, visit, "remove photo from", |tx, obj, _| {
+            ledger::remove_photo(tx, obj, display_sha256).map(|_| ())
+        })?;
+        w.commit()
+    }
+
+    /// Bytes of photo files on this device.
+    pub fn photo_bytes(&self) -> u64 {
+        fn walk(dir: &Path) -> u64 {
+            std::fs::read_dir(dir).map_or(0, |entries| {
+                entries
+                    .flatten()
+                    .map(|e| match e.metadata() {
+                        Ok(m) if m.is_dir() => walk(&e.path()),
+                        Ok(m) => m.len(),
+                        Err(_) => 0,
+                    })
+                    .sum()
+            })
+        }
+        walk(&self.photo_dir())
     }
 
     fn flag_visit(&mut self, id: VisitId, flag: VisitFlag) -> Result<()> {

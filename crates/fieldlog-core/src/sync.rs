@@ -62,6 +62,8 @@ pub struct SyncStatus {
     pub enrollment: Option<Enrollment>,
     pub waiting_documents: usize,
     pub waiting_changes: usize,
+    /// Bytes of photo files on this device.
+    pub photo_bytes: u64,
 }
 
 /// One round's plan: which documents were offered, and whether all of their missing
@@ -184,6 +186,7 @@ impl Store {
             enrollment,
             waiting_documents,
             waiting_changes,
+            photo_bytes: self.photo_bytes(),
         })
     }
 

@@ -17,8 +17,12 @@ pub struct PhotoRef {
     pub consent: bool,
     /// When the picture was taken, from EXIF, as `YYYY-MM-DDTHH:MM:SS` local time.
     pub taken_at: Option<String>,
+    /// The display copy's pixel size.
     pub width: u32,
     pub height: u32,
+    /// File sizes of the display copy and the thumbnail.
+    pub display_bytes: u64,
+    pub thumbnail_bytes: u64,
 }
 
 /// A caption is trimmed and at most 500 characters.

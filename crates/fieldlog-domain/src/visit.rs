@@ -375,6 +375,9 @@ pub struct Visit {
     pub created_at: i64,
     /// The device that first recorded the visit.
     pub created_by: String,
+    /// Photos, by time taken (then by hash).
+    #[serde(default)]
+    pub photos: Vec<crate::photo::PhotoRef>,
 }
 
 impl Visit {

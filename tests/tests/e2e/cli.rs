@@ -478,3 +478,50 @@ fn report_and_search_read_well_in_both_languages() {
         insta::assert_snapshot!(transcript);
     });
 }
+
+#[test]
+fn photos_attach_list_and_detach_without_their_metadata() {
+    let device = device("zh-CN");
+    let visit = device.add_visit(&json!({"school": URBAN, "date": "2025-05-20",
+        "activities": ["lecture"], "audience": {"students": 40}}));
+    let photo_file = device.data_dir().join("课堂.png");
+    image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([x as u8, y as u8, 200]))
+        .save(&photo_file)
+        .unwrap();
+
+    let id = device
+        .run(&[
+            "photo",
+            "add",
+            &visit,
+            photo_file.to_str().unwrap(),
+            "--caption",
+            "实验秀",
+        ])
+        .ok();
+    let listed = device.json(&["photo", "list", &visit]);
+    assert_eq!(listed[0]["display_sha256"], id.trim(), "{listed}");
+    assert_eq!(listed[0]["caption"], "实验秀");
+    assert_eq!(listed[0]["consent"], false);
+    assert_eq!(
+        (listed[0]["width"].as_u64(), listed[0]["height"].as_u64()),
+        (Some(640), Some(480))
+    );
+    let status = device.json(&["status"]);
+    assert!(status["photo_bytes"].as_u64().unwrap() > 0, "{status}");
+
+    let not_a_photo = device.data_dir().join("notes.txt");
+    std::fs::write(&not_a_photo, "x").unwrap();
+    let error = device
+        .run(&["photo", "add", &visit, not_a_photo.to_str().unwrap()])
+        .fails();
+    assert!(error.starts_with("错误："), "{error}");
+    assert_eq!(
+        device.json(&["photo", "list", &visit]),
+        listed,
+        "a refused file changed the visit"
+    );
+
+    device.run(&["photo", "remove", &visit, id.trim()]).ok();
+    assert_eq!(device.json(&["photo", "list", &visit]), json!([]));
+}

@@ -2,6 +2,7 @@
 
 mod bundle;
 mod conflicts;
+mod photo;
 mod report;
 mod school;
 mod sync;
@@ -63,6 +64,7 @@ pub fn run(command: Command, ctx: &Ctx) -> Result<String> {
         Command::Init { device_name, team } => init(ctx, &device_name, &team),
         Command::School(command) => school::run(command, ctx),
         Command::Visit(command) => visit::run(command, ctx),
+        Command::Photo(command) => photo::run(command, ctx),
         Command::Conflicts => conflicts::run(ctx),
         Command::Bundle(command) => bundle::run(command, ctx),
         Command::Report { from, to, district } => report::run(ctx, from, to, district),

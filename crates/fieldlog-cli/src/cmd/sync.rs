@@ -65,28 +65,38 @@ fn progress(ctx: &Ctx, s: &SyncSummary) -> String {
 
 pub fn status(ctx: &Ctx) -> Result<String> {
     let status = ctx.open()?.sync_status()?;
-    emit(ctx.json, &status, |s: &SyncStatus| match &s.enrollment {
-        None => ctx
-            .tr(
-                "尚未加入科协平台：记录只保存在本机。运行 `fieldlog enroll 地址 邀请码` 加入。",
-                "Not enrolled: records stay on this device. Run `fieldlog enroll URL CODE`.",
-            )
-            .to_string(),
-        Some(e) => [
-            ctx.line(ctx.tr("平台地址", "bureau"), &e.url),
-            ctx.line(ctx.tr("上次同步", "last sync"), last_sync(ctx, e)),
-            ctx.line(
-                ctx.tr("待发送", "waiting to go"),
-                format!(
-                    "{} {}（{} {}）",
-                    s.waiting_changes,
-                    ctx.tr("项修改", "changes"),
-                    s.waiting_documents,
-                    ctx.tr("个文档", "documents")
+    emit(ctx.json, &status, |s: &SyncStatus| {
+        let photos = ctx.line(
+            ctx.tr("照片占用", "photo storage"),
+            format!("{:.1} MB", s.photo_bytes as f64 / 1e6),
+        );
+        match &s.enrollment {
+            None => [
+                ctx.tr(
+                    "尚未加入科协平台：记录只保存在本机。运行 `fieldlog enroll 地址 邀请码` 加入。",
+                    "Not enrolled: records stay on this device. Run `fieldlog enroll URL CODE`.",
+                )
+                .to_string(),
+                photos,
+            ]
+            .join("\n"),
+            Some(e) => [
+                ctx.line(ctx.tr("平台地址", "bureau"), &e.url),
+                ctx.line(ctx.tr("上次同步", "last sync"), last_sync(ctx, e)),
+                ctx.line(
+                    ctx.tr("待发送", "waiting to go"),
+                    format!(
+                        "{} {}（{} {}）",
+                        s.waiting_changes,
+                        ctx.tr("项修改", "changes"),
+                        s.waiting_documents,
+                        ctx.tr("个文档", "documents")
+                    ),
                 ),
-            ),
-        ]
-        .join("\n"),
+                photos,
+            ]
+            .join("\n"),
+        }
     })
 }
 

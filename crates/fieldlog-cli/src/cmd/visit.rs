@@ -101,7 +101,7 @@ fn from_flags(add: VisitAdd) -> VisitInput {
     }
 }
 
-fn parse_id(given: &str) -> Result<VisitId> {
+pub(super) fn parse_id(given: &str) -> Result<VisitId> {
     Ok(given
         .parse()
         .map_err(|_| CliError::BadVisitId(given.to_string()))?)

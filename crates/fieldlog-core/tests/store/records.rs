@@ -323,3 +323,52 @@ fn opening_an_empty_dir_says_to_init_first() {
     assert_eq!(err.kind(), "not_initialized");
     assert!(err.message(Lang::ZhCn).contains("fieldlog init"));
 }
+
+#[test]
+fn photos_attach_to_visits_and_refused_files_change_nothing() {
+    let mut d = team(1).pop().unwrap();
+    let v = d.store.add_visit(&visit("南山小学", 40), today()).unwrap();
+    let source = d.dir.path().join("课堂.png");
+    image::RgbImage::from_fn(2400, 1200, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+    })
+    .save(&source)
+    .unwrap();
+
+    let photo = d.store.add_photo(v.id, &source, " 做实验 ", false).unwrap();
+    assert_eq!((photo.width, photo.height), (1600, 800));
+    assert_eq!(photo.caption, "做实验");
+    assert!(!photo.consent, "consent is off unless given");
+    assert!(d.store.photo_bytes() >= photo.display_bytes + photo.thumbnail_bytes);
+    d.reopen();
+    assert_eq!(
+        d.store.visit(v.id).unwrap().photos,
+        std::slice::from_ref(&photo)
+    );
+
+    let before = d.all_rows();
+    let files = d.store.photo_bytes();
+    let not_an_image = d.dir.path().join("notes.txt");
+    std::fs::write(&not_an_image, "这不是照片").unwrap();
+    let err = d
+        .store
+        .add_photo(v.id, &not_an_image, "", true)
+        .unwrap_err();
+    assert_eq!(err.kind(), "photo_not_an_image");
+    let long_caption = "字".repeat(501);
+    let err = d
+        .store
+        .add_photo(v.id, &source, &long_caption, true)
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid(_)), "{err:?}");
+    assert_eq!(d.all_rows(), before, "a refused photo changed the store");
+    assert_eq!(d.store.photo_bytes(), files);
+
+    d.store.remove_photo(v.id, &photo.display_sha256).unwrap();
+    assert!(d.store.visit(v.id).unwrap().photos.is_empty());
+    let err = d
+        .store
+        .remove_photo(v.id, &photo.display_sha256)
+        .unwrap_err();
+    assert_eq!(err.kind(), "photo_not_found");
+}
