@@ -174,17 +174,17 @@ impl Store {
         Ok((bytes, stats))
     }
 
+    /// The peers whose known heads decide what `scope` exports (none for `All`).
     fn peers_for(&self, scope: &ExportScope) -> Result<Vec<String>> {
-        let sql = match scope {
-            ExportScope::All => return Ok(Vec::new()),
-            ExportScope::MissingAtPeers => "SELECT peer_id FROM peers WHERE ?1 IS NULL",
-            ExportScope::For(_) => "SELECT peer_id FROM peers WHERE peer_id = ?1 OR name = ?1",
-        };
         let wanted = match scope {
+            ExportScope::All => return Ok(Vec::new()),
+            ExportScope::MissingAtPeers => None,
             ExportScope::For(peer) => Some(peer.as_str()),
-            _ => None,
         };
-        let mut stmt = self.conn.prepare(sql).db(&self.path)?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT peer_id FROM peers WHERE ?1 IS NULL OR peer_id = ?1 OR name = ?1")
+            .db(&self.path)?;
         let peers = stmt
             .query_map([wanted], |r| r.get(0))
             .db(&self.path)?
