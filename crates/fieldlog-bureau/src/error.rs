@@ -12,6 +12,9 @@ pub enum Error {
     /// The bureau refuses a device's request; nothing was stored.
     #[error("{detail}")]
     Refused { reason: Refusal, detail: String },
+    /// An upload started at another offset than the bytes the bureau holds.
+    #[error("the bureau holds {held} bytes of this file; resume from there")]
+    OffsetMismatch { held: u64 },
     /// Input given to an admin command (a team name, a member name…) is not valid.
     #[error(transparent)]
     Invalid(#[from] ValidationErrors),

@@ -2,6 +2,7 @@
 //!
 //! - `POST /v1/enroll`: JSON `EnrollRequest` → JSON `EnrollResponse`.
 //! - `POST /v1/sync`: bearer token, zstd(postcard) both ways.
+//! - `HEAD`, `PATCH`, `GET /v1/blobs/<sha256>`: photo files, uploaded resumably.
 //! - `GET /healthz` → `ok`.
 //!
 //! A refusal is its HTTP status with a JSON [`ErrorBody`]; any other failure is a 500 with
@@ -9,16 +10,17 @@
 //! calls run on the blocking pool, so a slow disk never stalls the async workers, and a
 //! round whose client hangs up still finishes (atomically) once started.
 
-use crate::Bureau;
 use crate::error::Error;
+use crate::{Bureau, DeviceRecord};
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use fieldlog_domain::sync::{
-    EnrollRequest, ErrorBody, ErrorDetail, MAX_BODY_BYTES, Refusal, SYNC_CONTENT_TYPE,
+    BLOB_CONTENT_TYPE, EnrollRequest, ErrorBody, ErrorDetail, MAX_BODY_BYTES, Refusal,
+    SYNC_CONTENT_TYPE, UPLOAD_LENGTH, UPLOAD_OFFSET,
 };
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use std::future::Future;
@@ -44,6 +46,10 @@ pub fn router(bureau: Bureau) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/enroll", post(enroll))
         .route("/v1/sync", post(sync))
+        .route(
+            "/v1/blobs/{sha256}",
+            get(fetch_blob).head(blob_offset).patch(upload_blob),
+        )
         .with_state(bureau)
 }
 
@@ -75,17 +81,7 @@ async fn sync(
 ) -> Result<Response, ApiError> {
     let span = tracing::info_span!("sync", device = tracing::field::Empty);
     async move {
-        let token = bearer(&headers).ok_or_else(|| {
-            Error::refused(
-                Refusal::Unauthenticated,
-                "send the device token as `Authorization: Bearer <token>`",
-            )
-        })?;
-        let device = {
-            let bureau = bureau.clone();
-            blocking(move || bureau.authenticate(&token)).await?
-        };
-        tracing::Span::current().record("device", tracing::field::display(&device.id));
+        let device = device_of(&bureau, &headers).await?;
         expect_header(&headers, header::CONTENT_TYPE, SYNC_CONTENT_TYPE)?;
         expect_header(&headers, header::CONTENT_ENCODING, "zstd")?;
         let body = read_body(body, MAX_BODY_BYTES).await?;
@@ -103,6 +99,135 @@ async fn sync(
     .await
 }
 
+/// The device whose bearer token the request carries (and records it in the span).
+async fn device_of(bureau: &Bureau, headers: &HeaderMap) -> Result<DeviceRecord, ApiError> {
+    let token = bearer(headers).ok_or_else(|| {
+        Error::refused(
+            Refusal::Unauthenticated,
+            "send the device token as `Authorization: Bearer <token>`",
+        )
+    })?;
+    let bureau = bureau.clone();
+    let device = blocking(move || bureau.authenticate(&token)).await?;
+    tracing::Span::current().record("device", tracing::field::display(&device.id));
+    Ok(device)
+}
+
+/// The device, and the length of the blob it may touch.
+async fn blob_access(
+    bureau: &Bureau,
+    headers: &HeaderMap,
+    sha256: &str,
+) -> Result<(DeviceRecord, u64), ApiError> {
+    let device = device_of(bureau, headers).await?;
+    let (bureau, sha256, checked) = (bureau.clone(), sha256.to_string(), device.clone());
+    let length = blocking(move || bureau.blob_length(&checked, &sha256)).await?;
+    Ok((device, length))
+}
+
+/// `HEAD`: how many bytes of the blob the bureau holds.
+async fn blob_offset(
+    State(bureau): State<Bureau>,
+    Path(sha256): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let span = tracing::info_span!("blob_offset", device = tracing::field::Empty, %sha256);
+    async move {
+        let (_, length) = blob_access(&bureau, &headers, &sha256).await?;
+        let _lock = bureau.blobs().lock(&sha256).await;
+        let held = bureau.blobs().held(&sha256)?;
+        Ok(offset_answer(StatusCode::NO_CONTENT, held.offset(), length))
+    }
+    .instrument(span)
+    .await
+}
+
+/// `PATCH`: appends the body at `Upload-Offset`; checks the sha256 once the blob is whole.
+async fn upload_blob(
+    State(bureau): State<Bureau>,
+    Path(sha256): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let span = tracing::info_span!("upload_blob", device = tracing::field::Empty, %sha256);
+    async move {
+        let (_, length) = blob_access(&bureau, &headers, &sha256).await?;
+        expect_header(&headers, header::CONTENT_TYPE, BLOB_CONTENT_TYPE)?;
+        let offset = number_header(&headers, UPLOAD_OFFSET)?;
+        if number_header(&headers, UPLOAD_LENGTH)? != length {
+            return Err(Error::refused(
+                Refusal::UnknownBlob,
+                format!("the visit showing `{sha256}` records it as {length} bytes"),
+            )
+            .into());
+        }
+        let _lock = bureau.blobs().lock(&sha256).await;
+        match bureau.blobs().append(&sha256, offset, length, body).await {
+            Ok(held) => Ok(offset_answer(StatusCode::NO_CONTENT, held.offset(), length)),
+            Err(Error::OffsetMismatch { held }) => {
+                let mut answer = ApiError::Refused {
+                    reason: Refusal::OffsetMismatch,
+                    message: Error::OffsetMismatch { held }.to_string(),
+                }
+                .into_response();
+                answer
+                    .headers_mut()
+                    .insert(UPLOAD_OFFSET, HeaderValue::from(held));
+                Ok(answer)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// `GET`: the blob's bytes, once it is complete.
+async fn fetch_blob(
+    State(bureau): State<Bureau>,
+    Path(sha256): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let span = tracing::info_span!("fetch_blob", device = tracing::field::Empty, %sha256);
+    async move {
+        blob_access(&bureau, &headers, &sha256).await?;
+        let path = bureau.blobs().complete_path(&sha256);
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => Ok(([(header::CONTENT_TYPE, "image/jpeg")], bytes).into_response()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::refused(
+                Refusal::UnknownBlob,
+                format!("the bureau does not hold all of `{sha256}` yet"),
+            )
+            .into()),
+            Err(source) => Err(Error::Io { path, source }.into()),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+fn offset_answer(status: StatusCode, offset: u64, length: u64) -> Response {
+    let mut answer = status.into_response();
+    let headers = answer.headers_mut();
+    headers.insert(UPLOAD_OFFSET, HeaderValue::from(offset));
+    headers.insert(UPLOAD_LENGTH, HeaderValue::from(length));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    answer
+}
+
+fn number_header(headers: &HeaderMap, name: &str) -> Result<u64, Error> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| {
+            Error::refused(
+                Refusal::Malformed,
+                format!("an upload carries `{name}: <bytes>`"),
+            )
+        })
+}
+
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
@@ -116,7 +241,7 @@ fn expect_header(headers: &HeaderMap, name: header::HeaderName, want: &str) -> R
         Some(Ok(value)) if value.trim().eq_ignore_ascii_case(want) => Ok(()),
         _ => Err(Error::refused(
             Refusal::Malformed,
-            format!("a sync request carries `{name}: {want}`"),
+            format!("this request carries `{name}: {want}`"),
         )),
     }
 }
@@ -179,6 +304,9 @@ pub fn status_of(reason: Refusal) -> StatusCode {
         }
         Refusal::TooLarge | Refusal::TooManyChanges => StatusCode::PAYLOAD_TOO_LARGE,
         Refusal::Malformed | Refusal::UnsupportedProtocol => StatusCode::BAD_REQUEST,
+        Refusal::UnknownBlob => StatusCode::NOT_FOUND,
+        Refusal::OffsetMismatch => StatusCode::CONFLICT,
+        Refusal::ChecksumMismatch => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
 

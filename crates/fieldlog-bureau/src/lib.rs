@@ -3,7 +3,9 @@
 //! - [`Bureau`]: the handle the HTTP layer and the admin commands share (cheap to clone).
 //!   Its methods live in [`admin`] (teams, enrollment codes, devices, registry imports)
 //!   and [`sync`] (one sync round: decode, authorize, apply, answer).
-//! - [`http`]: the axum routes (`/v1/enroll`, `/v1/sync`, `/healthz`) and [`serve`].
+//! - [`http`]: the axum routes (`/v1/enroll`, `/v1/sync`, `/v1/blobs/…`, `/healthz`) and
+//!   [`serve`].
+//! - [`blobs`]: photo files on disk, uploaded resumably and checked against their sha256.
 //! - [`storage`]: the [`Storage`] trait the layers above see, as `Arc<dyn Storage>`, and
 //!   its records. [`sqlite`] is the one implementation: one `bureau.sqlite3` per data dir.
 //! - [`admit`]: which changes a device may add to a document (actor binding, missing
@@ -63,6 +65,7 @@
 
 pub mod admin;
 pub mod admit;
+pub mod blobs;
 pub mod error;
 pub mod http;
 pub mod registry;
@@ -73,6 +76,7 @@ pub mod storage;
 pub mod sync;
 
 pub use admin::IssuedCode;
+pub use blobs::BlobStore;
 pub use error::{Error, Result};
 pub use fieldlog_core::{Clock, FixedClock, SystemClock};
 pub use http::{router, serve};
@@ -84,7 +88,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Where a bureau keeps photo files (by sha256). Created at open; nothing uses it yet.
+/// Where a bureau keeps photo files, by sha256 (see [`blobs`]).
 pub const BLOB_DIR: &str = "blobs";
 /// How long an enrollment code stays valid unless told otherwise.
 pub const DEFAULT_CODE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -120,6 +124,7 @@ pub struct Bureau {
 #[derive(Debug)]
 struct Inner {
     storage: Arc<dyn Storage>,
+    blobs: BlobStore,
     config: Config,
 }
 
@@ -132,14 +137,23 @@ impl Bureau {
             std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir, source })?;
         }
         let storage = SqliteStorage::open(data_dir, config.sqlite, config.clock.now_ms())?;
-        Ok(Bureau::with_storage(Arc::new(storage), config))
+        let blobs = BlobStore::new(&data_dir.join(BLOB_DIR));
+        Ok(Bureau::with_storage(Arc::new(storage), blobs, config))
     }
 
     /// A bureau over any storage.
-    pub fn with_storage(storage: Arc<dyn Storage>, config: Config) -> Bureau {
+    pub fn with_storage(storage: Arc<dyn Storage>, blobs: BlobStore, config: Config) -> Bureau {
         Bureau {
-            inner: Arc::new(Inner { storage, config }),
+            inner: Arc::new(Inner {
+                storage,
+                blobs,
+                config,
+            }),
         }
+    }
+
+    pub fn blobs(&self) -> &BlobStore {
+        &self.inner.blobs
     }
 
     pub fn storage(&self) -> &Arc<dyn Storage> {

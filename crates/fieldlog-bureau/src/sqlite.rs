@@ -115,6 +115,7 @@ CREATE TABLE doc_snapshots (
 ) WITHOUT ROWID;
 "#,
     fieldlog_core::projection::TABLES,
+    fieldlog_core::projection::PHOTO_TABLE,
 ];
 
 /// Tuning knobs; the defaults suit a county bureau.
@@ -317,6 +318,14 @@ impl Storage for SqliteStorage {
             &self.reader(),
             &self.path,
             filter,
+        )?)
+    }
+
+    fn photo_refs(&self, sha256: &str) -> Result<Vec<(DocId, u64)>> {
+        Ok(fieldlog_core::projection::photo_refs(
+            &self.reader(),
+            &self.path,
+            sha256,
         )?)
     }
 
@@ -929,6 +938,7 @@ mod tests {
         let pinned = [
             "8ed839b87f7cdf897f957600e3e1bd1afd6c67fe3962e1bcc615a123688422d6",
             "3bd9f2669e02e7344f21963066c0d369b26384241c01ce9693c31bbc9c53ce0e",
+            "2a22be86990a93b7b70420506d7c24174f751a03f4aa9b7cc4e55a5a1bcdc284",
         ];
         let actual: Vec<String> = MIGRATIONS
             .iter()

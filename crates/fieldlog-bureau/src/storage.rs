@@ -51,6 +51,9 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// The published figures, by the same rules as everywhere else.
     fn report(&self, filter: &ReportFilter) -> Result<Report>;
 
+    /// The visits that refer to a photo file: each one's document and the size it records.
+    fn photo_refs(&self, sha256: &str) -> Result<Vec<(DocId, u64)>>;
+
     // ---- documents ----
 
     /// Applies a device's changes to the bureau's documents in one transaction. Already

@@ -4,6 +4,7 @@
 use chrono::NaiveDate;
 use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand};
+use fieldlog_core::OriginalsPolicy;
 use fieldlog_domain::{ActivityKind, Gender, GradeBand, Lang};
 use std::path::PathBuf;
 
@@ -73,6 +74,13 @@ pub enum Command {
     Sync,
     /// The bureau, the last sync and what waits to go / 同步状态
     Status,
+    /// Show or change this device's settings / 设置
+    Settings {
+        /// Keep photo originals (with their GPS and camera data) on this device:
+        /// keep, until-uploaded (the default) or drop. They never leave the device.
+        #[arg(long, value_name = "POLICY", value_parser = parse_originals)]
+        originals: Option<OriginalsPolicy>,
+    },
     /// The figures a bureau publishes / 统计报表
     Report {
         /// First visit date counted (YYYY-MM-DD)
@@ -239,6 +247,10 @@ pub enum PhotoCommand {
         /// The photo's id (its display copy's sha256, as `photo list` shows)
         photo: String,
     },
+}
+
+fn parse_originals(given: &str) -> Result<OriginalsPolicy, String> {
+    OriginalsPolicy::parse(given).ok_or_else(|| "expected keep, until-uploaded or drop".into())
 }
 
 fn parse_lang(given: &str) -> Result<Lang, String> {

@@ -100,6 +100,40 @@ CREATE TABLE doc_sync (
     synced_generation INTEGER NOT NULL
 ) WITHOUT ROWID;
 "#,
+    crate::projection::PHOTO_TABLE,
+    r#"
+-- Photo files ingested on this device, and when the bureau confirmed holding each.
+-- `photo` is the photo's id (its display copy's sha256). An original is kept, under
+-- `photos/originals/`, only while the `originals` setting says so.
+CREATE TABLE photo_files (
+    photo TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('thumbnail', 'display', 'original')),
+    sha256 TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    added_at INTEGER NOT NULL,
+    uploaded_at INTEGER,
+    PRIMARY KEY (photo, role)
+) WITHOUT ROWID;
+CREATE INDEX photo_files_by_sha256 ON photo_files (sha256);
+-- Photos attached before this table existed were ingested on this device if its team wrote
+-- the visit; files that are not here are skipped when uploading.
+INSERT OR IGNORE INTO photo_files (photo, role, sha256, bytes, added_at)
+SELECT json_extract(p.value, '$.display_sha256'), 'thumbnail',
+       json_extract(p.value, '$.thumbnail_sha256'), json_extract(p.value, '$.thumbnail_bytes'),
+       v.created_at
+FROM visits v, json_each(v.record, '$.photos') p
+WHERE v.team = (SELECT team FROM device)
+UNION ALL
+SELECT json_extract(p.value, '$.display_sha256'), 'display',
+       json_extract(p.value, '$.display_sha256'), json_extract(p.value, '$.display_bytes'),
+       v.created_at
+FROM visits v, json_each(v.record, '$.photos') p
+WHERE v.team = (SELECT team FROM device);
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The sha256 (hex) a migration is pinned by.
@@ -185,6 +219,8 @@ mod tests {
         let pinned = [
             "2711eecdc00c70c3e5e448ab6b447ec3f08dd6ba40907424d6531d3529e63010",
             "78e43fa5ffc0224aa8c22622dfb30c538b0d7692c360da5a947515c08a1651c7",
+            "2a22be86990a93b7b70420506d7c24174f751a03f4aa9b7cc4e55a5a1bcdc284",
+            "fff207ee728138bc4371ce3ae0eb343f0cde6ecf5969bd8de21d1c8209660d94",
         ];
         let actual: Vec<String> = MIGRATIONS.iter().map(|m| migration_hash(m)).collect();
         assert_eq!(

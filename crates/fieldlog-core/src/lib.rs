@@ -7,6 +7,8 @@
 //!   month, registries per district), and conflict detection.
 //! - [`bundle`]: moving changes between devices as a file.
 //! - [`sync`]: enrollment and rounds with the bureau over HTTP.
+//! - [`upload`]: photo files to and from the bureau, resuming at the byte; originals kept
+//!   per [`settings`].
 //! - [`photo`]: photo ingest: an upright display copy and thumbnail with no metadata, stored
 //!   under their sha256; hostile images refused before decoding.
 //! - [`db`]: opening SQLite files with WAL, full sync and pinned append-only migrations.
@@ -44,13 +46,17 @@ pub mod ledger;
 pub mod photo;
 pub mod projection;
 mod search;
+pub mod settings;
 pub mod store;
 pub mod sync;
+pub mod upload;
 
 pub use bundle::{BundleStats, ExportScope, ImportStats};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use docs::{decode_heads, encode_heads};
 pub use error::{Error, Result};
 pub use ledger::{Conflict, ConflictValue, DocId};
+pub use settings::{OriginalsPolicy, Settings};
 pub use store::{Device, ImportSummary, Options, ReportFilter, Store, VisitFilter};
 pub use sync::{Enrollment, SyncStatus, SyncSummary};
+pub use upload::UploadQueue;

@@ -88,6 +88,8 @@ pub struct IngestedPhoto {
     /// The source's dimensions as stored in the file (before the orientation is applied).
     pub source_width: u32,
     pub source_height: u32,
+    /// The source's file extension by content: `jpg`, `png` or `webp`.
+    pub source_extension: &'static str,
 }
 
 /// Why a photo could not be ingested. Nothing is written to the store in any of these cases.
@@ -178,6 +180,26 @@ impl PhotoError {
     }
 }
 
+/// Lower-case hex sha256 of `bytes`: the name of a stored image.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+/// Writes `bytes` to `path` through a synced temporary file beside it, so the file is either
+/// absent or whole, never partly written.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(".write-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    temp.write_all(bytes)?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// Where a stored image with this sha256 lives under `store_dir`.
 pub fn stored_path(store_dir: &Path, sha256: &str) -> PathBuf {
     let prefix = sha256.get(..2).unwrap_or("00");
@@ -228,6 +250,7 @@ pub fn ingest(
         taken_at: exif.taken_at,
         source_width: decoded.source_width,
         source_height: decoded.source_height,
+        source_extension: format.extension(),
     })
 }
 
@@ -249,6 +272,14 @@ impl Format {
             Some(Format::WebP)
         } else {
             None
+        }
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Jpeg => "jpg",
+            Format::Png => "png",
+            Format::WebP => "webp",
         }
     }
 
@@ -514,23 +545,13 @@ fn encode(pixels: &RgbImage, quality: u8, path: &Path) -> Result<Vec<u8>, PhotoE
 
 /// Writes `jpeg` under its sha256 unless it is already there: temp file, fsync, rename.
 fn store(store_dir: &Path, jpeg: &[u8], pixels: &RgbImage) -> Result<StoredImage, PhotoError> {
-    let sha256 = format!("{:x}", Sha256::digest(jpeg));
+    let sha256 = sha256_hex(jpeg);
     let path = stored_path(store_dir, &sha256);
-    let io_error = |path: &Path| {
-        let path = path.to_owned();
-        move |source| PhotoError::Io { path, source }
-    };
     if !path.is_file() {
-        let dir = path.parent().unwrap_or(store_dir);
-        fs::create_dir_all(dir).map_err(io_error(dir))?;
-        let mut temp = tempfile::Builder::new()
-            .prefix(".ingest-")
-            .suffix(".tmp")
-            .tempfile_in(dir)
-            .map_err(io_error(dir))?;
-        temp.write_all(jpeg).map_err(io_error(temp.path()))?;
-        temp.as_file().sync_all().map_err(io_error(temp.path()))?;
-        temp.persist(&path).map_err(|e| io_error(&path)(e.error))?;
+        write_atomically(&path, jpeg).map_err(|source| PhotoError::Io {
+            path: path.clone(),
+            source,
+        })?;
     }
     Ok(StoredImage {
         sha256,

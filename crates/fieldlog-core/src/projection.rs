@@ -59,6 +59,27 @@ CREATE TABLE conflicts (
 ) WITHOUT ROWID;
 "#;
 
+/// Which visits refer to which photo files (thumbnails and display copies), so "who may
+/// upload or fetch this file" is one indexed lookup. A migration both stores append; it
+/// fills the table from the visits already projected. Never edit.
+pub const PHOTO_TABLE: &str = r#"CREATE TABLE visit_photos (
+    sha256 TEXT NOT NULL,
+    visit_id TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    PRIMARY KEY (sha256, visit_id)
+) WITHOUT ROWID;
+CREATE INDEX visit_photos_by_visit ON visit_photos (visit_id);
+INSERT OR IGNORE INTO visit_photos (sha256, visit_id, doc_id, bytes)
+SELECT json_extract(p.value, '$.thumbnail_sha256'), v.id, v.doc_id,
+       json_extract(p.value, '$.thumbnail_bytes')
+FROM visits v, json_each(v.record, '$.photos') p
+UNION ALL
+SELECT json_extract(p.value, '$.display_sha256'), v.id, v.doc_id,
+       json_extract(p.value, '$.display_bytes')
+FROM visits v, json_each(v.record, '$.photos') p;
+"#;
+
 /// Rewrites the rows of one record (a visit or a school, depending on the document).
 pub fn project_record(
     conn: &Connection,
@@ -111,6 +132,8 @@ fn project_visit(
         .db(path)?;
     conn.execute("DELETE FROM conflicts WHERE record_id = ?1", [id])
         .db(path)?;
+    conn.execute("DELETE FROM visit_photos WHERE visit_id = ?1", [id])
+        .db(path)?;
     let Some(obj) = ledger::record_obj(doc, id) else {
         return Ok(());
     };
@@ -141,6 +164,20 @@ fn project_visit(
         record,
     ])
     .db(path)?;
+    for photo in &visit.photos {
+        for (sha256, bytes) in [
+            (&photo.thumbnail_sha256, photo.thumbnail_bytes),
+            (&photo.display_sha256, photo.display_bytes),
+        ] {
+            conn.prepare_cached(
+                "INSERT OR IGNORE INTO visit_photos (sha256, visit_id, doc_id, bytes)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )
+            .db(path)?
+            .execute(params![sha256, id, doc_id.to_string(), bytes])
+            .db(path)?;
+        }
+    }
     for conflict in ledger::visit_conflicts(doc, id, &obj) {
         for value in &conflict.values {
             conn.prepare_cached(
@@ -205,8 +242,28 @@ fn project_school(
 
 /// Empties the query tables, ready for every document to be projected again.
 pub(crate) fn clear(conn: &Connection, path: &Path) -> Result<()> {
-    conn.execute_batch("DELETE FROM visits; DELETE FROM schools; DELETE FROM conflicts;")
-        .db(path)
+    conn.execute_batch(
+        "DELETE FROM visits; DELETE FROM schools; DELETE FROM conflicts; DELETE FROM visit_photos;",
+    )
+    .db(path)
+}
+
+/// The visits that refer to a photo file: each one's document and the file size it records.
+pub fn photo_refs(conn: &Connection, path: &Path, sha256: &str) -> Result<Vec<(DocId, u64)>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT doc_id, bytes FROM visit_photos WHERE sha256 = ?1")
+        .db(path)?;
+    let rows = stmt
+        .query_map([sha256], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })
+        .db(path)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .db(path)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(doc, bytes)| Some((DocId::parse(&doc)?, u64::try_from(bytes).ok()?)))
+        .collect())
 }
 
 /// Visits, newest date first.

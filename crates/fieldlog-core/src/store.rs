@@ -7,6 +7,7 @@ use crate::ledger::{self, Conflict, DocId, VisitFlag};
 use crate::photo::Limits as PhotoLimits;
 use crate::projection;
 use crate::search::normalize_query;
+use crate::settings::OriginalsPolicy;
 use automerge::transaction::{CommitOptions, Transaction};
 use automerge::{ActorId, ChangeHash};
 use chrono::NaiveDate;
@@ -81,7 +82,7 @@ pub struct Store {
     pub(crate) device: Device,
     pub(crate) actor: ActorId,
     pub(crate) docs: DocCache,
-    clock: Arc<dyn Clock>,
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 impl Store {
@@ -413,12 +414,40 @@ impl Store {
             display_bytes: ingested.display.bytes,
             thumbnail_bytes: ingested.thumbnail.bytes,
         };
-        let mut w = self.begin()?;
-        w.change_visit(&doc_id, visit, "add photo to", |tx, obj, _| {
-            ledger::put_photo(tx, obj, &photo)
-        })?;
-        w.commit()?;
-        Ok(photo)
+        let original =
+            match self.settings()?.originals {
+                OriginalsPolicy::Drop => None,
+                OriginalsPolicy::Keep | OriginalsPolicy::UntilUploaded => Some(
+                    self.keep_original(source, &photo.display_sha256, ingested.source_extension)?,
+                ),
+            };
+        let mut files = vec![
+            ("thumbnail", &photo.thumbnail_sha256, photo.thumbnail_bytes),
+            ("display", &photo.display_sha256, photo.display_bytes),
+        ];
+        if let Some(kept) = &original {
+            files.push(("original", &kept.sha256, kept.bytes));
+        }
+        let saved = (|| {
+            let mut w = self.begin()?;
+            w.change_visit(&doc_id, visit, "add photo to", |tx, obj, _| {
+                ledger::put_photo(tx, obj, &photo)
+            })?;
+            for (role, sha256, bytes) in &files {
+                w.tx()
+                    .execute(
+                        "INSERT OR IGNORE INTO photo_files (photo, role, sha256, bytes, added_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![photo.display_sha256, role, sha256, bytes, w.now],
+                    )
+                    .db(w.path)?;
+            }
+            w.commit()
+        })();
+        if let (Err(_), Some(kept)) = (&saved, original.filter(|k| k.written)) {
+            let _ = std::fs::remove_file(kept.path);
+        }
+        saved.map(|()| photo)
     }
 
     /// Detaches a photo from a visit. The files stay until nothing refers to them.

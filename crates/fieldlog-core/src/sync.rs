@@ -11,6 +11,7 @@ use crate::docs;
 use crate::error::{DbContext, Error, Result};
 use crate::ledger::DocId;
 use crate::store::Store;
+use crate::upload::{UploadQueue, upload_photos};
 use automerge::{Change, ChangeHash};
 use fieldlog_domain::sync::{
     DocChanges, EnrollRequest, EnrollResponse, ErrorBody, MAX_CHANGES_PER_REQUEST,
@@ -45,15 +46,22 @@ pub struct Enrollment {
     pub last_sync_at: Option<i64>,
 }
 
-/// What a sync did. Bytes are the request and response bodies as sent (compressed).
+/// What a sync did. Bytes are the request and response bodies as sent (records compressed,
+/// photo files as they are).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncSummary {
     pub rounds: usize,
     pub sent: usize,
     pub accepted: usize,
     pub received: usize,
-    pub bytes_sent: usize,
-    pub bytes_received: usize,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Photos whose files the bureau now holds, of those waiting when uploads began.
+    pub photos_done: usize,
+    pub photos_total: usize,
+    /// Bytes of those photos' files the bureau holds, of their total size.
+    pub photo_bytes_done: u64,
+    pub photo_bytes_total: u64,
 }
 
 /// What waits to go, and where it would go.
@@ -62,7 +70,9 @@ pub struct SyncStatus {
     pub enrollment: Option<Enrollment>,
     pub waiting_documents: usize,
     pub waiting_changes: usize,
-    /// Bytes of photo files on this device.
+    /// Photo files waiting to upload.
+    pub waiting_photos: UploadQueue,
+    /// Bytes of photo files on this device (originals included).
     pub photo_bytes: u64,
 }
 
@@ -78,7 +88,7 @@ impl Store {
         Ok(self.bureau_row()?.map(|(enrollment, _)| enrollment))
     }
 
-    fn bureau_row(&self) -> Result<Option<(Enrollment, String)>> {
+    pub(crate) fn bureau_row(&self) -> Result<Option<(Enrollment, String)>> {
         let row = self
             .conn
             .query_row(
@@ -186,6 +196,7 @@ impl Store {
             enrollment,
             waiting_documents,
             waiting_changes,
+            waiting_photos: self.upload_queue()?,
             photo_bytes: self.photo_bytes(),
         })
     }
@@ -346,7 +357,7 @@ impl Store {
     }
 }
 
-fn agent() -> ureq::Agent {
+pub(crate) fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_global(Some(ROUND_TIMEOUT))
         .http_status_as_error(false)
@@ -380,12 +391,32 @@ pub fn enroll(store: &mut Store, url: &str, code: &str) -> Result<Enrollment> {
     store.enrollment()?.ok_or(Error::NotEnrolled)
 }
 
-/// Runs rounds until nothing is left to send and nothing more waits at the bureau.
-/// `progress` hears about each completed round.
+/// Runs rounds until nothing is left to send and nothing more waits at the bureau, then
+/// uploads the photo files the bureau lacks. `progress` hears about each completed round and
+/// about upload progress.
 pub fn sync(store: &mut Store, mut progress: impl FnMut(&SyncSummary)) -> Result<SyncSummary> {
-    let (_, token) = store.bureau_row()?.ok_or(Error::NotEnrolled)?;
+    let (enrollment, token) = store.bureau_row()?.ok_or(Error::NotEnrolled)?;
     let agent = agent();
     let mut summary = SyncSummary::default();
+    sync_records(store, &agent, &token, &mut summary, &mut progress)?;
+    upload_photos(
+        store,
+        &agent,
+        &enrollment.url,
+        &token,
+        &mut summary,
+        &mut progress,
+    )?;
+    Ok(summary)
+}
+
+fn sync_records(
+    store: &mut Store,
+    agent: &ureq::Agent,
+    token: &str,
+    summary: &mut SyncSummary,
+    progress: &mut dyn FnMut(&SyncSummary),
+) -> Result<()> {
     while summary.rounds < MAX_ROUNDS {
         let enrollment = store.enrollment()?.ok_or(Error::NotEnrolled)?;
         let (request, offered) = store.build_round(&enrollment)?;
@@ -409,7 +440,7 @@ pub fn sync(store: &mut Store, mut progress: impl FnMut(&SyncSummary)) -> Result
         if !response.status().is_success() {
             return Err(refusal(response.status().as_u16(), &answer));
         }
-        let response_bytes = answer.len();
+        let response_bytes = answer.len() as u64;
         let answer: SyncResponse = decode_response(&answer)?;
         let more = answer.more;
         let answer_accepted = answer.accepted as usize;
@@ -417,20 +448,20 @@ pub fn sync(store: &mut Store, mut progress: impl FnMut(&SyncSummary)) -> Result
         summary.received += store.finish_round(&offered, answer)?;
         summary.rounds += 1;
         summary.sent += sent;
-        summary.bytes_sent += body.len();
+        summary.bytes_sent += body.len() as u64;
         summary.bytes_received += response_bytes;
-        progress(&summary);
+        progress(summary);
         if more {
             continue;
         }
         // Nothing new accepted: whatever still waits cannot go now (status shows it).
         if answer_accepted == 0 {
-            return Ok(summary);
+            return Ok(());
         }
         let waiting =
             offered.iter().any(|d| !d.complete) || !store.changed_docs(&enrollment)?.is_empty();
         if !waiting {
-            return Ok(summary);
+            return Ok(());
         }
     }
     Err(Error::SyncUnfinished {
@@ -450,21 +481,21 @@ fn decode_response(body: &[u8]) -> Result<SyncResponse> {
     })
 }
 
-fn read_body(endpoint: &str, body: &mut ureq::Body) -> Result<Vec<u8>> {
+pub(crate) fn read_body(endpoint: &str, body: &mut ureq::Body) -> Result<Vec<u8>> {
     body.with_config()
         .limit(MAX_RESPONSE_BYTES)
         .read_to_vec()
         .map_err(|e| network(endpoint, e))
 }
 
-fn network(url: &str, source: ureq::Error) -> Error {
+pub(crate) fn network(url: &str, source: ureq::Error) -> Error {
     Error::Network {
         url: url.to_string(),
         source: Box::new(source),
     }
 }
 
-fn refusal(status: u16, body: &[u8]) -> Error {
+pub(crate) fn refusal(status: u16, body: &[u8]) -> Error {
     match serde_json::from_slice::<ErrorBody>(body) {
         Ok(ErrorBody { error }) => Error::Refused {
             status,

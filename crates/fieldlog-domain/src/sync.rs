@@ -26,6 +26,28 @@
 //!    failure never costs a completed round.
 //!
 //! An idle device sends its cursor and an empty list, and gets an empty list back.
+//!
+//! ## Photo files (blobs)
+//! After the records of a sync, the device uploads the photo files the bureau lacks,
+//! thumbnails first, then display copies. A blob is named by the sha256 (lower-case hex) of
+//! its bytes. The scheme follows tus 1.0's core protocol, with the length known in advance:
+//!
+//! - `HEAD /v1/blobs/<sha256>` (bearer token) → `204` with [`UPLOAD_OFFSET`]: how many bytes
+//!   the bureau holds (the full length once the blob is complete) and [`UPLOAD_LENGTH`].
+//! - `PATCH /v1/blobs/<sha256>` (bearer token), `Content-Type:` [`BLOB_CONTENT_TYPE`],
+//!   [`UPLOAD_OFFSET`] (where the body starts) and [`UPLOAD_LENGTH`] (the whole blob); the body
+//!   is the rest of the file. The bureau appends what arrives as it arrives, so a cut
+//!   connection keeps every byte that got through; the answer is `204` with the new
+//!   [`UPLOAD_OFFSET`]. An offset other than the one held is refused with `offset_mismatch`
+//!   (`409`, carrying the held offset): the device asks again and resumes there.
+//! - When the last byte arrives the bureau checks the sha256; a mismatch discards the bytes
+//!   (`checksum_mismatch`), a match makes the blob available.
+//! - `GET /v1/blobs/<sha256>` (bearer token) → the bytes.
+//!
+//! A device may upload or fetch a blob only if a visit in its scope, already at the bureau,
+//! refers to it (so records go first), and only with the length that visit records
+//! (`unknown_blob` otherwise, `404`, which also hides whether the blob exists).
+//! Uploading a blob the bureau holds is a `HEAD` and nothing more.
 
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +59,25 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 pub const MAX_INFLATED_BYTES: usize = 32 * 1024 * 1024;
 /// The most changes one request may carry; a device with more sends several rounds.
 pub const MAX_CHANGES_PER_REQUEST: usize = 2_000;
+
+/// Header: bytes of a blob the bureau holds, or where a `PATCH` body starts.
+pub const UPLOAD_OFFSET: &str = "Upload-Offset";
+/// Header: the whole length of a blob.
+pub const UPLOAD_LENGTH: &str = "Upload-Length";
+/// The content type of a `PATCH` body.
+pub const BLOB_CONTENT_TYPE: &str = "application/offset+octet-stream";
+/// The largest blob the bureau takes (a display copy is well under 1 MB).
+pub const MAX_BLOB_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The path of a blob's endpoint.
+pub fn blob_path(sha256: &str) -> String {
+    format!("/v1/blobs/{sha256}")
+}
+
+/// Whether `text` is a lower-case hex sha256, the only form blob names take.
+pub fn is_sha256_hex(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
 
 /// A 32-byte Automerge change hash.
 pub type Hash = [u8; 32];
@@ -121,6 +162,12 @@ pub enum Refusal {
     Malformed,
     /// The device speaks a protocol version the bureau does not.
     UnsupportedProtocol,
+    /// No visit this device may see refers to this blob with this length.
+    UnknownBlob,
+    /// An upload started at an offset other than the one the bureau holds.
+    OffsetMismatch,
+    /// A completed blob's bytes do not hash to its name; they were discarded.
+    ChecksumMismatch,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

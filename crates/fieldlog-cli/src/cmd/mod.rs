@@ -71,6 +71,7 @@ pub fn run(command: Command, ctx: &Ctx) -> Result<String> {
         Command::Enroll { url, code } => sync::enroll(ctx, &url, &code),
         Command::Sync => sync::sync(ctx),
         Command::Status => sync::status(ctx),
+        Command::Settings { originals } => sync::settings(ctx, originals),
     }
 }
 

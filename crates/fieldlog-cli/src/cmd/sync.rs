@@ -1,9 +1,10 @@
-//! `fieldlog enroll`, `fieldlog sync`, `fieldlog status`: the bureau connection.
+//! `fieldlog enroll`, `fieldlog sync`, `fieldlog status`, `fieldlog settings`: the bureau
+//! connection and what the device keeps.
 
 use super::Ctx;
 use crate::output::{emit, local_time};
 use anyhow::Result;
-use fieldlog_core::{Enrollment, SyncStatus, SyncSummary};
+use fieldlog_core::{Enrollment, OriginalsPolicy, Settings, SyncStatus, SyncSummary};
 use std::io::{IsTerminal, Write};
 
 pub fn enroll(ctx: &Ctx, url: &str, code: &str) -> Result<String> {
@@ -41,6 +42,7 @@ pub fn sync(ctx: &Ctx) -> Result<String> {
             ctx.line(ctx.tr("发送修改", "changes sent"), s.sent),
             ctx.line(ctx.tr("平台新收", "new at the bureau"), s.accepted),
             ctx.line(ctx.tr("收到修改", "changes received"), s.received),
+            ctx.line(ctx.tr("上传照片", "photos uploaded"), photos(ctx, s)),
             ctx.line(
                 ctx.tr("流量", "bytes on the wire"),
                 format!("↑{} ↓{}", s.bytes_sent, s.bytes_received),
@@ -52,8 +54,15 @@ pub fn sync(ctx: &Ctx) -> Result<String> {
 }
 
 fn progress(ctx: &Ctx, s: &SyncSummary) -> String {
+    if s.photos_total > 0 {
+        return format!(
+            "{} {}\x1b[K",
+            ctx.tr("上传照片", "uploading photos"),
+            photos(ctx, s)
+        );
+    }
     format!(
-        "{} {}: ↑{} ↓{} ({} B / {} B)",
+        "{} {}: ↑{} ↓{} ({} B / {} B)\x1b[K",
         ctx.tr("同步中… 第", "syncing… round"),
         s.rounds,
         s.sent,
@@ -63,13 +72,42 @@ fn progress(ctx: &Ctx, s: &SyncSummary) -> String {
     )
 }
 
+/// `3/5 (1.2 / 2.0 MB)`
+fn photos(ctx: &Ctx, s: &SyncSummary) -> String {
+    if s.photos_total == 0 {
+        return ctx.tr("无", "none").to_string();
+    }
+    format!(
+        "{}/{} ({} / {})",
+        s.photos_done,
+        s.photos_total,
+        megabytes(s.photo_bytes_done),
+        megabytes(s.photo_bytes_total)
+    )
+}
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
 pub fn status(ctx: &Ctx) -> Result<String> {
     let status = ctx.open()?.sync_status()?;
     emit(ctx.json, &status, |s: &SyncStatus| {
-        let photos = ctx.line(
-            ctx.tr("照片占用", "photo storage"),
-            format!("{:.1} MB", s.photo_bytes as f64 / 1e6),
-        );
+        let photos = [
+            ctx.line(
+                ctx.tr("照片占用", "photo storage"),
+                megabytes(s.photo_bytes),
+            ),
+            ctx.line(
+                ctx.tr("待上传照片", "photos waiting to upload"),
+                format!(
+                    "{} ({})",
+                    s.waiting_photos.photos,
+                    megabytes(s.waiting_photos.bytes)
+                ),
+            ),
+        ]
+        .join("\n");
         match &s.enrollment {
             None => [
                 ctx.tr(
@@ -103,4 +141,22 @@ pub fn status(ctx: &Ctx) -> Result<String> {
 fn last_sync(ctx: &Ctx, e: &Enrollment) -> String {
     e.last_sync_at
         .map_or_else(|| ctx.tr("从未", "never").to_string(), local_time)
+}
+
+pub fn settings(ctx: &Ctx, originals: Option<OriginalsPolicy>) -> Result<String> {
+    let mut store = ctx.open()?;
+    if let Some(policy) = originals {
+        store.set_originals_policy(policy)?;
+    }
+    emit(ctx.json, &store.settings()?, |s: &Settings| {
+        let originals = match s.originals {
+            OriginalsPolicy::Keep => ctx.tr("一直保留", "keep"),
+            OriginalsPolicy::UntilUploaded => ctx.tr("上传后删除", "until uploaded"),
+            OriginalsPolicy::Drop => ctx.tr("不保留", "drop"),
+        };
+        ctx.line(
+            ctx.tr("照片原图（仅存本机）", "photo originals (this device only)"),
+            format!("{originals} ({})", s.originals.key()),
+        )
+    })
 }
