@@ -20,6 +20,8 @@ struct Shared {
     up: AtomicU64,
     down: AtomicU64,
     connections: AtomicU64,
+    /// Armed cuts that struck (the connection had that many bytes to pass).
+    fired: AtomicU64,
     offline: AtomicBool,
     stopping: AtomicBool,
     /// Cuts armed for the next connections, in order.
@@ -98,6 +100,11 @@ impl Proxy {
         )
     }
 
+    /// How many armed cuts have cut a connection so far.
+    pub fn cuts_fired(&self) -> u64 {
+        self.shared.fired.load(Ordering::SeqCst)
+    }
+
     pub fn connections(&self) -> u64 {
         self.shared.connections.load(Ordering::SeqCst)
     }
@@ -160,6 +167,7 @@ fn pump(
         }
         passed += allowed as u64;
         if allowed < n || limit == Some(passed) {
+            shared.fired.fetch_add(1, Ordering::SeqCst);
             let _ = from.shutdown(Shutdown::Both);
             let _ = to.shutdown(Shutdown::Both);
             return;

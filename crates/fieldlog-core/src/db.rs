@@ -237,6 +237,47 @@ mod tests {
     }
 
     #[test]
+    fn photos_attached_before_the_photo_tables_are_backfilled() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite3");
+        let old = open_with(&path, &MIGRATIONS[..2]).unwrap();
+        let photo = |n: u8| {
+            format!(
+                r#"{{"display_sha256":"d{n}","thumbnail_sha256":"t{n}","display_bytes":100,"thumbnail_bytes":10}}"#
+            )
+        };
+        old.execute_batch(&format!(
+            "INSERT INTO device VALUES (1, 'id', '一号机', 'caravan-1', 'actor', 0);
+             INSERT INTO visits VALUES ('v1', 'ledger/caravan-1/2026-05', 'caravan-1', 's', '2026-05-20',
+                 0, 0, 0, 0, 0, NULL, 5, '{{\"photos\":[{}]}}');
+             INSERT INTO visits VALUES ('v2', 'ledger/caravan-2/2026-05', 'caravan-2', 's', '2026-05-20',
+                 0, 0, 0, 0, 0, NULL, 6, '{{\"photos\":[{}]}}');",
+            photo(1),
+            photo(2)
+        ))
+        .unwrap();
+        drop(old);
+        let conn = open(&path).unwrap();
+        let rows = |sql: &str| -> Vec<String> {
+            conn.prepare(sql)
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        assert_eq!(
+            rows("SELECT sha256 || ' ' || visit_id || ' ' || bytes FROM visit_photos ORDER BY 1"),
+            ["d1 v1 100", "d2 v2 100", "t1 v1 10", "t2 v2 10"]
+        );
+        // Only this team's visits were written here, so only their files wait to upload.
+        assert_eq!(
+            rows("SELECT role || ' ' || sha256 || ' ' || photo FROM photo_files ORDER BY 1"),
+            ["display d1 d1", "thumbnail t1 d1"]
+        );
+    }
+
+    #[test]
     fn an_edited_applied_migration_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.sqlite3");

@@ -8,6 +8,7 @@
 
 mod cli;
 mod durability;
+mod photos;
 mod sync;
 
 use serde_json::Value;

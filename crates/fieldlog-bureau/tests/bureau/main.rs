@@ -4,6 +4,7 @@
 //! - [`sync`]: rounds between devices through the bureau (cursors, resends, pages, scope,
 //!   registry imports reaching devices).
 //! - [`refusals`]: every refusal gets its status and reason and leaves the bureau as it was.
+//! - [`blobs`]: photo files uploaded by a real device store, resumed, checked and scoped.
 //! - [`cli`]: the `fieldlog-bureau` binary: admin commands, then `serve` until SIGTERM.
 #![allow(
     clippy::unwrap_used,
@@ -11,6 +12,7 @@
     reason = "tests fail by panicking"
 )]
 
+mod blobs;
 mod cli;
 mod enroll;
 mod refusals;

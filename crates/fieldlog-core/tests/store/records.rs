@@ -60,10 +60,15 @@ fn rebuilding_the_projection_gives_the_same_rows() {
     b.store
         .edit_visit(v.id, &[("topic".into(), "B 的主题".into())], today())
         .unwrap();
+    let source = b.dir.path().join("课堂.png");
+    image::RgbImage::from_pixel(300, 200, image::Rgb([10, 200, 90]))
+        .save(&source)
+        .unwrap();
+    b.store.add_photo(v.id, &source, "", true).unwrap();
     send(b, a);
     assert!(!a.store.conflicts().unwrap().is_empty());
 
-    let tables = ["visits", "schools", "conflicts"];
+    let tables = ["visits", "schools", "conflicts", "visit_photos"];
     let before: Vec<Vec<String>> = tables.iter().map(|t| a.rows(t)).collect();
     assert!(before.iter().all(|rows| !rows.is_empty()));
     a.store.rebuild_projection().unwrap();
@@ -371,4 +376,47 @@ fn photos_attach_to_visits_and_refused_files_change_nothing() {
         .remove_photo(v.id, &photo.display_sha256)
         .unwrap_err();
     assert_eq!(err.kind(), "photo_not_found");
+}
+
+#[test]
+fn photo_files_wait_for_upload_and_originals_follow_the_setting() {
+    let mut d = team(1).pop().unwrap();
+    let v = d.store.add_visit(&visit("南山小学", 40), today()).unwrap();
+    let source = d.dir.path().join("课堂.png");
+    image::RgbImage::from_pixel(900, 600, image::Rgb([200, 30, 90]))
+        .save(&source)
+        .unwrap();
+    let originals = |d: &crate::support::Device| {
+        std::fs::read_dir(d.store.photo_dir().join("originals")).map_or(0, |e| e.count())
+    };
+
+    let photo = d.store.add_photo(v.id, &source, "", false).unwrap();
+    assert_eq!(originals(&d), 1, "kept until uploaded by default");
+    let queue = d.store.upload_queue().unwrap();
+    assert_eq!((queue.photos, queue.files), (1, 2));
+    assert_eq!(queue.bytes, photo.display_bytes + photo.thumbnail_bytes);
+    // The same photo again is stored once and queued once.
+    let other = d.store.add_visit(&visit("南山小学", 5), today()).unwrap();
+    d.store.add_photo(other.id, &source, "", false).unwrap();
+    assert_eq!(d.store.upload_queue().unwrap(), queue);
+
+    // A photo nobody shows any more does not go.
+    d.store.remove_photo(v.id, &photo.display_sha256).unwrap();
+    assert_eq!(
+        d.store.upload_queue().unwrap(),
+        queue,
+        "another visit shows it"
+    );
+    d.store.delete_visit(other.id).unwrap();
+    assert_eq!(d.store.upload_queue().unwrap().files, 0);
+
+    d.store
+        .set_originals_policy(fieldlog_core::OriginalsPolicy::Drop)
+        .unwrap();
+    assert_eq!(originals(&d), 0);
+    d.reopen();
+    assert_eq!(
+        d.store.settings().unwrap().originals,
+        fieldlog_core::OriginalsPolicy::Drop
+    );
 }

@@ -75,6 +75,8 @@ impl Device {
             "visits",
             "schools",
             "conflicts",
+            "visit_photos",
+            "photo_files",
         ]
         .iter()
         .flat_map(|t| self.rows(t))

@@ -1,0 +1,333 @@
+//! Photo files: a real device store uploads them after its records; the protocol resumes
+//! at the byte, checks the sha256, and serves a file only to devices that may see its visit.
+
+use crate::support::Server;
+use fieldlog_core::{Options, OriginalsPolicy, Store};
+use fieldlog_domain::Role;
+use fieldlog_domain::photo::PhotoRef;
+use fieldlog_domain::sync::{BLOB_CONTENT_TYPE, ErrorBody, Refusal, UPLOAD_LENGTH, UPLOAD_OFFSET};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use std::path::PathBuf;
+
+/// A caravan-1 device that recorded a visit with one photo.
+struct Photographer {
+    store: Store,
+    dir: tempfile::TempDir,
+    photo: PhotoRef,
+}
+
+impl Photographer {
+    fn file(&self, sha256: &str) -> Vec<u8> {
+        std::fs::read(fieldlog_core::photo::stored_path(
+            &self.store.photo_dir(),
+            sha256,
+        ))
+        .unwrap()
+    }
+
+    fn originals(&self) -> usize {
+        std::fs::read_dir(self.store.photo_dir().join("originals")).map_or(0, |d| d.count())
+    }
+}
+
+fn world() -> (Server, Photographer) {
+    let server = Server::with_teams();
+    server
+        .bureau
+        .import_schools_csv("name,district,area\n南山小学,南山区,城区\n".as_bytes())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::init(
+        &dir.path().join("data"),
+        "一号机",
+        "caravan-1",
+        Options::default(),
+    )
+    .unwrap();
+    let code = server.code("caravan-1", "李老师", Role::Volunteer);
+    fieldlog_core::sync::enroll(&mut store, &server.url, &code).unwrap();
+    fieldlog_core::sync::sync(&mut store, |_| {}).unwrap();
+    let input = serde_json::from_value(serde_json::json!({
+        "school": "南山小学", "activities": ["lecture"], "audience": {"students": 30},
+    }))
+    .unwrap();
+    let visit = store
+        .add_visit(&input, "2026-05-20".parse().unwrap())
+        .unwrap();
+    let source = dir.path().join("photo.png");
+    noise(800, 600, 7).save(&source).unwrap();
+    let photo = store.add_photo(visit.id, &source, "实验课", true).unwrap();
+    (server, Photographer { store, dir, photo })
+}
+
+fn noise(width: u32, height: u32, seed: u64) -> image::RgbImage {
+    let mut rng = StdRng::seed_from_u64(seed);
+    image::RgbImage::from_fn(width, height, |_, _| image::Rgb(rng.random()))
+}
+
+fn blob_at_bureau(server: &Server, sha256: &str) -> PathBuf {
+    fieldlog_core::photo::stored_path(&server.dir.path().join(fieldlog_bureau::BLOB_DIR), sha256)
+}
+
+#[test]
+fn photos_go_up_after_their_visit_and_the_original_is_then_dropped() {
+    let (server, mut device) = world();
+    assert_eq!(device.originals(), 1, "kept until uploaded");
+    let queue = device.store.upload_queue().unwrap();
+    assert_eq!((queue.photos, queue.files), (1, 2));
+    assert_eq!(
+        queue.bytes,
+        device.photo.display_bytes + device.photo.thumbnail_bytes
+    );
+
+    let mut seen = Vec::new();
+    let summary = fieldlog_core::sync::sync(&mut device.store, |s| seen.push(*s)).unwrap();
+    assert_eq!((summary.photos_done, summary.photos_total), (1, 1));
+    assert_eq!(summary.photo_bytes_done, queue.bytes);
+    assert!(summary.bytes_sent >= queue.bytes, "{summary:?}");
+    // Progress arrived while the files went, the thumbnail's before the display copy's.
+    let done: Vec<u64> = seen.iter().map(|s| s.photo_bytes_done).collect();
+    assert!(done.contains(&device.photo.thumbnail_bytes), "{done:?}");
+    assert!(done.windows(2).all(|w| w[0] <= w[1]), "{done:?}");
+
+    for sha256 in [&device.photo.thumbnail_sha256, &device.photo.display_sha256] {
+        let held = std::fs::read(blob_at_bureau(&server, sha256)).unwrap();
+        assert_eq!(held, device.file(sha256));
+    }
+    assert_eq!(device.store.upload_queue().unwrap().files, 0);
+    assert_eq!(device.originals(), 0, "dropped once uploaded");
+
+    // Nothing waits, so the next sync sends no file.
+    let again = fieldlog_core::sync::sync(&mut device.store, |_| {}).unwrap();
+    assert_eq!((again.photos_total, again.photo_bytes_done), (0, 0));
+    assert!(again.bytes_sent < 1_000, "{again:?}");
+}
+
+#[test]
+fn the_originals_setting_keeps_or_drops_them() {
+    let (_server, mut device) = world();
+    device
+        .store
+        .set_originals_policy(OriginalsPolicy::Keep)
+        .unwrap();
+    fieldlog_core::sync::sync(&mut device.store, |_| {}).unwrap();
+    assert_eq!(device.originals(), 1, "kept after upload");
+    let kept = std::fs::read_dir(device.store.photo_dir().join("originals"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(
+        std::fs::read(&kept).unwrap(),
+        std::fs::read(device.dir.path().join("photo.png")).unwrap()
+    );
+    device
+        .store
+        .set_originals_policy(OriginalsPolicy::Drop)
+        .unwrap();
+    assert_eq!(device.originals(), 0, "dropping deletes the ones kept");
+
+    let source = device.dir.path().join("second.png");
+    noise(400, 300, 8).save(&source).unwrap();
+    let visit = device.store.visits(&Default::default()).unwrap()[0].id;
+    device.store.add_photo(visit, &source, "", false).unwrap();
+    assert_eq!(device.originals(), 0, "never kept under drop");
+    assert_eq!(
+        device.store.settings().unwrap().originals,
+        OriginalsPolicy::Drop
+    );
+}
+
+/// Raw requests for one blob, as a device holding `token`.
+struct Blob<'a> {
+    server: &'a Server,
+    token: String,
+    sha256: String,
+}
+
+impl Blob<'_> {
+    fn url(&self) -> String {
+        format!("{}/v1/blobs/{}", self.server.url, self.sha256)
+    }
+
+    fn agent() -> ureq::Agent {
+        ureq::Agent::new_with_config(
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build(),
+        )
+    }
+
+    /// `(status, Upload-Offset)`.
+    fn head(&self) -> (u16, Option<u64>) {
+        let response = Self::agent()
+            .head(self.url())
+            .header("Authorization", format!("Bearer {}", self.token))
+            .call()
+            .unwrap();
+        (response.status().as_u16(), offset(&response))
+    }
+
+    /// `(status, Upload-Offset, refusal)`.
+    fn patch(
+        &self,
+        offset_at: u64,
+        length: u64,
+        body: &[u8],
+    ) -> (u16, Option<u64>, Option<Refusal>) {
+        let mut response = Self::agent()
+            .patch(self.url())
+            .header("Authorization", format!("Bearer {}", self.token))
+            .header("Content-Type", BLOB_CONTENT_TYPE)
+            .header(UPLOAD_OFFSET, offset_at.to_string())
+            .header(UPLOAD_LENGTH, length.to_string())
+            .send(body)
+            .unwrap();
+        let status = response.status().as_u16();
+        let held = offset(&response);
+        let body = response.body_mut().read_to_vec().unwrap();
+        let refusal = serde_json::from_slice::<ErrorBody>(&body)
+            .ok()
+            .map(|b| b.error.reason);
+        (status, held, refusal)
+    }
+
+    fn get(&self) -> (u16, Vec<u8>) {
+        let mut response = Self::agent()
+            .get(self.url())
+            .header("Authorization", format!("Bearer {}", self.token))
+            .call()
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.body_mut().read_to_vec().unwrap())
+    }
+}
+
+fn offset(response: &ureq::http::Response<ureq::Body>) -> Option<u64> {
+    response
+        .headers()
+        .get(UPLOAD_OFFSET)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+}
+
+fn token(device: &Photographer) -> String {
+    let conn = rusqlite::Connection::open(device.store.path()).unwrap();
+    conn.query_row("SELECT token FROM bureau", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn an_upload_resumes_at_the_byte_and_a_wrong_checksum_is_discarded() {
+    let (server, mut device) = world();
+    fieldlog_core::sync::sync(&mut device.store, |_| {}).unwrap();
+    let sha256 = device.photo.display_sha256.clone();
+    let bytes = device.file(&sha256);
+    let length = bytes.len() as u64;
+    // Start this blob over at the bureau (its visit stays).
+    std::fs::remove_file(blob_at_bureau(&server, &sha256)).unwrap();
+    let blob = Blob {
+        server: &server,
+        token: token(&device),
+        sha256,
+    };
+    assert_eq!(blob.head(), (204, Some(0)));
+
+    let half = length / 2;
+    assert_eq!(
+        blob.patch(0, length, &bytes[..half as usize]),
+        (204, Some(half), None)
+    );
+    assert_eq!(blob.head(), (204, Some(half)));
+    // A device that lost track starts from 0: told where the bureau is.
+    assert_eq!(
+        blob.patch(0, length, &bytes),
+        (409, Some(half), Some(Refusal::OffsetMismatch))
+    );
+    // A length other than the visit records is not this blob.
+    assert_eq!(
+        blob.patch(half, length + 1, &bytes[half as usize..]).2,
+        Some(Refusal::UnknownBlob)
+    );
+    assert_eq!(blob.get().0, 404, "not served before it is whole");
+
+    // The rest with one byte flipped: discarded whole, and the next upload starts at 0.
+    let mut damaged = bytes[half as usize..].to_vec();
+    damaged[10] ^= 0xFF;
+    assert_eq!(
+        blob.patch(half, length, &damaged),
+        (422, None, Some(Refusal::ChecksumMismatch))
+    );
+    assert_eq!(blob.head(), (204, Some(0)));
+
+    assert_eq!(blob.patch(0, length, &bytes), (204, Some(length), None));
+    assert_eq!(blob.head(), (204, Some(length)));
+    assert_eq!(blob.get(), (200, bytes.clone()));
+    // Sending it again changes nothing.
+    assert_eq!(blob.patch(0, length, &bytes), (204, Some(length), None));
+}
+
+#[test]
+fn only_devices_that_may_see_the_visit_get_its_photos() {
+    let (server, mut device) = world();
+    fieldlog_core::sync::sync(&mut device.store, |_| {}).unwrap();
+    let sha256 = device.photo.display_sha256.clone();
+    let bytes = device.file(&sha256);
+    let as_device = |token: String| Blob {
+        server: &server,
+        token,
+        sha256: sha256.clone(),
+    };
+
+    let other_team = server.device("caravan-2", "赵老师", Role::Volunteer);
+    let outsider = as_device(other_team.token.clone());
+    assert_eq!(outsider.get().0, 404);
+    assert_eq!(outsider.head().0, 404);
+    let (status, _, refusal) = outsider.patch(0, bytes.len() as u64, &bytes);
+    assert_eq!((status, refusal), (404, Some(Refusal::UnknownBlob)));
+    // The same answer as for a file that does not exist, so it tells nothing.
+    let nothing = Blob {
+        server: &server,
+        token: other_team.token.clone(),
+        sha256: "ab".repeat(32),
+    };
+    assert_eq!(nothing.get().0, 404);
+    assert_eq!(as_device("not-a-token".into()).get().0, 401);
+
+    let teammate = server.device("caravan-1", "钱老师", Role::Volunteer);
+    assert_eq!(as_device(teammate.token).get(), (200, bytes.clone()));
+    let coordinator = server.device("bureau", "孙主任", Role::Coordinator);
+    assert_eq!(as_device(coordinator.token).get(), (200, bytes));
+}
+
+#[test]
+fn a_fetched_photo_is_checked_and_kept_on_the_device() {
+    let (server, mut device) = world();
+    fieldlog_core::sync::sync(&mut device.store, |_| {}).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut teammate = Store::init(dir.path(), "二号机", "caravan-1", Options::default()).unwrap();
+    let code = server.code("caravan-1", "钱老师", Role::Volunteer);
+    fieldlog_core::sync::enroll(&mut teammate, &server.url, &code).unwrap();
+    fieldlog_core::sync::sync(&mut teammate, |_| {}).unwrap();
+    let sha256 = &device.photo.thumbnail_sha256;
+    let path = fieldlog_core::upload::fetch_photo(&teammate, sha256).unwrap();
+    assert_eq!(std::fs::read(path).unwrap(), device.file(sha256));
+    assert_eq!(
+        teammate.upload_queue().unwrap().files,
+        0,
+        "a fetched file is not this device's to upload"
+    );
+
+    let other_dir = tempfile::tempdir().unwrap();
+    let mut outsider =
+        Store::init(other_dir.path(), "三号机", "caravan-2", Options::default()).unwrap();
+    let code = server.code("caravan-2", "赵老师", Role::Volunteer);
+    fieldlog_core::sync::enroll(&mut outsider, &server.url, &code).unwrap();
+    match fieldlog_core::upload::fetch_photo(&outsider, sha256) {
+        Err(fieldlog_core::Error::Refused {
+            reason: Refusal::UnknownBlob,
+            ..
+        }) => {}
+        other => panic!("expected unknown_blob, got {other:?}"),
+    }
+}
