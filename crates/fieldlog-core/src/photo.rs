@@ -427,11 +427,29 @@ fn decode_other(
     let mut decoder_limits = image::Limits::default();
     decoder_limits.max_alloc = Some(decoding_budget(limits) as u64);
     reader.limits(decoder_limits);
-    let pixels = reader.decode().map_err(corrupt)?.into_rgb8();
+    let decoded = reader.decode().map_err(corrupt)?;
+    let pixels = if decoded.color().has_alpha() {
+        over_white(&decoded.into_rgba8())
+    } else {
+        decoded.into_rgb8()
+    };
     Ok(Decoded {
         pixels,
         source_width,
         source_height,
+    })
+}
+
+/// Transparent pixels shown as on a white page (a JPEG has no transparency), not as whatever
+/// colour they happen to store, which is often black.
+fn over_white(rgba: &image::RgbaImage) -> RgbImage {
+    RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+        let [r, g, b, a] = rgba.get_pixel(x, y).0;
+        let blend = |c: u8| {
+            let (c, a) = (u32::from(c), u32::from(a));
+            ((c * a + 255 * (255 - a) + 127) / 255) as u8
+        };
+        image::Rgb([blend(r), blend(g), blend(b)])
     })
 }
 

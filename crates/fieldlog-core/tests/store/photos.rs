@@ -232,6 +232,31 @@ fn small_png_without_exif_is_never_upscaled() {
 }
 
 #[test]
+fn transparent_png_areas_come_out_white_not_black() {
+    let dir = TempDir::new().unwrap();
+    let source = dir.path().join("screenshot.png");
+    // Left half clear (stored as transparent black), right half opaque blue.
+    image::RgbaImage::from_fn(400, 200, |x, _| {
+        if x < 200 {
+            image::Rgba([0, 0, 0, 0])
+        } else {
+            image::Rgba([0, 0, 255, 255])
+        }
+    })
+    .save(&source)
+    .unwrap();
+    let store = dir.path().join("photos");
+    let photo = ingest(&source, &store);
+    let pixels = image::open(photo::stored_path(&store, &photo.display.sha256))
+        .unwrap()
+        .into_rgb8();
+    let [r, g, b] = pixels.get_pixel(50, 100).0;
+    assert!(r > 245 && g > 245 && b > 245, "{:?}", [r, g, b]);
+    let [r, g, b] = pixels.get_pixel(350, 100).0;
+    assert!(r < 20 && g < 20 && b > 230, "{:?}", [r, g, b]);
+}
+
+#[test]
 fn webp_is_ingested_and_resized() {
     let dir = TempDir::new().unwrap();
     let source = dir.path().join("phone.webp");
@@ -402,4 +427,60 @@ fn files_over_the_size_limit_are_refused_before_reading() {
 fn missing_file_is_an_io_error() {
     let dir = TempDir::new().unwrap();
     refused(&dir.path().join("nope.jpg"), &Limits::default(), "io");
+}
+
+/// Valid JPEG, PNG and WebP files of one small picture, for mangling.
+fn seed_files() -> &'static [Vec<u8>] {
+    static FILES: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+    FILES.get_or_init(|| {
+        let dir = TempDir::new().unwrap();
+        ["a.jpg", "a.png", "a.webp"]
+            .iter()
+            .map(|name| {
+                let path = dir.path().join(name);
+                marked_picture(120, 80).save(&path).unwrap();
+                fs::read(path).unwrap()
+            })
+            .collect()
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 96, ..Default::default() })]
+
+    /// Damaged files (flipped, overwritten, cut or spliced bytes) never panic a decoder and
+    /// never leave a partial file: ingest stores two whole JPEGs or nothing.
+    #[test]
+    fn mangled_images_are_refused_or_ingested_whole(
+        which in 0usize..3,
+        edits in proptest::collection::vec((proptest::prelude::any::<u16>(), proptest::prelude::any::<u8>(), 0u8..4), 1..12),
+    ) {
+        let mut data = seed_files()[which].clone();
+        for (at, byte, how) in edits {
+            if data.is_empty() {
+                break;
+            }
+            let at = usize::from(at) % data.len();
+            match how {
+                0 => data[at] ^= byte | 1,
+                1 => data[at] = byte,
+                2 => data.truncate(at.max(1)),
+                _ => data.splice(at..at, std::iter::repeat_n(byte, usize::from(byte % 64))).for_each(drop),
+            }
+        }
+        let dir = TempDir::new().unwrap();
+        let source = dir.path().join("mangled");
+        fs::write(&source, &data).unwrap();
+        let store = dir.path().join("photos");
+        match photo::ingest(&source, &store, &Limits::default()) {
+            Ok(photo) => {
+                for sha in [&photo.display.sha256, &photo.thumbnail.sha256] {
+                    let bytes = fs::read(photo::stored_path(&store, sha)).unwrap();
+                    proptest::prop_assert_eq!(&photo::sha256_hex(&bytes), sha);
+                    image::load_from_memory(&bytes).unwrap();
+                }
+            }
+            Err(_) => proptest::prop_assert!(files(&store).is_empty()),
+        }
+    }
 }
