@@ -59,7 +59,7 @@ pub enum Error {
         #[source]
         source: Box<ureq::Error>,
     },
-    #[error("the bureau refused (HTTP {status}, {reason:?}): {message}")]
+    #[error("the bureau refused: {} (HTTP {status}: {message})", .reason.explain(Lang::En))]
     Refused {
         status: u16,
         reason: fieldlog_domain::sync::Refusal,
@@ -142,13 +142,8 @@ impl Error {
             (Error::Network { url, .. }, Lang::ZhCn) => {
                 format!("无法连接科协平台 {url}，记录已保存在本机，联网后再同步")
             }
-            (
-                Error::Refused {
-                    message, reason, ..
-                },
-                Lang::ZhCn,
-            ) => {
-                format!("科协平台拒绝了同步（{reason:?}）：{message}")
+            (Error::Refused { reason, .. }, Lang::ZhCn) => {
+                format!("科协平台拒绝了请求：{}", reason.explain(lang))
             }
             (Error::BadResponse { detail }, Lang::ZhCn) => {
                 format!("科协平台的回复无法识别：{detail}")

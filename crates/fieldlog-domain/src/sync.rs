@@ -170,6 +170,47 @@ pub enum Refusal {
     ChecksumMismatch,
 }
 
+impl Refusal {
+    /// What the refusal means for the person holding the device, and what to do.
+    pub fn explain(self, lang: crate::Lang) -> &'static str {
+        use crate::Lang::{En, ZhCn};
+        match (self, lang) {
+            (Refusal::Unauthenticated, ZhCn) => "本设备的凭证无效，请向协调员索取邀请码重新加入",
+            (Refusal::Unauthenticated, En) => {
+                "this device's token is not valid; ask a coordinator for a new code"
+            }
+            (Refusal::Revoked, ZhCn) => "本设备已被协调员停用，请向协调员索取邀请码重新加入",
+            (Refusal::Revoked, En) => "a coordinator revoked this device; enroll it again",
+            (Refusal::BadCode, ZhCn) => "邀请码无效、已使用或已过期",
+            (Refusal::BadCode, En) => "the code is unknown, used or expired",
+            (Refusal::ForgedActor, ZhCn) => "修改的作者不是本设备",
+            (Refusal::ForgedActor, En) => "a change is not signed by this device",
+            (Refusal::OutOfScope, ZhCn) => "记录不属于本设备的团队或地区",
+            (Refusal::OutOfScope, En) => "a record outside this device's team or region",
+            (Refusal::RegistryEdit, ZhCn) => "志愿者不能修改已登记的学校，请联系协调员",
+            (Refusal::RegistryEdit, En) => {
+                "volunteers may not change registered schools; ask a coordinator"
+            }
+            (Refusal::TooLarge, ZhCn) => "发送的数据超过上限",
+            (Refusal::TooLarge, En) => "the data sent is over the limit",
+            (Refusal::TooManyChanges, ZhCn) => "一次发送的修改过多",
+            (Refusal::TooManyChanges, En) => "too many changes in one request",
+            (Refusal::Malformed, ZhCn) => "发送的数据无法识别",
+            (Refusal::Malformed, En) => "the data sent does not decode",
+            (Refusal::UnsupportedProtocol, ZhCn) => "本软件版本与科协平台不兼容，请更新",
+            (Refusal::UnsupportedProtocol, En) => {
+                "this version does not match the bureau's; update it"
+            }
+            (Refusal::UnknownBlob, ZhCn) => "科协平台没有可供本设备访问的这张照片",
+            (Refusal::UnknownBlob, En) => "no visit this device may see shows this photo",
+            (Refusal::OffsetMismatch, ZhCn) => "照片上传位置不一致，请再同步一次",
+            (Refusal::OffsetMismatch, En) => "the upload lost its place; sync again",
+            (Refusal::ChecksumMismatch, ZhCn) => "照片文件在传输中损坏，请再同步一次",
+            (Refusal::ChecksumMismatch, En) => "the photo file arrived damaged; sync again",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub error: ErrorDetail,

@@ -239,3 +239,22 @@ fn an_idle_sync_is_one_small_request_whatever_the_store_holds() {
     assert!(up < 2048, "{up} bytes up");
     assert!(down < 2048, "{down} bytes down");
 }
+
+#[test]
+fn a_revoked_device_is_told_why_in_its_language() {
+    let bureau = start_bureau();
+    let device = TestDevice::init("zh-CN", "一号机", "caravan-1");
+    device
+        .run(&["enroll", &bureau.url(), &bureau.code("caravan-1", "李老师")])
+        .ok();
+    let devices = bureau.read(&["device", "list"]);
+    let id = devices[0]["device_id"].as_str().unwrap();
+    bureau.read(&["device", "revoke", id]);
+    let error = device.run(&["sync"]).fails();
+    assert!(error.contains("本设备已被协调员停用"), "{error}");
+    let error = device.run(&["--lang", "en", "sync"]).fails();
+    assert!(
+        error.contains("a coordinator revoked this device"),
+        "{error}"
+    );
+}
