@@ -7,6 +7,9 @@ use crate::registry;
 use crate::secret::{self, SecretHash};
 use crate::storage::{DeviceRecord, ImportSummary, NewCode, Redemption, Team, TeamType};
 use automerge::ActorId;
+use chrono::NaiveDate;
+use fieldlog_domain::VisitId;
+use fieldlog_domain::photo::PhotoRef;
 use fieldlog_domain::sync::{EnrollRequest, EnrollResponse, Refusal};
 use fieldlog_domain::{DeviceId, District, Field, Role, TeamId, ValidationErrors};
 use serde::Serialize;
@@ -85,6 +88,32 @@ impl Bureau {
         filter: &fieldlog_core::VisitFilter,
     ) -> Result<Vec<fieldlog_domain::Visit>> {
         self.storage().visits(filter)
+    }
+
+    /// Every photo of the visits held (deleted visits left out), and whether its files have
+    /// arrived: what a coordinator checks before publishing.
+    pub fn photos(&self) -> Result<Vec<PhotoArrival>> {
+        let visits = self.visits(&fieldlog_core::VisitFilter::default())?;
+        let mut out = Vec::new();
+        for visit in visits {
+            for photo in &visit.photos {
+                let complete = |sha256: &str| {
+                    Ok::<_, Error>(matches!(
+                        self.blobs().held(sha256)?,
+                        crate::blobs::Held::Complete(_)
+                    ))
+                };
+                out.push(PhotoArrival {
+                    visit: visit.id,
+                    team: visit.team.clone(),
+                    date: visit.fields.date,
+                    thumbnail_held: complete(&photo.thumbnail_sha256)?,
+                    display_held: complete(&photo.display_sha256)?,
+                    photo: photo.clone(),
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Fields holding concurrent values, for a coordinator to settle.
@@ -212,4 +241,15 @@ fn member_name(given: &str) -> Result<String> {
         return Err(Error::InvalidMember);
     }
     Ok(name.to_string())
+}
+
+/// A photo a visit shows, and whether the bureau holds its files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PhotoArrival {
+    pub visit: VisitId,
+    pub team: TeamId,
+    pub date: NaiveDate,
+    pub photo: PhotoRef,
+    pub thumbnail_held: bool,
+    pub display_held: bool,
 }

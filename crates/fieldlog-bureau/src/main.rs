@@ -71,6 +71,8 @@ enum Command {
     },
     /// Fields holding concurrent values, with every value and who entered it.
     Conflicts,
+    /// Photos of the visits held, and whether their files have arrived.
+    Photos,
     /// Serve the sync API until SIGINT or SIGTERM.
     Serve {
         /// Address to listen on (port 0 picks a free port).
@@ -307,6 +309,37 @@ fn run(cli: Cli) -> Result<()> {
                     v.fields.school.to_string(),
                     v.audience_total().to_string(),
                     v.id.to_string(),
+                ]);
+            }
+            print(&render(&mut table))
+        }
+        Command::Photos => {
+            let bureau = open_existing(&data_dir, config)?;
+            let photos = bureau.photos()?;
+            if json {
+                return print(&serde_json::to_string(&photos)?);
+            }
+            let yes_no = |held: bool| if held { "yes" } else { "waiting" }.to_string();
+            let mut table = table(&[
+                "date",
+                "team",
+                "visit",
+                "caption",
+                "consent",
+                "thumbnail",
+                "display",
+                "photo",
+            ]);
+            for p in photos {
+                table.add_row(vec![
+                    p.date.to_string(),
+                    p.team.to_string(),
+                    p.visit.to_string(),
+                    p.photo.caption.clone(),
+                    if p.photo.consent { "yes" } else { "no" }.to_string(),
+                    yes_no(p.thumbnail_held),
+                    yes_no(p.display_held),
+                    p.photo.display_sha256.clone(),
                 ]);
             }
             print(&render(&mut table))

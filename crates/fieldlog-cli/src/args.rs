@@ -240,6 +240,12 @@ pub enum PhotoCommand {
         /// The visit's id
         visit: String,
     },
+    /// A photo file (display copy or thumbnail, by sha256): from this device, or fetched from
+    /// the bureau if a visit this device may see shows it. Prints the file's path.
+    Fetch {
+        /// The file's sha256, as `photo list` shows (the photo id is its display copy)
+        sha256: String,
+    },
     /// Detach a photo from a visit
     Remove {
         /// The visit's id

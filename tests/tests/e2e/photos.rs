@@ -107,6 +107,26 @@ fn status_and_sync_show_the_photos_waiting_and_sent() {
 
     let text = device.run(&["sync"]).ok();
     assert!(text.contains("photos uploaded: 1/1"), "{text}");
+    let arrived = bureau.read(&["photos"]);
+    assert_eq!(arrived[0]["visit"], visit.trim(), "{arrived}");
+    assert_eq!(
+        (&arrived[0]["thumbnail_held"], &arrived[0]["display_held"]),
+        (&serde_json::json!(true), &serde_json::json!(true))
+    );
+
+    // A teammate's device gets the file from the bureau, byte for byte.
+    let teammate = TestDevice::init("en", "二号机", "caravan-1");
+    teammate
+        .run(&["enroll", &bureau.url(), &bureau.code("caravan-1", "钱老师")])
+        .ok();
+    teammate.run(&["sync"]).ok();
+    let photo = arrived[0]["photo"]["display_sha256"].as_str().unwrap();
+    let fetched = teammate.run(&["photo", "fetch", photo]).ok();
+    let mine = device.run(&["photo", "fetch", photo]).ok();
+    assert_eq!(
+        std::fs::read(fetched.trim()).unwrap(),
+        std::fs::read(mine.trim()).unwrap()
+    );
     let status = device.json(&["status"]);
     assert_eq!(status["waiting_photos"]["photos"], 0, "{status}");
     let summary = device.json(&["sync"]);

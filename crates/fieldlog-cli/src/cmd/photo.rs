@@ -24,6 +24,12 @@ pub fn run(command: PhotoCommand, ctx: &Ctx) -> Result<String> {
             let photos = ctx.open()?.visit(visit)?.photos;
             emit(ctx.json, &photos, |photos| list(ctx, photos))
         }
+        PhotoCommand::Fetch { sha256 } => {
+            let path = fieldlog_core::upload::fetch_photo(&ctx.open()?, sha256.trim())?;
+            emit(ctx.json, &json!({ "path": path }), |_| {
+                path.display().to_string()
+            })
+        }
         PhotoCommand::Remove { visit, photo } => {
             let visit = super::visit::parse_id(&visit)?;
             ctx.open()?.remove_photo(visit, photo.trim())?;
