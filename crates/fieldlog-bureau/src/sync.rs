@@ -91,12 +91,13 @@ impl Bureau {
         for (id, changes) in named {
             let decoded = docs.entry(id.clone()).or_default();
             for bytes in changes {
-                let change = Change::from_bytes(bytes.into_vec()).map_err(|e| {
-                    Error::refused(
-                        Refusal::Malformed,
-                        format!("a change to {id} does not decode: {e}"),
-                    )
-                })?;
+                let change =
+                    fieldlog_core::ledger::decode_change(bytes.into_vec()).map_err(|e| {
+                        Error::refused(
+                            Refusal::Malformed,
+                            format!("a change to {id} does not decode: {e}"),
+                        )
+                    })?;
                 decoded.push(change);
             }
         }

@@ -55,7 +55,7 @@ pub enum BundleError {
     BadChange {
         doc_id: String,
         #[source]
-        source: automerge::LoadChangeError,
+        source: crate::ledger::ChangeError,
     },
 }
 
@@ -204,7 +204,7 @@ impl Store {
             let changes = match part.payload {
                 Payload::Changes(changes) => changes
                     .into_iter()
-                    .map(|c| Change::from_bytes(c.into_vec()))
+                    .map(|c| crate::ledger::decode_change(c.into_vec()))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|source| BundleError::BadChange {
                         doc_id: part.doc_id.clone(),

@@ -79,6 +79,27 @@ impl fmt::Display for DocId {
 const ACTOR_PREFIX: &str = "actor:";
 
 /// Records under the root (everything but the `actor:` names).
+/// Why a change from elsewhere was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error(transparent)]
+    Decode(#[from] automerge::LoadChangeError),
+    #[error("its checksum does not match its content (damaged on the way?)")]
+    Checksum,
+}
+
+/// Decodes a change and checks the checksum in its header, which `Change::from_bytes` does
+/// not. A damaged change would otherwise be taken under another hash, and its sequence
+/// number would then block its author's real change for good.
+pub fn decode_change(bytes: Vec<u8>) -> Result<automerge::Change, ChangeError> {
+    let change = automerge::Change::from_bytes(bytes)?;
+    // A chunk is: magic (4 bytes), checksum (the first 4 bytes of its hash), then the rest.
+    if change.raw_bytes().get(4..8) != Some(&change.hash().0[..4]) {
+        return Err(ChangeError::Checksum);
+    }
+    Ok(change)
+}
+
 pub fn record_keys(doc: &impl ReadDoc) -> Vec<String> {
     doc.keys(ROOT)
         .filter(|k| !k.starts_with(ACTOR_PREFIX))
@@ -568,6 +589,27 @@ fn get_count(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_change_damaged_anywhere_is_refused_by_its_checksum() {
+        let mut doc = automerge::AutoCommit::new();
+        doc.put(ROOT, "topic", "水的三态").unwrap();
+        let bytes = doc.get_last_local_change().unwrap().raw_bytes().to_vec();
+        assert!(decode_change(bytes.clone()).is_ok());
+        let mut taken = 0;
+        for at in 0..bytes.len() {
+            let mut damaged = bytes.clone();
+            damaged[at] ^= 0x01;
+            match decode_change(damaged) {
+                Ok(change) => {
+                    taken += 1;
+                    assert_eq!(change.hash(), decode_change(bytes.clone()).unwrap().hash());
+                }
+                Err(ChangeError::Checksum | ChangeError::Decode(_)) => {}
+            }
+        }
+        assert_eq!(taken, 0, "a damaged change was taken");
+    }
 
     #[test]
     fn doc_ids_round_trip_and_reject_junk() {

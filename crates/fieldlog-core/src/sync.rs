@@ -256,7 +256,7 @@ impl Store {
             let changes = part
                 .changes
                 .into_iter()
-                .map(|c| Change::from_bytes(c.into_vec()))
+                .map(|c| crate::ledger::decode_change(c.into_vec()))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| Error::BadResponse {
                     detail: format!("a change in {doc_id} does not decode: {e}"),

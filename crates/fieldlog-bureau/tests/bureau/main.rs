@@ -5,6 +5,7 @@
 //!   registry imports reaching devices).
 //! - [`refusals`]: every refusal gets its status and reason and leaves the bureau as it was.
 //! - [`blobs`]: photo files uploaded by a real device store, resumed, checked and scoped.
+//! - [`hostile`]: requests damaged at every layer are refused, never a crash.
 //! - [`cli`]: the `fieldlog-bureau` binary: admin commands, then `serve` until SIGTERM.
 #![allow(
     clippy::unwrap_used,
@@ -15,6 +16,7 @@
 mod blobs;
 mod cli;
 mod enroll;
+mod hostile;
 mod refusals;
 mod support;
 mod sync;
