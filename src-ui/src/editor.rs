@@ -5,7 +5,7 @@
 use crate::api;
 use crate::app::{Screen, lang_of, use_ctx};
 use crate::i18n::*;
-use crate::widgets::{Counter, ErrorBox, FieldErr};
+use crate::widgets::{Counter, ErrorBox, FieldErr, TextField};
 use fieldlog_app_api::{
     AddSchool, CommandError, ErrorKind, NewPhoto, PhotoRefArgs, SaveVisit, SchoolHit,
     SearchSchools, StagedPhoto, Thumbnail, VisitDetail, VisitRef, cmd,
@@ -232,10 +232,10 @@ pub fn Editor(id: Option<VisitId>) -> impl IntoView {
                         </div>
                         <FieldErr field=Field::Activities errors=form.errors />
                     </div>
-                    <TextField id="visit-topic" field=Field::Topic value=form.topic errors=form.errors>
+                    <TextField id="visit-topic" value=form.topic field=Field::Topic errors=form.errors>
                         {t!(i18n, editor.topic)}
                     </TextField>
-                    <TextField id="visit-presenters" field=Field::Presenters value=form.presenters errors=form.errors>
+                    <TextField id="visit-presenters" value=form.presenters field=Field::Presenters errors=form.errors>
                         {t!(i18n, editor.presenters)}
                     </TextField>
                 </div>
@@ -275,25 +275,6 @@ fn scroll_to_first_error() {
             element.scroll_into_view();
         }
     });
-}
-
-#[component]
-fn TextField(
-    id: &'static str,
-    field: Field,
-    value: RwSignal<String>,
-    errors: RwSignal<Vec<FieldError>>,
-    children: Children,
-) -> impl IntoView {
-    view! {
-        <label class="field">
-            <span class="label">{children()}</span>
-            <input type="text" id=id
-                prop:value=move || value.get()
-                on:input=move |ev| value.set(event_target_value(&ev)) />
-            <FieldErr field=field errors=errors />
-        </label>
-    }
 }
 
 /// Finds schools by name or pinyin initials; recent ones first; adds a field-entered school.
@@ -410,20 +391,12 @@ fn SchoolPicker(form: Form) -> impl IntoView {
             {move || if adding.get() {
                 view! {
                     <div class="new-school card" id="new-school">
-                        <label class="field">
-                            <span class="label">{t!(i18n, editor.new_school_name)}</span>
-                            <input type="text" id="new-school-name"
-                                prop:value=move || new_name.get()
-                                on:input=move |ev| new_name.set(event_target_value(&ev)) />
-                            <FieldErr field=Field::SchoolName errors=new_errors />
-                        </label>
-                        <label class="field">
-                            <span class="label">{t!(i18n, editor.district)}</span>
-                            <input type="text" id="new-school-district"
-                                prop:value=move || new_district.get()
-                                on:input=move |ev| new_district.set(event_target_value(&ev)) />
-                            <FieldErr field=Field::District errors=new_errors />
-                        </label>
+                        <TextField id="new-school-name" value=new_name field=Field::SchoolName errors=new_errors>
+                            {t!(i18n, editor.new_school_name)}
+                        </TextField>
+                        <TextField id="new-school-district" value=new_district field=Field::District errors=new_errors>
+                            {t!(i18n, editor.district)}
+                        </TextField>
                         <div class="field">
                             <span class="label">{t!(i18n, editor.area)}</span>
                             <div class="chips">
@@ -575,10 +548,10 @@ fn Photos(form: Form) -> impl IntoView {
             <div class="photo-actions">
                 <input type="file" accept="image/*" capture="environment" id="photo-camera"
                     class="visually-hidden" on:change=on_pick />
-                <label for="photo-camera" class="button secondary">"📷 "{t!(i18n, editor.take_photo)}</label>
+                <label for="photo-camera" class="button secondary">{t!(i18n, editor.take_photo)}</label>
                 <input type="file" accept="image/jpeg,image/png,image/webp" multiple id="photo-file"
                     class="visually-hidden" on:change=on_pick />
-                <label for="photo-file" class="button secondary">"🖼 "{t!(i18n, editor.choose_photo)}</label>
+                <label for="photo-file" class="button secondary">{t!(i18n, editor.choose_photo)}</label>
             </div>
             {move || (busy.get() > 0).then(|| view! { <p class="muted" id="photo-busy">{t!(i18n, editor.photo_adding)}</p> })}
             {move || failure.get().map(|error| view! { <ErrorBox error=error /> })}

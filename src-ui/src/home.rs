@@ -3,7 +3,7 @@
 use crate::api;
 use crate::app::{Screen, lang_of, use_ctx};
 use crate::i18n::*;
-use crate::widgets::{BadgeView, ErrorBox, FieldErr};
+use crate::widgets::{BadgeView, ErrorBox, TextField};
 use fieldlog_app_api::{CommandError, ListVisits, Overview, SetUpDevice, VisitSummary, cmd};
 use fieldlog_domain::{Field, FieldError};
 use leptos::prelude::*;
@@ -152,20 +152,12 @@ fn SetUp() -> impl IntoView {
         <section class="screen setup card">
             <h2>{t!(i18n, setup.title)}</h2>
             <p>{t!(i18n, setup.intro)}</p>
-            <label class="field">
-                <span>{t!(i18n, setup.device_name)}</span>
-                <input id="setup-device-name" type="text"
-                    prop:value=move || device_name.get()
-                    on:input=move |ev| device_name.set(event_target_value(&ev)) />
-                <FieldErr field=Field::DeviceName errors=errors />
-            </label>
-            <label class="field">
-                <span>{t!(i18n, setup.team)}</span>
-                <input id="setup-team" type="text"
-                    prop:value=move || team.get()
-                    on:input=move |ev| team.set(event_target_value(&ev)) />
-                <FieldErr field=Field::Team errors=errors />
-            </label>
+            <TextField id="setup-device-name" value=device_name field=Field::DeviceName errors=errors>
+                {t!(i18n, setup.device_name)}
+            </TextField>
+            <TextField id="setup-team" value=team field=Field::Team errors=errors>
+                {t!(i18n, setup.team)}
+            </TextField>
             {move || failure.get().filter(|e| e.details.fields.is_empty())
                 .map(|error| view! { <ErrorBox error=error /> })}
             <button id="setup-start" class="primary big" on:click=start>{t!(i18n, setup.start)}</button>

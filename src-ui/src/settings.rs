@@ -3,7 +3,7 @@
 use crate::api;
 use crate::app::{store_locale, use_ctx};
 use crate::i18n::*;
-use crate::widgets::{ErrorBox, FieldErr, ago, bytes, local_time};
+use crate::widgets::{ErrorBox, TextField, ago, bytes, local_time};
 use fieldlog_app_api::{CommandError, Enroll, Overview, cmd};
 use fieldlog_domain::{Field, FieldError};
 use leptos::prelude::*;
@@ -131,26 +131,12 @@ fn EnrollForm() -> impl IntoView {
     };
     view! {
         <div class="enroll">
-            <label class="field">
-                <span class="label">{t!(i18n, settings.url)}</span>
-                <input type="url" id="enroll-url" inputmode="url" placeholder="https://"
-                    prop:value=move || url.get()
-                    on:input=move |ev| url.set(event_target_value(&ev)) />
-            </label>
-            <label class="field">
-                <span class="label">{t!(i18n, settings.code)}</span>
-                <input type="text" id="enroll-code" autocapitalize="characters"
-                    prop:value=move || code.get()
-                    on:input=move |ev| code.set(event_target_value(&ev)) />
-            </label>
+            <TextField id="enroll-url" value=url kind="url">{t!(i18n, settings.url)}</TextField>
+            <TextField id="enroll-code" value=code>{t!(i18n, settings.code)}</TextField>
             <Show when=needs_name>
-                <label class="field">
-                    <span class="label">{t!(i18n, settings.device_name)}</span>
-                    <input type="text" id="enroll-device-name"
-                        prop:value=move || device_name.get()
-                        on:input=move |ev| device_name.set(event_target_value(&ev)) />
-                    <FieldErr field=Field::DeviceName errors=errors />
-                </label>
+                <TextField id="enroll-device-name" value=device_name field=Field::DeviceName errors=errors>
+                    {t!(i18n, settings.device_name)}
+                </TextField>
             </Show>
             {move || failure.get().map(|error| view! { <ErrorBox error=error /> })}
             <button type="button" class="primary" id="enroll-submit" on:click=enroll disabled=move || busy.get()>

@@ -213,3 +213,27 @@ pub fn Counter(
         </div>
     }
 }
+
+/// A labelled one-line text input bound to `value`, with `field`'s refusal beside it.
+#[component]
+pub fn TextField(
+    id: &'static str,
+    value: RwSignal<String>,
+    #[prop(optional)] field: Option<Field>,
+    #[prop(optional)] errors: Option<RwSignal<Vec<FieldError>>>,
+    #[prop(default = "text")] kind: &'static str,
+    children: Children,
+) -> impl IntoView {
+    let refusal = field
+        .zip(errors)
+        .map(|(field, errors)| view! { <FieldErr field=field errors=errors /> });
+    view! {
+        <label class="field">
+            <span class="label">{children()}</span>
+            <input type=kind id=id
+                prop:value=move || value.get()
+                on:input=move |ev| value.set(event_target_value(&ev)) />
+            {refusal}
+        </label>
+    }
+}

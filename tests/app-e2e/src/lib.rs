@@ -50,13 +50,16 @@ impl Driver {
             child,
             url: format!("http://127.0.0.1:{port}"),
         };
-        // Readiness: the port accepts connections. tauri-driver prints nothing when ready.
+        // Readiness: both tauri-driver and the WebKitWebDriver it starts accept connections.
+        // Neither prints anything when ready.
         let deadline = Instant::now() + PATIENCE;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                bail!("tauri-driver did not listen on port {port}");
+        for ready in [port, native_port] {
+            while TcpStream::connect(("127.0.0.1", ready)).is_err() {
+                if Instant::now() > deadline {
+                    bail!("tauri-driver did not listen on port {ready}");
+                }
+                std::thread::yield_now();
             }
-            std::thread::yield_now();
         }
         Ok(driver)
     }
@@ -69,8 +72,9 @@ impl Driver {
             "tauri:options".into(),
             serde_json::json!({ "application": app }),
         );
-        let client = ClientBuilder::rustls()
-            .context("TLS setup")?
+        // tauri-driver speaks plain HTTP on loopback: no TLS needed.
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
             .capabilities(caps)
             .connect(&self.url)
             .await
@@ -102,12 +106,21 @@ pub async fn wait_for(client: &Client, css: &str) -> Result<fantoccini::elements
         .with_context(|| format!("waiting for `{css}`"))
 }
 
+/// Clicks an element after scrolling it to the middle of the window, clear of the fixed
+/// save and navigation bars at phone widths.
 pub async fn click(client: &Client, css: &str) -> Result<()> {
-    wait_for(client, css)
-        .await?
+    let element = wait_for(client, css).await?;
+    client
+        .execute(
+            "arguments[0].scrollIntoView({block: 'center'})",
+            vec![serde_json::to_value(&element)?],
+        )
+        .await
+        .with_context(|| format!("scrolling to `{css}`"))?;
+    element
         .click()
         .await
-        .with_context(|| format!("clicking `{css}`"))
+        .map_err(|e| anyhow::anyhow!("clicking `{css}`: {e:?}"))
 }
 
 pub async fn type_into(client: &Client, css: &str, text: &str) -> Result<()> {
