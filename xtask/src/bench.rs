@@ -34,6 +34,9 @@ pub fn bench(args: &[String]) -> Result<()> {
         );
         return Ok(());
     }
+    if name == "app" {
+        return crate::app::bench(rest);
+    }
     let Some(target) = TARGETS.iter().find(|t| t.name == name) else {
         bail!("unknown benchmark `{name}`; {}", known_targets());
     };
@@ -79,6 +82,10 @@ pub fn bench(args: &[String]) -> Result<()> {
 
 fn known_targets() -> String {
     let mut out = String::from("known targets:");
+    out.push_str(&format!(
+        "\n  {:<8} {}",
+        "app", "release wasm and binary sizes; cold start to the home screen under Xvfb"
+    ));
     for target in TARGETS {
         out.push_str(&format!("\n  {:<8} {}", target.name, target.about));
     }

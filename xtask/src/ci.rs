@@ -1,8 +1,8 @@
 //! `cargo xtask test`: what CI runs, in order, stopping at the first failure.
 //!
 //! On a fresh machine with only rustup and cargo, it first adds the rustup components and the wasm
-//! target it needs, and `exiftool` (for the photo tests) through apt-get, only those that are
-//! missing.
+//! target it needs, `exiftool` (for the photo tests) through apt-get, and the app's toolchain
+//! ([`crate::app::ensure_app_toolchain`]), only what is missing.
 
 use crate::sh::{self, Stopwatch};
 use anyhow::{Context, Result, bail};
@@ -35,11 +35,13 @@ const STEPS: &[Step] = &[
         ],
     },
     Step {
-        name: "wasm build (fieldlog-domain)",
+        name: "wasm build (fieldlog-domain, fieldlog-app-api)",
         args: &[
             "build",
             "-p",
             "fieldlog-domain",
+            "-p",
+            "fieldlog-app-api",
             "--target",
             WASM_TARGET,
             "--locked",
@@ -47,7 +49,14 @@ const STEPS: &[Step] = &[
     },
     Step {
         name: "test",
-        args: &["test", "--workspace", "--locked"],
+        // The app's end-to-end tests need the built app and a display: their own step below.
+        args: &[
+            "test",
+            "--workspace",
+            "--locked",
+            "--exclude",
+            "fieldlog-app-e2e",
+        ],
     },
 ];
 
@@ -60,6 +69,7 @@ pub fn test(args: &[String]) -> Result<()> {
         for step in STEPS {
             println!("  {}", sh::display("cargo", step.args));
         }
+        println!("  then the app's end-to-end tests (see `cargo xtask run --help`)");
         return Ok(());
     }
     if let Some(extra) = args.first() {
@@ -90,9 +100,14 @@ pub fn test(args: &[String]) -> Result<()> {
             }
         }
     }
+    println!("==> app end-to-end (tauri-driver, Xvfb when there is no display)");
+    let clock = Stopwatch::start();
+    crate::app::e2e(&root)
+        .with_context(|| format!("step `app e2e` failed after {:.1} s", clock.seconds()))?;
+    println!("    app e2e: ok in {:.1} s", clock.seconds());
     println!(
         "==> all {} steps passed in {:.1} s",
-        STEPS.len() + 1,
+        STEPS.len() + 2,
         total.seconds()
     );
     Ok(())
@@ -123,7 +138,9 @@ fn ensure_toolchain(root: &Path, cargo: &OsStr) -> Result<()> {
         rustup(root, &["target", "add", WASM_TARGET])?;
     }
     // The photo tests check stripped metadata with exiftool.
-    ensure_apt_tool(root, "exiftool", "libimage-exiftool-perl")
+    ensure_apt_tool(root, "exiftool", "libimage-exiftool-perl")?;
+    // The app's shell links WebKitGTK even for clippy; its UI needs trunk and wasm-bindgen.
+    crate::app::ensure_app_toolchain(root).map(drop)
 }
 
 /// Installs a Debian package with apt-get when `program` is not on `PATH` (through `sudo` unless

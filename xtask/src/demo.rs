@@ -1,4 +1,4 @@
-//! `cargo xtask run`: builds the `fieldlog` CLI and walks through a demo session on a fresh data
+//! `cargo xtask run --cli`: builds the `fieldlog` CLI and walks through a demo session on a fresh data
 //! dir, printing each command before its output so a newcomer can repeat it by hand.
 
 use crate::sh;
@@ -11,7 +11,7 @@ const SCHOOL_A: &str = "南山小学";
 const SCHOOL_B: &str = "青溪县龙潭镇中心小学";
 
 const HELP: &str = "\
-Usage: cargo xtask run
+Usage: cargo xtask run --cli
 
 Builds the fieldlog CLI (release) and runs a demo session against a fresh data dir under
 <target dir>/demo/: init a device, import assets/demo-registry.csv, search, add two visits,

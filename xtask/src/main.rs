@@ -1,9 +1,11 @@
 //! `cargo xtask`: the project's own build scripts, in Rust, so they run the same everywhere.
 //!
+//! - [`app`] — the Tauri app: its toolchain, builds, `cargo xtask run [--demo]`, the end-to-end
+//!   test step and `cargo xtask bench app`.
 //! - [`ci`] — `cargo xtask test`: installs the rustup components CI needs, then fmt, clippy, the
 //!   wasm build of `fieldlog-domain`, and the workspace tests, stopping at the first failure.
-//! - [`demo`] — `cargo xtask run`: builds the `fieldlog` CLI and walks through a demo session on a
-//!   fresh data dir.
+//! - [`demo`] — `cargo xtask run --cli`: builds the `fieldlog` CLI and walks through a demo session
+//!   on a fresh data dir.
 //! - [`bench`] — `cargo xtask bench <target>`: runs one named benchmark suite.
 //! - [`sh`] — finding the workspace and cargo, and running commands with a visible transcript.
 //!
@@ -14,6 +16,7 @@
     reason = "xtask is a terminal program"
 )]
 
+mod app;
 mod bench;
 mod ci;
 mod demo;
@@ -25,9 +28,10 @@ const USAGE: &str = "\
 Usage: cargo xtask <command> [args]
 
 Commands:
-  run            Build the fieldlog CLI and run a demo session on a fresh data dir
-  test           Install missing rustup components, then run what CI runs:
-                 fmt, clippy, the wasm build of fieldlog-domain, and the workspace tests
+  run [--demo]   Build the UI and the app and launch it; --demo also starts a local bureau
+                 and enrolls the app (--cli: a walk through the fieldlog CLI instead)
+  test           Install what is missing, then run what CI runs: fmt, clippy, the wasm
+                 builds, the workspace tests and the app's end-to-end tests
   bench <target> Run a benchmark suite (`cargo xtask bench` lists the targets)
 
 Options:
@@ -44,7 +48,8 @@ fn main() -> ExitCode {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
         }
-        "run" => demo::run(rest),
+        "run" if rest.first().is_some_and(|a| a == "--cli") => demo::run(&rest[1..]),
+        "run" => app::run(rest),
         "test" => ci::test(rest),
         "bench" => bench::bench(rest),
         unknown => {

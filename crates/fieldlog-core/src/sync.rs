@@ -201,6 +201,21 @@ impl Store {
         })
     }
 
+    /// Documents holding changes of this device the bureau lacks; empty when not enrolled.
+    /// The app marks the visits in them as not yet synced.
+    pub fn waiting_documents(&mut self) -> Result<Vec<DocId>> {
+        let Some(enrollment) = self.enrollment()? else {
+            return Ok(Vec::new());
+        };
+        let mut waiting = Vec::new();
+        for (doc_id, _) in self.changed_docs(&enrollment)? {
+            if !self.bureau_lacks(&doc_id)?.is_empty() {
+                waiting.extend(DocId::parse(&doc_id));
+            }
+        }
+        Ok(waiting)
+    }
+
     /// Ledgers go before registries, in rounds of their own: visits must never wait on a
     /// registry edit the bureau might refuse.
     fn build_round(&mut self, enrollment: &Enrollment) -> Result<(SyncRequest, Vec<Offered>)> {

@@ -1,0 +1,367 @@
+//! The contract between the app shell (`src-tauri`) and the UI (`src-ui`): the names of the
+//! commands and events, what each takes and answers, and the one error shape.
+//!
+//! Both sides serialize these types as JSON through Tauri's IPC, so a field renamed here is
+//! renamed on both sides at once. Command arguments are one `args` object per command.
+//!
+//! ```
+//! use fieldlog_app_api::{CommandError, ErrorKind};
+//! let error = CommandError::new(ErrorKind::Offline, "cannot reach the bureau");
+//! assert_eq!(error.message_key, "error.offline");
+//! let json = serde_json::to_string(&error).unwrap();
+//! assert!(json.contains(r#""kind":"offline""#));
+//! ```
+
+use fieldlog_domain::{
+    Area, FieldError, SchoolId, SchoolInput, SchoolStatus, Visit, VisitId, VisitInput,
+};
+use serde::{Deserialize, Serialize};
+
+/// Command names, shared so a typo fails to compile instead of failing at run time.
+pub mod cmd {
+    pub const OVERVIEW: &str = "overview";
+    pub const SET_UP_DEVICE: &str = "set_up_device";
+    pub const ENROLL: &str = "enroll";
+    pub const SEARCH_SCHOOLS: &str = "search_schools";
+    pub const ADD_SCHOOL: &str = "add_school";
+    pub const STAGE_PHOTO: &str = "stage_photo";
+    pub const SAVE_VISIT: &str = "save_visit";
+    pub const LIST_VISITS: &str = "list_visits";
+    pub const VISIT_DETAIL: &str = "visit_detail";
+    pub const PHOTO_THUMBNAIL: &str = "photo_thumbnail";
+    pub const SYNC_NOW: &str = "sync_now";
+    /// The UI rendered its first screen (for the cold-start benchmark).
+    pub const UI_READY: &str = "ui_ready";
+}
+
+/// The event carrying [`SyncState`] whenever it changes.
+pub const SYNC_EVENT: &str = "sync-state";
+
+/// Where sync stands, as the always-visible status line shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum SyncState {
+    /// No bureau configured: records stay on this device.
+    NotEnrolled,
+    /// The bureau cannot be reached; the next try is automatic.
+    Offline { last_sync_at: Option<i64> },
+    /// A sync is running: rounds done so far and changes each way.
+    Syncing {
+        rounds: usize,
+        sent: usize,
+        received: usize,
+    },
+    /// The last sync finished at `at` (ms since the Unix epoch) and nothing waits.
+    Synced { at: i64, waiting_changes: usize },
+    /// Sync cannot go on by itself: the reason is an error a person must act on.
+    NeedsAttention { error: CommandError },
+}
+
+/// What the home and settings screens show about this device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overview {
+    /// `None` until the device is set up (name and team, or enrollment).
+    pub device: Option<DeviceInfo>,
+    pub enrollment: Option<EnrollmentInfo>,
+    pub sync: SyncState,
+    pub storage: Storage,
+    /// The data directory, for support.
+    pub data_dir: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    pub name: String,
+    pub team: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollmentInfo {
+    pub url: String,
+    pub member: String,
+    pub last_sync_at: Option<i64>,
+}
+
+/// Bytes on disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Storage {
+    pub database_bytes: u64,
+    pub photo_bytes: u64,
+}
+
+/// `set_up_device`: a device that works offline before (or without) a bureau.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetUpDevice {
+    pub device_name: String,
+    pub team: String,
+}
+
+/// `enroll`: joins a bureau with a one-time code. Sets the device up first when needed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enroll {
+    pub url: String,
+    pub code: String,
+    /// Used only when the device is not set up yet.
+    pub device_name: String,
+}
+
+/// A school as the picker lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchoolHit {
+    pub id: SchoolId,
+    pub name: String,
+    pub district: String,
+    pub area: Area,
+    pub status: SchoolStatus,
+    /// Visited recently from this device: listed first.
+    pub recent: bool,
+}
+
+/// `search_schools`: by name, pinyin initials or full pinyin. An empty query lists the
+/// recently visited schools.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchSchools {
+    pub query: String,
+}
+
+/// `add_school`: a school entered in the field, pending until a coordinator approves it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddSchool {
+    pub school: SchoolInput,
+}
+
+/// What `stage_photo` answers: a token to attach the photo when the visit is saved.
+/// The photo's bytes travel as the raw IPC body, with its file name in the `x-file-name`
+/// header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedPhoto {
+    pub token: String,
+}
+
+/// The header carrying a staged photo's file name.
+pub const FILE_NAME_HEADER: &str = "x-file-name";
+
+/// A staged photo to attach on save, with what the person chose for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewPhoto {
+    pub token: String,
+    pub caption: String,
+    pub consent: bool,
+}
+
+/// `save_visit`: a new visit (`id` is `None`) or changes to an existing one. Only fields
+/// that differ from the stored visit are written, so concurrent edits of other fields merge.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaveVisit {
+    pub id: Option<VisitId>,
+    pub input: VisitInput,
+    pub photos: Vec<NewPhoto>,
+}
+
+/// `list_visits`: by month (`YYYY-MM`) and school.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListVisits {
+    pub month: Option<String>,
+    pub school: Option<SchoolId>,
+}
+
+/// Where a visit stands, as its badge shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Badge {
+    /// Saved here; not yet (fully) at the bureau.
+    Draft,
+    Synced,
+    /// A coordinator verified it.
+    Verified,
+    /// A field holds concurrent values.
+    Conflict,
+}
+
+impl Badge {
+    pub const ALL: [Badge; 4] = [
+        Badge::Draft,
+        Badge::Synced,
+        Badge::Verified,
+        Badge::Conflict,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Badge::Draft => "draft",
+            Badge::Synced => "synced",
+            Badge::Verified => "verified",
+            Badge::Conflict => "conflict",
+        }
+    }
+}
+
+/// One row of the visit list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitSummary {
+    pub visit: Visit,
+    pub school_name: String,
+    pub badge: Badge,
+}
+
+/// `visit_detail`: a visit with its school and every field holding concurrent values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitDetail {
+    pub summary: VisitSummary,
+    pub school: Option<SchoolHit>,
+    pub conflicts: Vec<FieldConflict>,
+}
+
+/// A field with concurrent values: each value and who entered it when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldConflict {
+    pub field: fieldlog_domain::Field,
+    pub values: Vec<ConflictValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConflictValue {
+    pub value: String,
+    pub author: String,
+    /// Milliseconds since the Unix epoch.
+    pub at: i64,
+}
+
+/// `visit_detail` and `photo_thumbnail` arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitRef {
+    pub id: VisitId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhotoRefArgs {
+    pub sha256: String,
+}
+
+/// A thumbnail as a `data:` URL, small enough to send whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Thumbnail {
+    pub data_url: String,
+}
+
+/// What kind of failure a command met. The UI shows `error.<kind>` from its catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Input refused: `details.fields` names each field and why.
+    Invalid,
+    NotSetUp,
+    NotFound,
+    /// The photo is not a readable JPEG, PNG or WebP, or too large.
+    BadPhoto,
+    NotEnrolled,
+    TeamMismatch,
+    Offline,
+    /// The bureau said no (bad or used code, revoked device…).
+    Refused,
+    BadResponse,
+    /// The device's own storage failed.
+    Storage,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 10] = [
+        ErrorKind::Invalid,
+        ErrorKind::NotSetUp,
+        ErrorKind::NotFound,
+        ErrorKind::BadPhoto,
+        ErrorKind::NotEnrolled,
+        ErrorKind::TeamMismatch,
+        ErrorKind::Offline,
+        ErrorKind::Refused,
+        ErrorKind::BadResponse,
+        ErrorKind::Storage,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            ErrorKind::Invalid => "invalid",
+            ErrorKind::NotSetUp => "not_set_up",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::BadPhoto => "bad_photo",
+            ErrorKind::NotEnrolled => "not_enrolled",
+            ErrorKind::TeamMismatch => "team_mismatch",
+            ErrorKind::Offline => "offline",
+            ErrorKind::Refused => "refused",
+            ErrorKind::BadResponse => "bad_response",
+            ErrorKind::Storage => "storage",
+        }
+    }
+}
+
+/// Every command fails with this: a kind, the catalog key of its message, and details.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandError {
+    pub kind: ErrorKind,
+    /// `error.<kind>`: the UI's catalog has a message for each.
+    pub message_key: String,
+    pub details: ErrorDetails,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetails {
+    /// For [`ErrorKind::Invalid`]: each refused field, shown beside it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldError>,
+    /// The technical cause, for support (English).
+    #[serde(default)]
+    pub cause: String,
+}
+
+impl CommandError {
+    pub fn new(kind: ErrorKind, cause: impl Into<String>) -> Self {
+        CommandError {
+            kind,
+            message_key: format!("error.{}", kind.key()),
+            details: ErrorDetails {
+                fields: Vec::new(),
+                cause: cause.into(),
+            },
+        }
+    }
+
+    pub fn invalid(fields: Vec<FieldError>) -> Self {
+        let mut error = CommandError::new(ErrorKind::Invalid, "");
+        error.details.fields = fields;
+        error
+    }
+}
+
+impl std::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.message_key, self.details.cause)
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_kind_has_a_distinct_message_key() {
+        let keys: std::collections::BTreeSet<_> = ErrorKind::ALL
+            .iter()
+            .map(|k| CommandError::new(*k, "").message_key)
+            .collect();
+        assert_eq!(keys.len(), ErrorKind::ALL.len());
+    }
+
+    #[test]
+    fn sync_state_is_tagged_for_the_ui() {
+        let json = serde_json::to_value(SyncState::Syncing {
+            rounds: 2,
+            sent: 5,
+            received: 1,
+        })
+        .unwrap();
+        assert_eq!(json["state"], "syncing");
+        assert_eq!(json["rounds"], 2);
+    }
+}

@@ -1,0 +1,95 @@
+//! The Tauri commands: each unpacks its arguments and calls [`Device`]. All run off the main
+//! thread (`async`), so a slow disk never freezes the window.
+
+use crate::device::Device;
+use crate::error::{AppError, AppResult};
+use fieldlog_app_api::{
+    AddSchool, CommandError, Enroll, ErrorKind, FILE_NAME_HEADER, ListVisits, Overview,
+    PhotoRefArgs, SaveVisit, SchoolHit, SearchSchools, SetUpDevice, StagedPhoto, Thumbnail,
+    VisitDetail, VisitRef, VisitSummary,
+};
+use fieldlog_domain::VisitId;
+use tauri::State;
+use tauri::ipc::{InvokeBody, Request};
+
+#[tauri::command(async)]
+pub fn overview(device: State<'_, Device>) -> AppResult<Overview> {
+    device.overview()
+}
+
+#[tauri::command(async)]
+pub fn set_up_device(device: State<'_, Device>, args: SetUpDevice) -> AppResult<Overview> {
+    device.set_up(&args)
+}
+
+#[tauri::command(async)]
+pub fn enroll(device: State<'_, Device>, args: Enroll) -> AppResult<Overview> {
+    device.enroll(&args)
+}
+
+#[tauri::command(async)]
+pub fn search_schools(device: State<'_, Device>, args: SearchSchools) -> AppResult<Vec<SchoolHit>> {
+    device.search_schools(&args)
+}
+
+#[tauri::command(async)]
+pub fn add_school(device: State<'_, Device>, args: AddSchool) -> AppResult<SchoolHit> {
+    device.add_school(&args)
+}
+
+/// The photo's bytes are the raw request body, so a 5 MB photo is not sent as JSON.
+#[tauri::command(async)]
+pub fn stage_photo(device: State<'_, Device>, request: Request<'_>) -> AppResult<StagedPhoto> {
+    let InvokeBody::Raw(bytes) = request.body() else {
+        return Err(AppError(CommandError::new(
+            ErrorKind::BadPhoto,
+            "stage_photo expects the photo as a raw body",
+        )));
+    };
+    let file_name = request
+        .headers()
+        .get(FILE_NAME_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("photo.jpg");
+    device.stage_photo(file_name, bytes)
+}
+
+#[tauri::command(async)]
+pub fn save_visit(device: State<'_, Device>, args: SaveVisit) -> AppResult<VisitId> {
+    device.save_visit(&args)
+}
+
+#[tauri::command(async)]
+pub fn list_visits(device: State<'_, Device>, args: ListVisits) -> AppResult<Vec<VisitSummary>> {
+    device.list_visits(&args)
+}
+
+#[tauri::command(async)]
+pub fn visit_detail(device: State<'_, Device>, args: VisitRef) -> AppResult<VisitDetail> {
+    device.visit_detail(args.id)
+}
+
+#[tauri::command(async)]
+pub fn photo_thumbnail(device: State<'_, Device>, args: PhotoRefArgs) -> AppResult<Thumbnail> {
+    device.photo_thumbnail(&args.sha256)
+}
+
+#[tauri::command(async)]
+pub fn sync_now(device: State<'_, Device>) {
+    device.sync.now();
+}
+
+/// Whether to print `first-render` on stdout when the UI is ready (`cargo xtask bench app`).
+#[derive(Debug, Clone, Copy)]
+pub struct ReportFirstRender(pub bool);
+
+#[tauri::command(async)]
+pub fn ui_ready(report: State<'_, ReportFirstRender>) {
+    tracing::info!("the UI rendered its first screen");
+    if report.0 {
+        #[allow(clippy::print_stdout, reason = "the benchmark reads this line")]
+        {
+            println!("first-render");
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! The one place where failures become the UI's `{kind, message_key, details}`.
+
+use fieldlog_app_api::{CommandError, ErrorKind};
+use serde::{Serialize, Serializer};
+
+/// A command's failure. Serializes as [`CommandError`]; `?` converts core errors.
+#[derive(Debug)]
+pub struct AppError(pub CommandError);
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl Serialize for AppError {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<CommandError> for AppError {
+    fn from(error: CommandError) -> Self {
+        AppError(error)
+    }
+}
+
+impl From<fieldlog_domain::ValidationErrors> for AppError {
+    fn from(errors: fieldlog_domain::ValidationErrors) -> Self {
+        AppError(CommandError::invalid(errors.0))
+    }
+}
+
+impl From<fieldlog_core::Error> for AppError {
+    fn from(error: fieldlog_core::Error) -> Self {
+        AppError(command_error(&error))
+    }
+}
+
+/// Maps a core error to what the UI shows.
+pub fn command_error(error: &fieldlog_core::Error) -> CommandError {
+    use fieldlog_core::Error as E;
+    let kind = match error {
+        E::Invalid(errors) => return CommandError::invalid(errors.0.clone()),
+        E::NotInitialized { .. } => ErrorKind::NotSetUp,
+        E::VisitNotFound(_) | E::SchoolNotFound(_) | E::PhotoNotFound { .. } => ErrorKind::NotFound,
+        E::Photo(_) => ErrorKind::BadPhoto,
+        E::NotEnrolled => ErrorKind::NotEnrolled,
+        E::TeamMismatch { .. } => ErrorKind::TeamMismatch,
+        E::Network { .. } => ErrorKind::Offline,
+        E::Refused { .. } => ErrorKind::Refused,
+        E::BadResponse { .. } | E::SyncUnfinished { .. } => ErrorKind::BadResponse,
+        // The device's own files: the database, documents, disk. New core variants land here
+        // until they get a kind of their own.
+        _ => ErrorKind::Storage,
+    };
+    CommandError::new(kind, error.to_string())
+}

@@ -1,0 +1,577 @@
+//! The app: its toolchain, builds, `cargo xtask run [--demo]`, the end-to-end step of
+//! `cargo xtask test` and `cargo xtask bench app`.
+//!
+//! [`ensure_app_toolchain`] installs only what is missing or at the wrong version: the Debian
+//! packages (WebKitGTK, its WebDriver, Xvfb, CJK fonts), trunk, wasm-bindgen-cli at the
+//! version in Cargo.lock, tauri-driver, and binaryen's `wasm-opt` from npm (Debian's
+//! older one produces `-Oz` output that loads blank).
+
+use crate::sh::{self, Stopwatch};
+use anyhow::{Context, Result, bail};
+use std::ffi::{OsStr, OsString};
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const TRUNK_VERSION: &str = "0.21.14";
+const TAURI_DRIVER_VERSION: &str = "2.1.0";
+const BINARYEN_VERSION: &str = "132";
+const APP_PACKAGE: &str = "fieldlog-app";
+const APP_BIN: &str = "fieldlog-app";
+const REGISTRY: &str = "assets/demo-registry.csv";
+const DEMO_DISTRICTS: &str = "南山区,青溪县,石门县,临江区,白云县";
+
+/// What the WebKit app and its tests need from Debian (see shared/TOOLCHAIN.md).
+const APT_PACKAGES: &[&str] = &[
+    "libwebkit2gtk-4.1-dev",
+    "build-essential",
+    "curl",
+    "wget",
+    "file",
+    "libxdo-dev",
+    "libssl-dev",
+    "libayatana-appindicator3-dev",
+    "librsvg2-dev",
+    "pkg-config",
+    "xvfb",
+    "xauth",
+    "dbus-x11",
+    "at-spi2-core",
+    "webkit2gtk-driver",
+    "imagemagick",
+    "fonts-noto-cjk",
+    "npm",
+];
+
+/// Where the app's tools live, for the `PATH` of the commands that use them.
+#[derive(Debug)]
+pub struct Tools {
+    path: OsString,
+}
+
+impl Tools {
+    fn env(&self) -> [(&'static str, &OsStr); 1] {
+        [("PATH", self.path.as_os_str())]
+    }
+}
+
+/// Installs the app's toolchain, each piece only when missing or at another version.
+pub fn ensure_app_toolchain(root: &Path) -> Result<Tools> {
+    ensure_apt_packages(root)?;
+    let cargo = sh::cargo();
+    let installed = sh::capture(root, &cargo, &["install", "--list"]).unwrap_or_default();
+    let wasm_bindgen = wasm_bindgen_version(root)?;
+    for (krate, version, locked) in [
+        ("trunk", TRUNK_VERSION, true),
+        // Not --locked: its lock file pins a yanked crate.
+        ("wasm-bindgen-cli", wasm_bindgen.as_str(), false),
+        ("tauri-driver", TAURI_DRIVER_VERSION, true),
+    ] {
+        if installed
+            .lines()
+            .any(|line| line.starts_with(&format!("{krate} v{version}:")))
+        {
+            println!("    {krate} {version}: present");
+            continue;
+        }
+        let spec = format!("{krate}@{version}");
+        let mut args = vec!["install", spec.as_str()];
+        if locked {
+            args.push("--locked");
+        }
+        println!("$ {}", sh::display(&cargo, &args));
+        sh::run(root, &cargo, &args).with_context(|| format!("installing {spec}"))?;
+    }
+    let npm_dir = tools_dir(root).join("binaryen");
+    let wasm_opt = npm_dir.join("node_modules/.bin/wasm-opt");
+    let have = sh::capture(root, &wasm_opt, &["--version"]).unwrap_or_default();
+    if have.contains(&format!("version {BINARYEN_VERSION}")) {
+        println!("    wasm-opt {BINARYEN_VERSION}: present");
+    } else {
+        std::fs::create_dir_all(&npm_dir)?;
+        let package = format!("binaryen@{BINARYEN_VERSION}");
+        let prefix = npm_dir.to_string_lossy().into_owned();
+        let args = ["install", "--prefix", prefix.as_str(), package.as_str()];
+        println!("$ {}", sh::display("npm", &args));
+        sh::run(root, "npm", &args).context("installing binaryen from npm")?;
+    }
+    let mut paths = vec![npm_dir.join("node_modules/.bin"), cargo_bin_dir()];
+    paths.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    Ok(Tools {
+        path: std::env::join_paths(paths).context("joining PATH")?,
+    })
+}
+
+fn ensure_apt_packages(root: &Path) -> Result<()> {
+    let missing: Vec<&str> = APT_PACKAGES
+        .iter()
+        .copied()
+        .filter(|package| {
+            sh::capture(root, "dpkg-query", &["-W", "-f=${Status}", package])
+                .map_or(true, |status| !status.contains("install ok installed"))
+        })
+        .collect();
+    if missing.is_empty() {
+        println!("    Debian packages for the app: present");
+        return Ok(());
+    }
+    // npm is only needed when node is absent altogether.
+    let missing: Vec<&str> = missing
+        .into_iter()
+        .filter(|p| *p != "npm" || sh::probe(root, "npm", &["--version"]) != Some(true))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    println!("    missing Debian packages: {}", missing.join(" "));
+    let root_user = sh::capture(root, "id", &["-u"]).is_ok_and(|uid| uid.trim() == "0");
+    let noninteractive = [("DEBIAN_FRONTEND", OsStr::new("noninteractive"))];
+    let mut install = vec!["install", "-y", "--no-install-recommends"];
+    install.extend(&missing);
+    for apt_args in [vec!["update"], install] {
+        let mut args = Vec::new();
+        if !root_user {
+            args.push("apt-get");
+        }
+        args.extend(apt_args);
+        let program = if root_user { "apt-get" } else { "sudo" };
+        println!("$ {}", sh::display(program, &args));
+        sh::run_env(root, program, &args, &noninteractive)?;
+    }
+    Ok(())
+}
+
+/// The wasm-bindgen version Cargo.lock pins: the CLI must match it exactly.
+fn wasm_bindgen_version(root: &Path) -> Result<String> {
+    let lock = std::fs::read_to_string(root.join("Cargo.lock")).context("reading Cargo.lock")?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line == "name = \"wasm-bindgen\""
+            && let Some(version) = lines
+                .next()
+                .and_then(|l| l.strip_prefix("version = \""))
+                .and_then(|l| l.strip_suffix('"'))
+        {
+            return Ok(version.to_string());
+        }
+    }
+    bail!("Cargo.lock has no wasm-bindgen package")
+}
+
+fn cargo_bin_dir() -> PathBuf {
+    match std::env::var_os("CARGO_HOME") {
+        Some(home) => PathBuf::from(home).join("bin"),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo/bin"),
+    }
+}
+
+/// Tools and outputs that outlive a clone: beside the target dir.
+fn tools_dir(root: &Path) -> PathBuf {
+    sh::target_dir(root).join("app-tools")
+}
+
+/// `trunk build --release` of `src-ui` into `src-ui/dist`.
+pub fn build_ui(root: &Path, tools: &Tools) -> Result<()> {
+    let args = ["build", "--release", "--offline"];
+    println!("$ (cd src-ui && {})", sh::display("trunk", &args));
+    let clock = Stopwatch::start();
+    sh::run_env(&root.join("src-ui"), "trunk", &args, &tools.env()).context("building the UI")?;
+    println!("    UI built in {:.1} s", clock.seconds());
+    Ok(())
+}
+
+/// Builds the app with the UI embedded (`custom-protocol`) and returns the binary.
+pub fn build_app(root: &Path, release: bool) -> Result<PathBuf> {
+    let cargo = sh::cargo();
+    let mut args = vec![
+        "build",
+        "--locked",
+        "-p",
+        APP_PACKAGE,
+        "--features",
+        "custom-protocol",
+    ];
+    if release {
+        args.push("--release");
+    }
+    println!("$ {}", sh::display(&cargo, &args));
+    sh::run(root, &cargo, &args).context("building the app")?;
+    let profile = if release { "release" } else { "debug" };
+    let binary = sh::target_dir(root).join(profile).join(APP_BIN);
+    if !binary.is_file() {
+        bail!("built the app but found no binary at {}", binary.display());
+    }
+    Ok(binary)
+}
+
+/// Builds the bureau and CLI binaries (debug) the demo and the tests drive.
+fn build_servers(root: &Path) -> Result<(PathBuf, PathBuf)> {
+    let cargo = sh::cargo();
+    let args = [
+        "build",
+        "--locked",
+        "-p",
+        "fieldlog-bureau",
+        "-p",
+        "fieldlog-cli",
+    ];
+    println!("$ {}", sh::display(&cargo, &args));
+    sh::run(root, &cargo, &args)?;
+    let debug = sh::target_dir(root).join("debug");
+    Ok((debug.join("fieldlog-bureau"), debug.join("fieldlog")))
+}
+
+/// An X display: `$DISPLAY` if set, or a private Xvfb that lives as long as this value.
+#[derive(Debug)]
+pub struct Display {
+    pub name: String,
+    xvfb: Option<Child>,
+}
+
+impl Display {
+    pub fn get(width: u32, height: u32) -> Result<Display> {
+        if let Some(name) = std::env::var("DISPLAY").ok().filter(|d| !d.is_empty()) {
+            return Ok(Display { name, xvfb: None });
+        }
+        // -displayfd: Xvfb picks a free display and writes its number when it is ready.
+        let screen = format!("{width}x{height}x24");
+        let mut child = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                &screen,
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting Xvfb")?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().context("Xvfb stdout")?).read_line(&mut line)?;
+        let number = line.trim();
+        if number.is_empty() {
+            let _ = child.kill();
+            bail!("Xvfb did not report a display");
+        }
+        Ok(Display {
+            name: format!(":{number}"),
+            xvfb: Some(child),
+        })
+    }
+}
+
+impl Drop for Display {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.xvfb.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+const RUN_HELP: &str = "\
+Usage: cargo xtask run [--demo | --cli]
+
+Builds the UI (trunk) and the app with the UI embedded, then launches it on your display.
+  --demo  also starts a local bureau on loopback with assets/demo-registry.csv and enrolls the
+          app in team caravan-1, so sync works at once (data under <target dir>/demo/)
+  --cli   instead walks through the fieldlog CLI on a fresh data dir";
+
+pub fn run(args: &[String]) -> Result<()> {
+    let demo = match args.first().map(String::as_str) {
+        None => false,
+        Some("--demo") => true,
+        Some("-h" | "--help") => {
+            println!("{RUN_HELP}");
+            return Ok(());
+        }
+        Some(other) => bail!("unknown option `{other}`\n\n{RUN_HELP}"),
+    };
+    let root = sh::workspace_root()?;
+    println!("==> toolchain");
+    let tools = ensure_app_toolchain(&root)?;
+    println!("==> build");
+    build_ui(&root, &tools)?;
+    let app = build_app(&root, false)?;
+    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+        bail!("no display: run this from a desktop session (the tests use Xvfb on their own)");
+    }
+    let mut env: Vec<(&str, OsString)> = Vec::new();
+    let _bureau = if demo {
+        let (bureau_bin, cli_bin) = build_servers(&root)?;
+        let stamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let demo_dir = sh::target_dir(&root).join("demo");
+        let bureau = DemoBureau::start(
+            &root,
+            &bureau_bin,
+            &demo_dir.join(format!("bureau-{stamp}")),
+        )?;
+        let device_dir = demo_dir.join(format!("app-{stamp}"));
+        let device = device_dir.to_string_lossy().into_owned();
+        let code = bureau.code("caravan-1", "演示志愿者")?;
+        for cli_args in [
+            vec![
+                "--data-dir",
+                &device,
+                "init",
+                "--device-name",
+                "演示平板",
+                "--team",
+                "caravan-1",
+            ],
+            vec!["--data-dir", &device, "enroll", &bureau.url, &code],
+        ] {
+            println!("$ {}", sh::display("fieldlog", &cli_args));
+            sh::run(&root, &cli_bin, &cli_args)?;
+        }
+        println!(
+            "==> demo: bureau at {}; the app's data dir is {device}\n    \
+             to see what reached the bureau: {} --data-dir {} visits",
+            bureau.url,
+            bureau_bin.display(),
+            bureau.dir.display()
+        );
+        env.push(("FIELDLOG_DATA_DIR", device_dir.into_os_string()));
+        Some(bureau)
+    } else {
+        None
+    };
+    println!("==> launch {}", app.display());
+    let status = Command::new(&app)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_os_str())))
+        .status()
+        .context("starting the app")?;
+    if !status.success() {
+        bail!("the app exited with {status}");
+    }
+    Ok(())
+}
+
+/// A `fieldlog-bureau serve` for the demo: team caravan-1 and the demo registry.
+struct DemoBureau {
+    bin: PathBuf,
+    dir: PathBuf,
+    url: String,
+    child: Child,
+}
+
+impl DemoBureau {
+    fn start(root: &Path, bin: &Path, dir: &Path) -> Result<DemoBureau> {
+        let data_dir = dir.to_string_lossy().into_owned();
+        let registry = root.join(REGISTRY).to_string_lossy().into_owned();
+        for args in [
+            vec![
+                "init",
+                "--coordinator",
+                "王协调",
+                "--districts",
+                DEMO_DISTRICTS,
+            ],
+            vec![
+                "team",
+                "add",
+                "--team",
+                "caravan-1",
+                "--kind",
+                "caravan",
+                "--districts",
+                "南山区,青溪县",
+            ],
+            vec!["school", "import", &registry],
+        ] {
+            let mut full = vec!["--data-dir", data_dir.as_str()];
+            full.extend(args);
+            // The coordinator's code is printed; the demo does not need it.
+            sh::capture(root, bin, &full)?;
+        }
+        let mut child = Command::new(bin)
+            .args(["--data-dir", &data_dir, "serve", "--listen", "127.0.0.1:0"])
+            .env("FIELDLOG_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting the bureau")?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().context("bureau stdout")?).read_line(&mut line)?;
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .with_context(|| format!("unexpected first line from the bureau: {line:?}"))?
+            .to_string();
+        Ok(DemoBureau {
+            bin: bin.to_path_buf(),
+            dir: dir.to_path_buf(),
+            url,
+            child,
+        })
+    }
+
+    fn code(&self, team: &str, member: &str) -> Result<String> {
+        let data_dir = self.dir.to_string_lossy().into_owned();
+        let out = sh::capture(
+            &self.dir,
+            &self.bin,
+            &[
+                "--data-dir",
+                &data_dir,
+                "--json",
+                "enroll",
+                "--team",
+                team,
+                "--member",
+                member,
+            ],
+        )?;
+        let key = "\"code\":\"";
+        let start = out.find(key).context("no code in the bureau's answer")? + key.len();
+        let end = out[start..].find('"').context("unterminated code")? + start;
+        Ok(out[start..end].to_string())
+    }
+}
+
+impl Drop for DemoBureau {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The end-to-end step of `cargo xtask test`: the real app (UI embedded) through
+/// tauri-driver against a real bureau, under Xvfb when there is no display.
+pub fn e2e(root: &Path) -> Result<()> {
+    let tools = ensure_app_toolchain(root)?;
+    build_ui(root, &tools)?;
+    let app = build_app(root, false)?;
+    let (bureau, cli) = build_servers(root)?;
+    let display = Display::get(1280, 900)?;
+    let artifacts = sh::target_dir(root).join("app-e2e");
+    let cargo = sh::cargo();
+    let args = ["test", "--locked", "-p", "fieldlog-app-e2e"];
+    println!("$ {}", sh::display(&cargo, &args));
+    let env = [
+        ("PATH", tools.path.clone()),
+        ("DISPLAY", OsString::from(&display.name)),
+        ("FIELDLOG_APP_BIN", app.into_os_string()),
+        ("FIELDLOG_BUREAU_BIN", bureau.into_os_string()),
+        ("FIELDLOG_CLI_BIN", cli.into_os_string()),
+        ("FIELDLOG_E2E_ARTIFACTS", artifacts.clone().into_os_string()),
+    ];
+    let env: Vec<(&str, &OsStr)> = env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+    sh::run_env(root, &cargo, &args, &env)?;
+    println!(
+        "    screenshots in {}",
+        artifacts.join("screenshots").display()
+    );
+    Ok(())
+}
+
+/// `cargo xtask bench app`: release wasm size (raw and gzip), app binary size, and cold
+/// start to the first rendered home screen under Xvfb (median of several runs).
+pub fn bench(args: &[String]) -> Result<()> {
+    let runs: usize = match args {
+        [] => 7,
+        [flag, n] if flag == "--runs" => n.parse().context("--runs takes a number")?,
+        _ => bail!("usage: cargo xtask bench app [--runs N]"),
+    };
+    let root = sh::workspace_root()?;
+    let tools = ensure_app_toolchain(&root)?;
+    build_ui(&root, &tools)?;
+    let app = build_app(&root, true)?;
+    let dist = root.join("src-ui/dist");
+    let wasm = std::fs::read_dir(&dist)?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "wasm"))
+        .context("no .wasm in src-ui/dist")?;
+    let raw = std::fs::metadata(&wasm)?.len();
+    let gzip = gzip_size(&root, &wasm)?;
+    let binary = std::fs::metadata(&app)?.len();
+    println!("==> sizes");
+    println!(
+        "    UI wasm (release, wasm-opt -Oz): {} raw, {} gzip",
+        kb(raw),
+        kb(gzip)
+    );
+    println!("    app binary (release, UI embedded): {}", mb(binary));
+
+    println!("==> cold start to the first rendered home screen ({runs} runs, Xvfb)");
+    let mut times = Vec::new();
+    for run in 1..=runs {
+        let display = Display::get(1280, 800)?;
+        let data_dir = tempdir(&root, run)?;
+        let elapsed = cold_start(&app, &display, &data_dir)?;
+        println!("    run {run}: {:.0} ms", elapsed.as_secs_f64() * 1e3);
+        times.push(elapsed);
+        let _ = std::fs::remove_dir_all(&data_dir);
+    }
+    times.sort();
+    let median = times[times.len() / 2];
+    println!("    median: {:.0} ms", median.as_secs_f64() * 1e3);
+    Ok(())
+}
+
+/// Time from exec to the UI's `first-render` mark, which the app prints on stderr when
+/// `FIELDLOG_REPORT_FIRST_RENDER` is set.
+fn cold_start(app: &Path, display: &Display, data_dir: &Path) -> Result<Duration> {
+    let start = Instant::now();
+    let mut child = Command::new(app)
+        .env("DISPLAY", &display.name)
+        .env("FIELDLOG_DATA_DIR", data_dir)
+        .env("FIELDLOG_REPORT_FIRST_RENDER", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting the app")?;
+    let stdout = child.stdout.take().context("app stdout")?;
+    let mut seen = None;
+    for line in BufReader::new(stdout).lines() {
+        if line?.trim() == "first-render" {
+            seen = Some(start.elapsed());
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    seen.context("the app exited before it rendered the home screen")
+}
+
+fn tempdir(root: &Path, run: usize) -> Result<PathBuf> {
+    let dir = tools_dir(root).join(format!("bench-start-{}-{run}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn gzip_size(root: &Path, file: &Path) -> Result<u64> {
+    let mut child = Command::new("gzip")
+        .args(["-9", "-c"])
+        .arg(file)
+        .current_dir(root)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("running gzip")?;
+    let mut out = Vec::new();
+    child
+        .stdout
+        .take()
+        .context("gzip stdout")?
+        .read_to_end(&mut out)?;
+    child.wait()?;
+    Ok(out.len() as u64)
+}
+
+fn kb(bytes: u64) -> String {
+    format!("{:.1} KB", bytes as f64 / 1024.0)
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
+}
