@@ -165,11 +165,12 @@ fn Shell() -> impl IntoView {
         Screen::Settings => settings::Settings().into_any(),
     };
     let nav_class = move |target: Screen| {
-        let active = match (ctx.screen.get(), target) {
-            (Screen::Home, Screen::Home) | (Screen::Settings, Screen::Settings) => true,
-            (Screen::Visits | Screen::Detail(_), Screen::Visits) => true,
-            _ => false,
-        };
+        let active = matches!(
+            (ctx.screen.get(), target),
+            (Screen::Home, Screen::Home)
+                | (Screen::Settings, Screen::Settings)
+                | (Screen::Visits | Screen::Detail(_), Screen::Visits)
+        );
         if active {
             "nav-item active"
         } else {
