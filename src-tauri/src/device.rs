@@ -6,8 +6,8 @@ use crate::sync_task::SyncHandle;
 use base64::Engine;
 use fieldlog_app_api::{
     AddSchool, Badge, CommandError, ConflictValue, DeviceInfo, Enroll, EnrollmentInfo, ErrorKind,
-    FieldConflict, ListVisits, NewPhoto, Overview, SaveVisit, SchoolHit, SearchSchools,
-    SetUpDevice, StagedPhoto, Storage, Thumbnail, VisitDetail, VisitSummary,
+    FieldConflict, ListVisits, Overview, SaveVisit, SchoolHit, SearchSchools, SetUpDevice,
+    StagedPhoto, Storage, Thumbnail, VisitDetail, VisitSummary,
 };
 use fieldlog_core::ledger::DocId;
 use fieldlog_core::{Options, Store, VisitFilter};
@@ -199,9 +199,15 @@ impl Device {
         Ok(StagedPhoto { token })
     }
 
-    /// Saves a visit, then attaches its staged photos. Returns the visit's id.
+    /// Saves a visit, then attaches its staged photos. Returns the visit's id. A token that
+    /// names no staged photo refuses the whole save.
     pub fn save_visit(&self, args: &SaveVisit) -> AppResult<VisitId> {
         let today = chrono::Local::now().date_naive();
+        let staged: Vec<PathBuf> = args
+            .photos
+            .iter()
+            .map(|photo| self.staged_path(&photo.token))
+            .collect::<AppResult<_>>()?;
         let id = self.with_store(|store| {
             let id = match args.id {
                 None => store.add_visit(&args.input, today)?.id,
@@ -214,8 +220,9 @@ impl Device {
                     id
                 }
             };
-            for photo in &args.photos {
-                self.attach(store, id, photo)?;
+            for (photo, path) in args.photos.iter().zip(&staged) {
+                store.add_photo(id, path, &photo.caption, photo.consent)?;
+                let _ = std::fs::remove_file(path);
             }
             Ok(id)
         })?;
@@ -223,22 +230,21 @@ impl Device {
         Ok(id)
     }
 
-    fn attach(&self, store: &mut Store, visit: VisitId, photo: &NewPhoto) -> AppResult<()> {
-        // Tokens are names this shell minted; anything else is not a staged photo.
-        if !photo
-            .token
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.')
-        {
-            return Err(AppError(CommandError::new(
+    /// The staged file a token names. Tokens are names this shell minted; anything else is
+    /// not a staged photo.
+    fn staged_path(&self, token: &str) -> AppResult<PathBuf> {
+        let path = self.data_dir.join(STAGING_DIR).join(token);
+        let minted = !token.is_empty()
+            && !token.starts_with('.')
+            && token.chars().all(|c| c.is_ascii_alphanumeric() || c == '.');
+        if minted && path.is_file() {
+            Ok(path)
+        } else {
+            Err(AppError(CommandError::new(
                 ErrorKind::NotFound,
-                format!("no staged photo {}", photo.token),
-            )));
+                format!("no staged photo {token}"),
+            )))
         }
-        let path = self.data_dir.join(STAGING_DIR).join(&photo.token);
-        store.add_photo(visit, &path, &photo.caption, photo.consent)?;
-        let _ = std::fs::remove_file(&path);
-        Ok(())
     }
 
     pub fn list_visits(&self, args: &ListVisits) -> AppResult<Vec<VisitSummary>> {
@@ -318,6 +324,8 @@ impl Device {
 struct Badges {
     enrolled: bool,
     waiting: BTreeSet<DocId>,
+    /// Photo files the bureau does not hold yet.
+    waiting_files: BTreeSet<String>,
     conflicted: BTreeSet<String>,
 }
 
@@ -326,6 +334,7 @@ impl Badges {
         Ok(Badges {
             enrolled: store.enrollment()?.is_some(),
             waiting: store.waiting_documents()?.into_iter().collect(),
+            waiting_files: store.waiting_photo_files()?,
             conflicted: store
                 .conflicts()?
                 .into_iter()
@@ -334,7 +343,8 @@ impl Badges {
         })
     }
 
-    /// Conflict first (a person must act), then verified, then whether the bureau has it.
+    /// Conflict first (a person must act), then verified, then whether the bureau has the
+    /// visit and its photo files.
     fn of(&self, visit: &Visit) -> Badge {
         if self.conflicted.contains(&visit.id.to_string()) {
             Badge::Conflict
@@ -344,6 +354,10 @@ impl Badges {
             && !self
                 .waiting
                 .contains(&DocId::ledger(&visit.team, visit.created_at))
+            && !visit.photos.iter().any(|p| {
+                self.waiting_files.contains(&p.thumbnail_sha256)
+                    || self.waiting_files.contains(&p.display_sha256)
+            })
         {
             Badge::Synced
         } else {

@@ -50,11 +50,34 @@ pub fn command_error(error: &fieldlog_core::Error) -> CommandError {
         E::NotEnrolled => ErrorKind::NotEnrolled,
         E::TeamMismatch { .. } => ErrorKind::TeamMismatch,
         E::Network { .. } => ErrorKind::Offline,
-        E::Refused { .. } => ErrorKind::Refused,
+        E::Refused { reason, .. } => {
+            let mut refused = CommandError::new(ErrorKind::Refused, error.to_string());
+            refused.details.refusal = Some(*reason);
+            return refused;
+        }
         E::BadResponse { .. } | E::SyncUnfinished { .. } => ErrorKind::BadResponse,
         // The device's own files: the database, documents, disk. New core variants land here
         // until they get a kind of their own.
         _ => ErrorKind::Storage,
     };
     CommandError::new(kind, error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fieldlog_domain::sync::Refusal;
+
+    #[test]
+    fn a_refusal_keeps_its_reason_for_the_ui_to_explain() {
+        let error = command_error(&fieldlog_core::Error::Refused {
+            status: 403,
+            reason: Refusal::Revoked,
+            message: "device revoked".into(),
+        });
+        assert_eq!(error.kind, ErrorKind::Refused);
+        assert_eq!(error.details.refusal, Some(Refusal::Revoked));
+        let json = serde_json::to_value(&error).unwrap();
+        assert_eq!(json["details"]["refusal"], "revoked");
+    }
 }

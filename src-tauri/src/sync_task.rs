@@ -172,18 +172,8 @@ impl Worker {
             Ok(None) => return self.set(SyncState::NotEnrolled),
             Err(error) => return self.needs_attention(&error),
         };
-        self.set(SyncState::Syncing {
-            rounds: 0,
-            sent: 0,
-            received: 0,
-        });
-        let result = fieldlog_core::sync::sync(store, |so_far| {
-            self.set(SyncState::Syncing {
-                rounds: so_far.rounds,
-                sent: so_far.sent,
-                received: so_far.received,
-            });
-        });
+        self.set(syncing(&fieldlog_core::SyncSummary::default()));
+        let result = fieldlog_core::sync::sync(store, |so_far| self.set(syncing(so_far)));
         let status = store.sync_status();
         match (result, status) {
             (Ok(_), Ok(status)) => {
@@ -197,6 +187,7 @@ impl Worker {
                 self.set(SyncState::Synced {
                     at,
                     waiting_changes: status.waiting_changes,
+                    waiting_photos: status.waiting_photos.photos,
                 });
             }
             (Err(fieldlog_core::Error::Network { .. }), _) => {
@@ -220,6 +211,18 @@ impl Worker {
         self.set(SyncState::NeedsAttention {
             error: command_error(error),
         });
+    }
+}
+
+fn syncing(so_far: &fieldlog_core::SyncSummary) -> SyncState {
+    SyncState::Syncing {
+        rounds: so_far.rounds,
+        sent: so_far.sent,
+        received: so_far.received,
+        photos_done: so_far.photos_done,
+        photos_total: so_far.photos_total,
+        photo_bytes_done: so_far.photo_bytes_done,
+        photo_bytes_total: so_far.photo_bytes_total,
     }
 }
 

@@ -70,14 +70,24 @@ fn Today() -> impl IntoView {
                     view! { <VisitRows visits=list /> }.into_any()
                 }
             }}
-            <h2>{t!(i18n, home.recent)}</h2>
             {move || {
                 let list = recent_visits();
                 let none_at_all = visits.get().is_some_and(|v| v.is_empty());
                 if none_at_all {
-                    view! { <p class="empty">{t!(i18n, home.no_visits)}</p> }.into_any()
+                    view! {
+                        <h2>{t!(i18n, home.recent)}</h2>
+                        <p class="empty">{t!(i18n, home.no_visits)}</p>
+                    }
+                    .into_any()
+                } else if list.is_empty() {
+                    // Only today's visits so far: no empty "recent" heading.
+                    ().into_any()
                 } else {
-                    view! { <VisitRows visits=list /> }.into_any()
+                    view! {
+                        <h2>{t!(i18n, home.recent)}</h2>
+                        <VisitRows visits=list />
+                    }
+                    .into_any()
                 }
             }}
         </section>

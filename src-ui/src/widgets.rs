@@ -41,8 +41,12 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
-/// The catalog message for a command error, in the current language.
+/// The catalog message for a command error, in the current language; a refusal says why.
 pub fn error_text(i18n: I18nContext<Locale>, error: &CommandError) -> String {
+    if let Some(refusal) = error.details.refusal {
+        let reason = refusal.explain(lang_of(i18n.get_locale()));
+        return t_string!(i18n, error.refused_because, reason = reason).to_string();
+    }
     let text = match error.kind {
         ErrorKind::Invalid => t_string!(i18n, error.invalid),
         ErrorKind::NotSetUp => t_string!(i18n, error.not_set_up),
@@ -87,9 +91,11 @@ pub fn SyncPill() -> impl IntoView {
                 t_string!(i18n, sync.offline, when = ago(i18n, last_sync_at, now)).to_string()
             }
             SyncState::Syncing {
+                photos_total: 0,
                 rounds,
                 sent,
                 received,
+                ..
             } => t_string!(
                 i18n,
                 sync.syncing,
@@ -98,20 +104,35 @@ pub fn SyncPill() -> impl IntoView {
                 received = received
             )
             .to_string(),
-            SyncState::Synced {
-                at,
-                waiting_changes: 0,
-            } => t_string!(i18n, sync.synced, when = ago(i18n, Some(at), now)).to_string(),
+            SyncState::Syncing {
+                photos_done,
+                photos_total,
+                photo_bytes_done,
+                photo_bytes_total,
+                ..
+            } => t_string!(
+                i18n,
+                sync.uploading_photos,
+                done = photos_done,
+                total = photos_total,
+                bytes = format!("{} / {}", bytes(photo_bytes_done), bytes(photo_bytes_total))
+            )
+            .to_string(),
             SyncState::Synced {
                 at,
                 waiting_changes,
-            } => t_string!(
-                i18n,
-                sync.waiting,
-                when = ago(i18n, Some(at), now),
-                n = waiting_changes
-            )
-            .to_string(),
+                waiting_photos,
+            } => {
+                let mut text =
+                    t_string!(i18n, sync.synced, when = ago(i18n, Some(at), now)).to_string();
+                if waiting_changes > 0 {
+                    text += &t_string!(i18n, sync.waiting, n = waiting_changes).to_string();
+                }
+                if waiting_photos > 0 {
+                    text += &t_string!(i18n, sync.waiting_photos, n = waiting_photos).to_string();
+                }
+                text
+            }
             SyncState::NeedsAttention { error } => {
                 t_string!(i18n, sync.attention, reason = error_text(i18n, &error)).to_string()
             }

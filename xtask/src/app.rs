@@ -127,20 +127,7 @@ fn ensure_apt_packages(root: &Path) -> Result<()> {
         return Ok(());
     }
     println!("    missing Debian packages: {}", missing.join(" "));
-    let root_user = sh::capture(root, "id", &["-u"]).is_ok_and(|uid| uid.trim() == "0");
-    let noninteractive = [("DEBIAN_FRONTEND", OsStr::new("noninteractive"))];
-    let mut install = vec!["install", "-y", "--no-install-recommends"];
-    install.extend(&missing);
-    for apt_args in [vec!["update"], install] {
-        let mut args = Vec::new();
-        if !root_user {
-            args.push("apt-get");
-        }
-        args.extend(apt_args);
-        let program = if root_user { "apt-get" } else { "sudo" };
-        println!("$ {}", sh::display(program, &args));
-        sh::run_env(root, program, &args, &noninteractive)?;
-    }
+    crate::ci::apt_install(root, &missing)?;
     Ok(())
 }
 
@@ -518,7 +505,7 @@ pub fn bench(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Time from exec to the UI's `first-render` mark, which the app prints on stderr when
+/// Time from exec to the UI's `first-render` mark, which the app prints on stdout when
 /// `FIELDLOG_REPORT_FIRST_RENDER` is set.
 fn cold_start(app: &Path, display: &Display, data_dir: &Path) -> Result<Duration> {
     let start = Instant::now();

@@ -143,8 +143,7 @@ fn ensure_toolchain(root: &Path, cargo: &OsStr) -> Result<()> {
     crate::app::ensure_app_toolchain(root).map(drop)
 }
 
-/// Installs a Debian package with apt-get when `program` is not on `PATH` (through `sudo` unless
-/// already root), printing each command it runs.
+/// Installs a Debian package when `program` is not on `PATH`.
 pub fn ensure_apt_tool(root: &Path, program: &str, package: &str) -> Result<()> {
     let on_path = || sh::probe(root, "sh", &["-c", &format!("command -v {program}")]) == Some(true);
     if on_path() {
@@ -152,24 +151,30 @@ pub fn ensure_apt_tool(root: &Path, program: &str, package: &str) -> Result<()> 
         return Ok(());
     }
     println!("    {program}: missing; installing the Debian package {package}");
+    apt_install(root, &[package])
+        .with_context(|| format!("could not install {package} (needed for `{program}`)"))?;
+    if !on_path() {
+        bail!("installed {package}, but `{program}` is still not on PATH");
+    }
+    Ok(())
+}
+
+/// `apt-get update`, then installs `packages` (through `sudo` unless already root), printing
+/// each command it runs.
+pub fn apt_install(root: &Path, packages: &[&str]) -> Result<()> {
     let root_user = sh::capture(root, "id", &["-u"]).is_ok_and(|uid| uid.trim() == "0");
     let noninteractive = [("DEBIAN_FRONTEND", OsStr::new("noninteractive"))];
-    for apt_args in [
-        &["update"][..],
-        &["install", "-y", "--no-install-recommends", package][..],
-    ] {
+    let mut install = vec!["install", "-y", "--no-install-recommends"];
+    install.extend(packages);
+    for apt_args in [vec!["update"], install] {
         let mut args = Vec::new();
         if !root_user {
             args.push("apt-get");
         }
-        args.extend_from_slice(apt_args);
+        args.extend(apt_args);
         let program = if root_user { "apt-get" } else { "sudo" };
         println!("$ {}", sh::display(program, &args));
-        sh::run_env(root, program, &args, &noninteractive)
-            .with_context(|| format!("could not install {package} (needed for `{program}`)"))?;
-    }
-    if !on_path() {
-        bail!("installed {package}, but `{program}` is still not on PATH");
+        sh::run_env(root, program, &args, &noninteractive)?;
     }
     Ok(())
 }

@@ -99,6 +99,11 @@ impl Store {
         })
     }
 
+    /// The sha256 of every photo file waiting to upload.
+    pub fn waiting_photo_files(&self) -> Result<std::collections::BTreeSet<String>> {
+        Ok(self.queued_files()?.into_iter().map(|q| q.sha256).collect())
+    }
+
     /// Records that the bureau holds a file, then lets go of originals the setting no longer
     /// needs.
     fn mark_uploaded(&mut self, sha256: &str) -> Result<()> {

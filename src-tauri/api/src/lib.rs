@@ -12,6 +12,7 @@
 //! assert!(json.contains(r#""kind":"offline""#));
 //! ```
 
+use fieldlog_domain::sync::Refusal;
 use fieldlog_domain::{
     Area, FieldError, SchoolId, SchoolInput, SchoolStatus, Visit, VisitId, VisitInput,
 };
@@ -45,14 +46,23 @@ pub enum SyncState {
     NotEnrolled,
     /// The bureau cannot be reached; the next try is automatic.
     Offline { last_sync_at: Option<i64> },
-    /// A sync is running: rounds done so far and changes each way.
+    /// A sync is running: rounds done so far, changes each way, then photo files uploaded
+    /// (`photos_total` is 0 until uploads begin).
     Syncing {
         rounds: usize,
         sent: usize,
         received: usize,
+        photos_done: usize,
+        photos_total: usize,
+        photo_bytes_done: u64,
+        photo_bytes_total: u64,
     },
-    /// The last sync finished at `at` (ms since the Unix epoch) and nothing waits.
-    Synced { at: i64, waiting_changes: usize },
+    /// The last sync finished at `at` (ms since the Unix epoch); what still waits to go.
+    Synced {
+        at: i64,
+        waiting_changes: usize,
+        waiting_photos: usize,
+    },
     /// Sync cannot go on by itself: the reason is an error a person must act on.
     NeedsAttention { error: CommandError },
 }
@@ -308,6 +318,10 @@ pub struct ErrorDetails {
     /// For [`ErrorKind::Invalid`]: each refused field, shown beside it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<FieldError>,
+    /// For [`ErrorKind::Refused`]: the bureau's reason, which the UI explains in the user's
+    /// language ([`Refusal::explain`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<Refusal>,
     /// The technical cause, for support (English).
     #[serde(default)]
     pub cause: String,
@@ -319,8 +333,8 @@ impl CommandError {
             kind,
             message_key: format!("error.{}", kind.key()),
             details: ErrorDetails {
-                fields: Vec::new(),
                 cause: cause.into(),
+                ..ErrorDetails::default()
             },
         }
     }
@@ -359,6 +373,10 @@ mod tests {
             rounds: 2,
             sent: 5,
             received: 1,
+            photos_done: 0,
+            photos_total: 0,
+            photo_bytes_done: 0,
+            photo_bytes_total: 0,
         })
         .unwrap();
         assert_eq!(json["state"], "syncing");

@@ -7,6 +7,7 @@
 
 use anyhow::{Context, Result, bail};
 use fantoccini::{Client, ClientBuilder, Locator};
+use sha2::Digest;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -136,9 +137,18 @@ pub async fn text_of(client: &Client, css: &str) -> Result<String> {
     Ok(wait_for(client, css).await?.text().await?)
 }
 
-/// Saves a PNG of the window as `<dir>/<name>.png`.
+/// Saves a PNG of the window as `<dir>/<name>.png`, once the page has painted its latest
+/// changes (two animation frames).
 pub async fn screenshot(client: &Client, dir: &Path, name: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
+    client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];\n\
+             requestAnimationFrame(() => requestAnimationFrame(() => done()));",
+            Vec::new(),
+        )
+        .await
+        .context("waiting for the page to paint")?;
     let png = client.screenshot().await.context("taking a screenshot")?;
     let path = dir.join(format!("{name}.png"));
     std::fs::write(&path, png)?;
@@ -151,4 +161,9 @@ pub fn write_test_photo(path: &Path) -> Result<()> {
         image::Rgb([(x / 5) as u8, (y / 4) as u8, ((x + y) / 9) as u8])
     });
     image.save(path).context("writing the test photo")
+}
+
+/// The lowercase hex sha256 of `bytes`, as photo files are named.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(bytes))
 }

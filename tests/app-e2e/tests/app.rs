@@ -10,7 +10,7 @@
 use anyhow::{Context, Result, ensure};
 use fantoccini::{Client, Locator};
 use fieldlog_app_e2e::{
-    Driver, click, env_path, screenshot, text_of, type_into, wait_for, write_test_photo,
+    Driver, click, env_path, screenshot, sha256_hex, text_of, type_into, wait_for, write_test_photo,
 };
 use fieldlog_tests::bureau::Bureau;
 use std::path::Path;
@@ -122,8 +122,21 @@ async fn journey(
     let photos = visit["photos"].as_array().context("photos")?;
     ensure!(photos.len() == 1, "photos: {visit}");
     ensure!(photos[0]["caption"] == "Experiment" && photos[0]["consent"] == true);
-    // Photo files (blobs) upload is being built in main; when it lands, check here that the
-    // bureau holds the display copy and thumbnail named by these hashes.
+    // Both of the photo's files arrived, and a teammate's phone gets the same display copy.
+    let arrivals = bureau.read(&["photos"]);
+    let arrival = arrivals
+        .as_array()
+        .and_then(|all| all.iter().find(|a| a["visit"] == visit_id.as_str()))
+        .with_context(|| format!("no photo of {visit_id} at the bureau: {arrivals}"))?;
+    ensure!(
+        arrival["thumbnail_held"] == true && arrival["display_held"] == true,
+        "photo files not at the bureau: {arrival}"
+    );
+    let display = arrival["photo"]["display_sha256"]
+        .as_str()
+        .context("display hash")?;
+    let fetched = teammate_fetches(bureau, display)?;
+    ensure!(sha256_hex(&fetched) == display, "fetched copy differs");
 
     // Refused input: no school and a negative count. Shown beside the fields; nothing saved.
     click(client, "#nav-home").await?;
@@ -167,6 +180,35 @@ async fn journey(
     let school_error = text_of(client, "#error-school").await?;
     ensure!(school_error.contains("必填"), "{school_error}");
     Ok(())
+}
+
+/// A second device of the team, through the `fieldlog` CLI: enrolls, syncs and fetches the
+/// photo file `sha256` from the bureau. Returns the file's bytes.
+fn teammate_fetches(bureau: &Bureau, sha256: &str) -> Result<Vec<u8>> {
+    let cli = env_path("FIELDLOG_CLI_BIN")?;
+    let dir = tempfile::tempdir()?;
+    let data_dir = dir.path().to_str().context("temp dir path")?;
+    let code = bureau.code("caravan-1", "钱老师");
+    let url = bureau.url();
+    let mut printed = String::new();
+    for args in [
+        &["init", "--device-name", "二号机", "--team", "caravan-1"][..],
+        &["enroll", &url, &code],
+        &["sync"],
+        &["photo", "fetch", sha256],
+    ] {
+        let out = std::process::Command::new(&cli)
+            .args(["--data-dir", data_dir])
+            .args(args)
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "fieldlog {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        printed = String::from_utf8(out.stdout)?;
+    }
+    Ok(std::fs::read(printed.trim())?)
 }
 
 /// Home, visit list, visit detail, editor and settings at phone and desktop widths.
