@@ -319,3 +319,68 @@ fn enrolling_with_an_unreachable_bureau_is_offline_and_keeps_the_device_usable()
     assert_eq!(overview["enrollment"], Value::Null);
     assert_eq!(overview["device"]["name"], "一号机");
 }
+
+#[test]
+fn concurrent_edits_of_one_field_show_every_value_and_who_entered_it() {
+    use fieldlog_core::{Options, Store, bundle::ExportScope};
+    let app = App::new();
+    app.set_up();
+    let school = app.new_school();
+    let input = json!({
+        "school": school["id"], "activities": ["lecture"], "topic": "磁铁",
+        "audience": {"students": 10}
+    });
+    let id = app.ok(
+        cmd::SAVE_VISIT,
+        json!({"id": null, "input": input, "photos": []}),
+    );
+    let visit_id = id.as_str().unwrap().parse().unwrap();
+
+    // A teammate's phone gets the visit by bundle (no bureau needed) and edits the topic
+    // while this device edits it too.
+    let mut mine = Store::open(app.dir.path(), Options::default()).unwrap();
+    let other_dir = tempfile::tempdir().unwrap();
+    let mut teammate =
+        Store::init(other_dir.path(), "二号机", "caravan-1", Options::default()).unwrap();
+    teammate
+        .import_bundle(&mine.export_bundle(&ExportScope::All).unwrap().0)
+        .unwrap();
+    let today = chrono::Local::now().date_naive();
+    teammate
+        .edit_visit(visit_id, &[("topic".into(), "电路".into())], today)
+        .unwrap();
+    let mut edited = input.clone();
+    edited["date"] = app.visits()[0]["visit"]["date"].clone();
+    edited["topic"] = json!("光的折射");
+    app.ok(
+        cmd::SAVE_VISIT,
+        json!({"id": id, "input": edited, "photos": []}),
+    );
+    mine.import_bundle(&teammate.export_bundle(&ExportScope::All).unwrap().0)
+        .unwrap();
+
+    let detail = app.ok(cmd::VISIT_DETAIL, json!({"id": id}));
+    assert_eq!(detail["summary"]["badge"], "conflict", "{detail}");
+    let conflicts = detail["conflicts"].as_array().unwrap();
+    assert_eq!(conflicts.len(), 1, "{detail}");
+    assert_eq!(conflicts[0]["field"], "topic");
+    let mut entered: Vec<(String, String)> = conflicts[0]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["author"].as_str().unwrap().to_string(),
+                v["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    entered.sort();
+    assert_eq!(
+        entered,
+        [
+            ("一号机".to_string(), "光的折射".to_string()),
+            ("二号机".to_string(), "电路".to_string())
+        ]
+    );
+}
