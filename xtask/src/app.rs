@@ -481,13 +481,24 @@ pub fn bench(args: &[String]) -> Result<()> {
     let raw = std::fs::metadata(&wasm)?.len();
     let gzip = gzip_size(&root, &wasm)?;
     let binary = std::fs::metadata(&app)?.len();
+    // The release profile keeps line tables for profiling; a shipped binary has none.
+    let stripped = tools_dir(&root).join("fieldlog-app.stripped");
+    let strip_args = [OsStr::new("-o"), stripped.as_os_str(), app.as_os_str()];
+    sh::run(&root, "strip", &strip_args).context("stripping a copy of the app")?;
+    let stripped_bytes = std::fs::metadata(&stripped)?.len();
+    let stripped_gzip = gzip_size(&root, &stripped)?;
     println!("==> sizes");
     println!(
         "    UI wasm (release, wasm-opt -Oz): {} raw, {} gzip",
         kb(raw),
         kb(gzip)
     );
-    println!("    app binary (release, UI embedded): {}", mb(binary));
+    println!(
+        "    app binary (release, UI embedded): {} as built, {} stripped ({} gzip)",
+        mb(binary),
+        mb(stripped_bytes),
+        mb(stripped_gzip)
+    );
 
     println!("==> cold start to the first rendered home screen ({runs} runs, Xvfb)");
     let mut times = Vec::new();

@@ -155,10 +155,11 @@ pub async fn screenshot(client: &Client, dir: &Path, name: &str) -> Result<PathB
     Ok(path)
 }
 
-/// A 1200×900 PNG photo with some structure, as a phone camera might give.
-pub fn write_test_photo(path: &Path) -> Result<()> {
+/// A 1200×900 PNG photo with some structure, as a phone camera might give; each `variant`
+/// is a different picture.
+pub fn write_test_photo(path: &Path, variant: u8) -> Result<()> {
     let image = image::RgbImage::from_fn(1200, 900, |x, y| {
-        image::Rgb([(x / 5) as u8, (y / 4) as u8, ((x + y) / 9) as u8])
+        image::Rgb([(x / 5) as u8 ^ variant, (y / 4) as u8, ((x + y) / 9) as u8])
     });
     image.save(path).context("writing the test photo")
 }

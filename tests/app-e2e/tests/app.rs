@@ -1,6 +1,7 @@
 //! The real app (UI embedded) driven through tauri-driver and WebKitWebDriver, against a real
 //! bureau on loopback: enroll, record a visit the way a volunteer does, see it sync, check it
-//! at the bureau, switch language, and see a refused field explained beside it.
+//! at the bureau (and from a teammate's CLI), switch language, see a refused field explained
+//! beside it, then save a visit with a photo out of signal and see it go up by itself.
 //!
 //! Screenshots of the main screens at 360 px and 1280 px, in English and Chinese, are written
 //! to `$FIELDLOG_E2E_ARTIFACTS/screenshots`.
@@ -29,7 +30,7 @@ async fn a_volunteer_records_a_visit_with_a_photo_and_it_reaches_the_bureau() ->
     let work = tempfile::tempdir()?;
     let data_dir = work.path().join("device");
     let photo = work.path().join("课堂.png");
-    write_test_photo(&photo)?;
+    write_test_photo(&photo, 0)?;
     // The app starts in the system language: English here, Chinese later by choice.
     let driver = Driver::start(&[
         ("FIELDLOG_DATA_DIR", &data_dir),
@@ -179,6 +180,80 @@ async fn journey(
     click(client, "#save-visit").await?;
     let school_error = text_of(client, "#error-school").await?;
     ensure!(school_error.contains("必填"), "{school_error}");
+    click(client, "#cancel-visit").await?;
+
+    let second_photo = photo.with_file_name("实验.png");
+    write_test_photo(&second_photo, 0x5a)?;
+    offline_then_online(client, bureau, &second_photo, &visit_id, shots).await
+}
+
+/// In Chinese, out of signal: a visit with a photo is saved all the same, shows as a draft,
+/// and goes up by itself, photo files included, once the bureau answers again.
+async fn offline_then_online(
+    client: &Client,
+    bureau: &Bureau,
+    photo: &Path,
+    first_visit: &str,
+    shots: &Path,
+) -> Result<()> {
+    bureau.proxy.set_offline(true);
+    click(client, "#nav-home").await?;
+    click(client, "#new-visit").await?;
+    type_into(client, "#school-search", "nsxx").await?;
+    click(client, &format!(".school-hit[data-school='{SCHOOL}']")).await?;
+    wait_for(client, "#school-chosen").await?;
+    click(client, "#chip-experiment_show").await?;
+    for _ in 0..3 {
+        click(client, "#inc-students").await?;
+    }
+    wait_for(client, "#photo-file")
+        .await?
+        .send_keys(&photo.display().to_string())
+        .await
+        .context("attaching the photo")?;
+    wait_for(client, ".photo-item.draft").await?;
+    click(client, "#save-visit").await?;
+    wait_for(client, "#detail-school").await?;
+    // The save nudges a sync, which finds no bureau.
+    wait_for(client, "#sync-status[data-state='offline']").await?;
+    click(client, "#nav-visits").await?;
+    wait_for(client, ".visit-row .badge-draft").await?;
+    screenshot(client, shots, "zh-CN-360-offline").await?;
+    let mut ids = Vec::new();
+    for row in client.find_all(Locator::Css(".visit-row")).await? {
+        ids.extend(row.attr("data-visit").await?);
+    }
+    let visit_id = ids
+        .into_iter()
+        .find(|id| id != first_visit)
+        .context("the visit saved offline is not listed")?;
+    ensure!(
+        bureau.read(&["visits"]).as_array().map(Vec::len) == Some(1),
+        "nothing should reach the bureau while offline"
+    );
+
+    // Signal again: no tap needed.
+    bureau.proxy.set_offline(false);
+    wait_for(
+        client,
+        &format!(".visit-row[data-visit='{visit_id}'] .badge-synced"),
+    )
+    .await?;
+    let visits = bureau.read(&["visits"]);
+    let visit = visits
+        .as_array()
+        .and_then(|all| all.iter().find(|v| v["id"] == visit_id.as_str()))
+        .with_context(|| format!("visit {visit_id} not at the bureau: {visits}"))?;
+    ensure!(visit["audience"]["students"] == 3, "students: {visit}");
+    let arrivals = bureau.read(&["photos"]);
+    let arrival = arrivals
+        .as_array()
+        .and_then(|all| all.iter().find(|a| a["visit"] == visit_id.as_str()))
+        .with_context(|| format!("no photo of {visit_id} at the bureau: {arrivals}"))?;
+    ensure!(
+        arrival["thumbnail_held"] == true && arrival["display_held"] == true,
+        "photo files not at the bureau: {arrival}"
+    );
     Ok(())
 }
 
