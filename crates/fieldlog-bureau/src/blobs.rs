@@ -86,9 +86,11 @@ impl BlobStore {
     pub async fn append(&self, sha256: &str, offset: u64, length: u64, body: Body) -> Result<Held> {
         let held = self.held(sha256)?;
         if let Held::Complete(_) = held {
+            discard(body, length).await;
             return Ok(held);
         }
         if held.offset() != offset {
+            discard(body, length).await;
             return Err(Error::OffsetMismatch {
                 held: held.offset(),
             });
@@ -170,6 +172,18 @@ impl BlobStore {
                 format!("the bytes received do not hash to {sha256}; they were discarded"),
             ))
         }
+    }
+}
+
+/// Reads and drops an upload's body (at most `length` bytes) that needs no storing, so the
+/// device, still sending, gets the answer instead of a broken connection: a retry of a
+/// finished upload is answered like the first.
+pub(crate) async fn discard(mut body: Body, length: u64) {
+    let mut seen = 0u64;
+    while seen <= length
+        && let Ok(Some(Ok(frame))) = tokio::time::timeout(IDLE_TIMEOUT, body.frame()).await
+    {
+        seen += frame.data_ref().map_or(0, |data| data.len() as u64);
     }
 }
 

@@ -155,6 +155,7 @@ async fn upload_blob(
         expect_header(&headers, header::CONTENT_TYPE, BLOB_CONTENT_TYPE)?;
         let offset = number_header(&headers, UPLOAD_OFFSET)?;
         if number_header(&headers, UPLOAD_LENGTH)? != length {
+            crate::blobs::discard(body, length).await;
             return Err(Error::refused(
                 Refusal::UnknownBlob,
                 format!("the visit showing `{sha256}` records it as {length} bytes"),
