@@ -9,7 +9,6 @@ use fieldlog_app_api::{
     FieldConflict, ListVisits, Overview, SaveVisit, SchoolHit, SearchSchools, SetUpDevice,
     StagedPhoto, Storage, Thumbnail, VisitDetail, VisitSummary,
 };
-use fieldlog_core::ledger::DocId;
 use fieldlog_core::{Options, Store, VisitFilter};
 use fieldlog_domain::{School, SchoolId, SchoolStatus, Visit, VisitId, VisitInput, VisitStatus};
 use std::collections::{BTreeMap, BTreeSet};
@@ -323,7 +322,8 @@ impl Device {
 /// What decides each visit's badge.
 struct Badges {
     enrolled: bool,
-    waiting: BTreeSet<DocId>,
+    /// Visits whose content differs from what the bureau has.
+    waiting: BTreeSet<String>,
     /// Photo files the bureau does not hold yet.
     waiting_files: BTreeSet<String>,
     conflicted: BTreeSet<String>,
@@ -333,7 +333,7 @@ impl Badges {
     fn read(store: &mut Store) -> AppResult<Badges> {
         Ok(Badges {
             enrolled: store.enrollment()?.is_some(),
-            waiting: store.waiting_documents()?.into_iter().collect(),
+            waiting: store.waiting_records()?,
             waiting_files: store.waiting_photo_files()?,
             conflicted: store
                 .conflicts()?
@@ -351,9 +351,7 @@ impl Badges {
         } else if visit.status == VisitStatus::Verified {
             Badge::Verified
         } else if self.enrolled
-            && !self
-                .waiting
-                .contains(&DocId::ledger(&visit.team, visit.created_at))
+            && !self.waiting.contains(&visit.id.to_string())
             && !visit.photos.iter().any(|p| {
                 self.waiting_files.contains(&p.thumbnail_sha256)
                     || self.waiting_files.contains(&p.display_sha256)

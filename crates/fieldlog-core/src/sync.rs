@@ -12,7 +12,7 @@ use crate::error::{DbContext, Error, Result};
 use crate::ledger::DocId;
 use crate::store::Store;
 use crate::upload::{UploadQueue, upload_photos};
-use automerge::{Change, ChangeHash};
+use automerge::{Change, ChangeHash, PatchAction, Prop};
 use fieldlog_domain::sync::{
     DocChanges, EnrollRequest, EnrollResponse, ErrorBody, MAX_CHANGES_PER_REQUEST,
     PROTOCOL_VERSION, SYNC_CONTENT_TYPE, SyncRequest, SyncResponse,
@@ -21,6 +21,7 @@ use fieldlog_domain::{Role, TeamId};
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::time::Duration;
 
@@ -166,17 +167,26 @@ impl Store {
     }
 
     fn bureau_lacks(&mut self, doc_id: &str) -> Result<Vec<Change>> {
+        let heads = self.bureau_heads(doc_id)?;
+        let doc = &self
+            .docs
+            .fresh(&self.conn, &self.path, doc_id, &self.actor)?
+            .doc;
+        Ok(doc.get_changes(&heads))
+    }
+
+    /// The bureau's last known heads of a document, those this device holds.
+    fn bureau_heads(&mut self, doc_id: &str) -> Result<Vec<ChangeHash>> {
         let known = docs::peer_heads(&self.conn, &self.path, BUREAU_PEER, doc_id)?;
         let doc = &self
             .docs
             .fresh(&self.conn, &self.path, doc_id, &self.actor)?
             .doc;
-        let heads: Vec<ChangeHash> = known
+        Ok(known
             .unwrap_or_default()
             .into_iter()
             .filter(|h| doc.get_change_meta_by_hash(h).is_some())
-            .collect();
-        Ok(doc.get_changes(&heads))
+            .collect())
     }
 
     /// What the next sync would send.
@@ -201,16 +211,32 @@ impl Store {
         })
     }
 
-    /// Documents holding changes of this device the bureau lacks; empty when not enrolled.
-    /// The app marks the visits in them as not yet synced.
-    pub fn waiting_documents(&mut self) -> Result<Vec<DocId>> {
+    /// The records (visits, schools: the keys at the top of their documents) whose content
+    /// here differs from what the bureau has, as far as this device knows; empty when not
+    /// enrolled. The app marks these visits as not yet synced.
+    pub fn waiting_records(&mut self) -> Result<BTreeSet<String>> {
         let Some(enrollment) = self.enrollment()? else {
-            return Ok(Vec::new());
+            return Ok(BTreeSet::new());
         };
-        let mut waiting = Vec::new();
+        let mut waiting = BTreeSet::new();
         for (doc_id, _) in self.changed_docs(&enrollment)? {
-            if !self.bureau_lacks(&doc_id)?.is_empty() {
-                waiting.extend(DocId::parse(&doc_id));
+            let heads = self.bureau_heads(&doc_id)?;
+            let doc = &self
+                .docs
+                .fresh(&self.conn, &self.path, &doc_id, &self.actor)?
+                .doc;
+            if doc.get_changes(&heads).is_empty() {
+                continue;
+            }
+            for patch in doc.diff(&heads, &doc.get_heads()) {
+                let record = match (patch.path.first(), &patch.action) {
+                    (Some((_, Prop::Map(key))), _) => key.clone(),
+                    (None, PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key }) => {
+                        key.clone()
+                    }
+                    _ => continue,
+                };
+                waiting.insert(record);
             }
         }
         Ok(waiting)

@@ -325,3 +325,52 @@ fn the_bureau_reloads_documents_from_the_file() {
     let answer = server.round(&mut a, docs("ledger/caravan-1/2026-05", old), 100);
     assert_eq!(answer.accepted, 0);
 }
+
+/// A device's own view of what waits: only the visits whose content the bureau lacks, not
+/// every visit of a month whose ledger changed.
+#[test]
+fn only_the_visits_changed_since_the_last_sync_wait() {
+    use fieldlog_core::{Options, Store};
+    use std::collections::BTreeSet;
+    let server = Server::with_teams();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::init(dir.path(), "一号机", "caravan-1", Options::default()).unwrap();
+    // A school entered in the field, so the device can log before it ever syncs.
+    let school = fieldlog_domain::SchoolInput {
+        name: "北坡村小".into(),
+        district: "南山区".into(),
+        area: "乡村".into(),
+        level: String::new(),
+        enrollment: None,
+    };
+    store.add_school(&school, SchoolStatus::Pending).unwrap();
+    let input = |students: u32| {
+        serde_json::from_value(serde_json::json!({
+            "school": "北坡村小", "activities": ["lecture"], "audience": {"students": students},
+        }))
+        .unwrap()
+    };
+    let day = "2026-05-20".parse().unwrap();
+    let first = store.add_visit(&input(30), day).unwrap().id;
+    assert!(store.waiting_records().unwrap().is_empty(), "not enrolled");
+
+    let code = server.code("caravan-1", "李老师", Role::Volunteer);
+    fieldlog_core::sync::enroll(&mut store, &server.url, &code).unwrap();
+    let second = store.add_visit(&input(12), day).unwrap().id;
+    let ids = |ids: &[fieldlog_domain::VisitId]| -> BTreeSet<String> {
+        ids.iter().map(ToString::to_string).collect()
+    };
+    let waiting = store.waiting_records().unwrap();
+    assert!(waiting.is_superset(&ids(&[first, second])), "{waiting:?}");
+
+    fieldlog_core::sync::sync(&mut store, |_| {}).unwrap();
+    assert!(store.waiting_records().unwrap().is_empty());
+
+    // One visit edited: the other, in the same month's ledger, stays synced.
+    store
+        .edit_visit(second, &[("audience.students".into(), "15".into())], day)
+        .unwrap();
+    assert_eq!(store.waiting_records().unwrap(), ids(&[second]));
+    fieldlog_core::sync::sync(&mut store, |_| {}).unwrap();
+    assert!(store.waiting_records().unwrap().is_empty());
+}
