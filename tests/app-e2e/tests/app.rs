@@ -227,6 +227,12 @@ async fn offline_then_online(
         .into_iter()
         .find(|id| id != first_visit)
         .context("the visit saved offline is not listed")?;
+    // The visit synced earlier, in the same month, stays synced.
+    wait_for(
+        client,
+        &format!(".visit-row[data-visit='{first_visit}'] .badge-synced"),
+    )
+    .await?;
     ensure!(
         bureau.read(&["visits"]).as_array().map(Vec::len) == Some(1),
         "nothing should reach the bureau while offline"
