@@ -11,7 +11,8 @@ use anyhow::{Context, Result, bail};
 use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const TRUNK_VERSION: &str = "0.21.14";
@@ -267,7 +268,8 @@ Usage: cargo xtask run [--demo | --cli]
 
 Builds the UI (trunk) and the app with the UI embedded, then launches it on your display.
   --demo  also starts a local bureau on loopback with assets/demo-registry.csv and enrolls the
-          app in team caravan-1, so sync works at once (data under <target dir>/demo/)
+          app in team caravan-1, so sync works at once (data under <target dir>/demo/);
+          Enter in this terminal takes the bureau out of signal, and Enter again brings it back
   --cli   instead walks through the fieldlog CLI on a fresh data dir";
 
 pub fn run(args: &[String]) -> Result<()> {
@@ -290,7 +292,7 @@ pub fn run(args: &[String]) -> Result<()> {
         bail!("no display: run this from a desktop session (the tests use Xvfb on their own)");
     }
     let mut env: Vec<(&str, OsString)> = Vec::new();
-    let _bureau = if demo {
+    let bureau = if demo {
         let (bureau_bin, cli_bin) = build_servers(&root)?;
         let stamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -333,14 +335,51 @@ pub fn run(args: &[String]) -> Result<()> {
         None
     };
     println!("==> launch {}", app.display());
-    let status = Command::new(&app)
+    let mut child = Command::new(&app)
         .envs(env.iter().map(|(k, v)| (*k, v.as_os_str())))
-        .status()
+        .spawn()
         .context("starting the app")?;
+    let status = match bureau {
+        Some(bureau) => signal_switch(bureau, &mut child)?,
+        None => child.wait()?,
+    };
     if !status.success() {
         bail!("the app exited with {status}");
     }
     Ok(())
+}
+
+/// While the demo app runs, each Enter on the terminal takes the bureau out of signal or
+/// brings it back, so a newcomer can watch a visit wait offline and then sync on its own.
+fn signal_switch(mut bureau: DemoBureau, app: &mut Child) -> Result<ExitStatus> {
+    println!("    press Enter to take the bureau out of signal, and Enter again to bring it back");
+    let (enter, pressed) = mpsc::channel();
+    std::thread::spawn(move || {
+        for _ in std::io::stdin().lock().lines().map_while(Result::ok) {
+            if enter.send(()).is_err() {
+                break;
+            }
+        }
+    });
+    loop {
+        if let Some(status) = app.try_wait()? {
+            return Ok(status);
+        }
+        match pressed.recv_timeout(Duration::from_millis(200)) {
+            Ok(()) if bureau.is_running() => {
+                bureau.stop();
+                println!("==> the bureau is out of signal; the app keeps working offline");
+            }
+            Ok(()) => match bureau.restart() {
+                Ok(()) => println!(
+                    "==> the bureau is back at {}; the app syncs on its own",
+                    bureau.url
+                ),
+                Err(error) => println!("    the bureau did not start again: {error:#}"),
+            },
+            Err(_) => {}
+        }
+    }
 }
 
 /// A `fieldlog-bureau serve` for the demo: team caravan-1 and the demo registry.
@@ -348,7 +387,7 @@ struct DemoBureau {
     bin: PathBuf,
     dir: PathBuf,
     url: String,
-    child: Child,
+    child: Option<Child>,
 }
 
 impl DemoBureau {
@@ -380,25 +419,32 @@ impl DemoBureau {
             // The coordinator's code is printed; the demo does not need it.
             sh::capture(root, bin, &full)?;
         }
-        let mut child = Command::new(bin)
-            .args(["--data-dir", &data_dir, "serve", "--listen", "127.0.0.1:0"])
-            .env("FIELDLOG_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .context("starting the bureau")?;
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().context("bureau stdout")?).read_line(&mut line)?;
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .with_context(|| format!("unexpected first line from the bureau: {line:?}"))?
-            .to_string();
+        let (child, url) = serve(bin, dir, "127.0.0.1:0")?;
         Ok(DemoBureau {
             bin: bin.to_path_buf(),
             dir: dir.to_path_buf(),
             url,
-            child,
+            child: Some(child),
         })
+    }
+
+    fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Serves again at the same address, so the enrolled app finds it.
+    fn restart(&mut self) -> Result<()> {
+        let address = self.url.trim_start_matches("http://");
+        let (child, _) = serve(&self.bin, &self.dir, address)?;
+        self.child = Some(child);
+        Ok(())
     }
 
     fn code(&self, team: &str, member: &str) -> Result<String> {
@@ -426,8 +472,31 @@ impl DemoBureau {
 
 impl Drop for DemoBureau {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
+    }
+}
+
+/// Starts `fieldlog-bureau serve` on `listen` and returns it with the URL it announced.
+fn serve(bin: &Path, dir: &Path, listen: &str) -> Result<(Child, String)> {
+    let mut child = Command::new(bin)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["serve", "--listen", listen])
+        .env("FIELDLOG_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting the bureau")?;
+    let mut line = String::new();
+    if let Some(stdout) = child.stdout.take() {
+        let _ = BufReader::new(stdout).read_line(&mut line);
+    }
+    match line.trim().strip_prefix("listening on ") {
+        Some(url) => Ok((child, url.to_string())),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("the bureau did not start on {listen}: {line:?}")
+        }
     }
 }
 
