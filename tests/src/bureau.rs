@@ -91,6 +91,11 @@ impl Bureau {
         );
     }
 
+    /// `fieldlog-bureau <args>`: the text a coordinator reads.
+    pub fn show(&self, args: &[&str]) -> String {
+        admin(&self.bin, self.dir.path(), args)
+    }
+
     /// `fieldlog-bureau --json <args>`, parsed.
     pub fn read(&self, args: &[&str]) -> serde_json::Value {
         let mut with_json = vec!["--json"];

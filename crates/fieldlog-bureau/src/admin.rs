@@ -82,6 +82,11 @@ impl Bureau {
         Ok(team)
     }
 
+    /// Schools in the bureau's documents, by district then name.
+    pub fn schools(&self) -> Result<Vec<fieldlog_domain::School>> {
+        self.storage().schools()
+    }
+
     /// Visits in the bureau's documents, newest first.
     pub fn visits(
         &self,

@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use fieldlog_bureau::{Bureau, Config, DeviceRecord, IssuedCode, TeamType, sqlite::DB_FILE};
 use fieldlog_domain::{Role, TeamKind};
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -301,12 +302,20 @@ fn run(cli: Cli) -> Result<()> {
             if json {
                 return print(&serde_json::to_string(&visits)?);
             }
+            let names: HashMap<_, _> = bureau
+                .schools()?
+                .into_iter()
+                .map(|school| (school.id, school.fields.name))
+                .collect();
             let mut table = table(&["date", "team", "school", "audience", "id"]);
             for v in visits {
+                let school = v.fields.school;
                 table.add_row(vec![
                     v.fields.date.to_string(),
                     v.team.to_string(),
-                    v.fields.school.to_string(),
+                    names
+                        .get(&school)
+                        .map_or_else(|| school.to_string(), Clone::clone),
                     v.audience_total().to_string(),
                     v.id.to_string(),
                 ]);

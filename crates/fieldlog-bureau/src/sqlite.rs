@@ -29,7 +29,7 @@ use automerge::{ActorId, Automerge, Change, ChangeHash};
 use fieldlog_core::{Conflict, DocId, ReportFilter, VisitFilter};
 use fieldlog_domain::sync::Refusal;
 use fieldlog_domain::{DeviceId, District, Role, SchoolFields, TeamId};
-use fieldlog_domain::{Report, Visit};
+use fieldlog_domain::{Report, School, Visit};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -296,6 +296,13 @@ impl Storage for SqliteStorage {
             return Err(Error::TeamExists(team.id.clone()));
         }
         Ok(())
+    }
+
+    fn schools(&self) -> Result<Vec<School>> {
+        Ok(fieldlog_core::projection::schools(
+            &self.reader(),
+            &self.path,
+        )?)
     }
 
     fn visits(&self, filter: &VisitFilter) -> Result<Vec<Visit>> {

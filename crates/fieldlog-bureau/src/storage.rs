@@ -16,7 +16,9 @@ use crate::error::Result;
 use crate::secret::SecretHash;
 use automerge::{ActorId, Change, ChangeHash};
 use fieldlog_core::{Conflict, DocId, ReportFilter, VisitFilter};
-use fieldlog_domain::{DeviceId, District, Report, Role, SchoolFields, TeamId, TeamKind, Visit};
+use fieldlog_domain::{
+    DeviceId, District, Report, Role, School, SchoolFields, TeamId, TeamKind, Visit,
+};
 use serde::{Deserialize, Serialize};
 
 /// The storage of a bureau: devices, teams, enrollment codes and every accepted change.
@@ -44,6 +46,8 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
 
     // ---- what coordinators read ----
 
+    /// Schools, by district then name, from the same query rows a device keeps.
+    fn schools(&self) -> Result<Vec<School>>;
     /// Visits, newest first, from the same query rows a device keeps.
     fn visits(&self, filter: &VisitFilter) -> Result<Vec<Visit>>;
     /// Fields holding concurrent values, with every value and its author.

@@ -10,7 +10,7 @@ use crate::search::pinyin_keys;
 use crate::store::{ReportFilter, VisitFilter};
 use automerge::Automerge;
 use fieldlog_domain::ActivityKind;
-use fieldlog_domain::{Field, Report, Visit};
+use fieldlog_domain::{Field, Report, School, Visit};
 use rusqlite::{Connection, params};
 use std::path::Path;
 
@@ -264,6 +264,16 @@ pub fn photo_refs(conn: &Connection, path: &Path, sha256: &str) -> Result<Vec<(D
         .into_iter()
         .filter_map(|(doc, bytes)| Some((DocId::parse(&doc)?, u64::try_from(bytes).ok()?)))
         .collect())
+}
+
+/// Schools (the registry and those entered in the field), by district then name.
+pub fn schools(conn: &Connection, path: &Path) -> Result<Vec<School>> {
+    query_records(
+        conn,
+        path,
+        "SELECT record FROM schools ORDER BY district, name",
+        [],
+    )
 }
 
 /// Visits, newest date first.

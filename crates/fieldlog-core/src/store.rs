@@ -260,7 +260,7 @@ impl Store {
     }
 
     pub fn schools(&self) -> Result<Vec<School>> {
-        self.query_records("SELECT record FROM schools ORDER BY district, name", [])
+        projection::schools(&self.conn, &self.path)
     }
 
     pub fn school(&self, id: SchoolId) -> Result<School> {

@@ -50,6 +50,11 @@ fn two_devices_exchange_visits_through_the_readme_commands() {
     );
     let idle = json(b.run(&["--json", "status"]).ok());
     assert_eq!(idle["waiting_changes"], 0, "{idle}");
+    let listed = bureau.show(&["visits"]);
+    assert!(
+        listed.contains("南山小学") && listed.contains(id.trim()),
+        "the coordinator sees the school by name:\n{listed}"
+    );
 }
 
 fn json(text: String) -> serde_json::Value {
