@@ -45,6 +45,15 @@ const APT_PACKAGES: &[&str] = &[
     "npm",
 ];
 
+/// Overrides the tools' own release profiles for `cargo install`: trunk's (fat LTO, one codegen
+/// unit) took 11.6 minutes on two cores, these 7.5; the tools do little work per run.
+const FAST_INSTALL_PROFILE: [(&str, &str); 4] = [
+    ("CARGO_PROFILE_RELEASE_OPT_LEVEL", "1"),
+    ("CARGO_PROFILE_RELEASE_LTO", "false"),
+    ("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16"),
+    ("CARGO_PROFILE_RELEASE_DEBUG", "false"),
+];
+
 /// Where the app's tools live, for the `PATH` of the commands that use them.
 #[derive(Debug)]
 pub struct Tools {
@@ -82,7 +91,11 @@ pub fn ensure_app_toolchain(root: &Path) -> Result<Tools> {
             args.push("--locked");
         }
         println!("$ {}", sh::display(&cargo, &args));
-        sh::run(root, &cargo, &args).with_context(|| format!("installing {spec}"))?;
+        let env: Vec<(&str, &OsStr)> = FAST_INSTALL_PROFILE
+            .iter()
+            .map(|&(key, value)| (key, OsStr::new(value)))
+            .collect();
+        sh::run_env(root, &cargo, &args, &env).with_context(|| format!("installing {spec}"))?;
     }
     let npm_dir = tools_dir(root).join("binaryen");
     let wasm_opt = npm_dir.join("node_modules/.bin/wasm-opt");
