@@ -62,7 +62,7 @@ pub async fn call0<R: DeserializeOwned>(cmd: &str) -> Result<R, CommandError> {
 pub async fn stage_photo(file: &web_sys::File) -> Result<StagedPhoto, CommandError> {
     let buffer = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
         .await
-        .map_err(|e| CommandError::new(ErrorKind::BadPhoto, format!("{e:?}")))?;
+        .map_err(|e| CommandError::new(ErrorKind::FileUnreadable, format!("{e:?}")))?;
     let bytes = js_sys::Uint8Array::new(&buffer);
     // Headers must be ASCII; the shell only needs the extension.
     let name = file.name();

@@ -52,6 +52,7 @@ pub fn error_text(i18n: I18nContext<Locale>, error: &CommandError) -> String {
         ErrorKind::NotSetUp => t_string!(i18n, error.not_set_up),
         ErrorKind::NotFound => t_string!(i18n, error.not_found),
         ErrorKind::BadPhoto => t_string!(i18n, error.bad_photo),
+        ErrorKind::FileUnreadable => t_string!(i18n, error.file_unreadable),
         ErrorKind::NotEnrolled => t_string!(i18n, error.not_enrolled),
         ErrorKind::TeamMismatch => t_string!(i18n, error.team_mismatch),
         ErrorKind::Offline => t_string!(i18n, error.offline),

@@ -264,6 +264,8 @@ pub enum ErrorKind {
     NotFound,
     /// The photo is not a readable JPEG, PNG or WebP, or too large.
     BadPhoto,
+    /// The picked file could not be read (moved, deleted, or no permission).
+    FileUnreadable,
     NotEnrolled,
     TeamMismatch,
     Offline,
@@ -275,11 +277,12 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 10] = [
+    pub const ALL: [ErrorKind; 11] = [
         ErrorKind::Invalid,
         ErrorKind::NotSetUp,
         ErrorKind::NotFound,
         ErrorKind::BadPhoto,
+        ErrorKind::FileUnreadable,
         ErrorKind::NotEnrolled,
         ErrorKind::TeamMismatch,
         ErrorKind::Offline,
@@ -294,6 +297,7 @@ impl ErrorKind {
             ErrorKind::NotSetUp => "not_set_up",
             ErrorKind::NotFound => "not_found",
             ErrorKind::BadPhoto => "bad_photo",
+            ErrorKind::FileUnreadable => "file_unreadable",
             ErrorKind::NotEnrolled => "not_enrolled",
             ErrorKind::TeamMismatch => "team_mismatch",
             ErrorKind::Offline => "offline",
