@@ -64,31 +64,22 @@ impl Bureau {
 
     /// A one-time enrollment code for a member of `team`.
     pub fn code(&self, team: &str, member: &str) -> String {
-        let out = admin(
-            &self.bin,
-            self.dir.path(),
-            &["--json", "enroll", "--team", team, "--member", member],
-        );
-        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let json = self.read(&["enroll", "--team", team, "--member", member]);
         json["code"].as_str().unwrap().to_string()
     }
 
     /// Adds a volunteer team working in `districts` (comma-separated).
     pub fn add_team(&self, team: &str, districts: &str) {
-        admin(
-            &self.bin,
-            self.dir.path(),
-            &[
-                "team",
-                "add",
-                "--team",
-                team,
-                "--kind",
-                "volunteer",
-                "--districts",
-                districts,
-            ],
-        );
+        self.show(&[
+            "team",
+            "add",
+            "--team",
+            team,
+            "--kind",
+            "volunteer",
+            "--districts",
+            districts,
+        ]);
     }
 
     /// `fieldlog-bureau <args>`: the text a coordinator reads.
@@ -100,7 +91,7 @@ impl Bureau {
     pub fn read(&self, args: &[&str]) -> serde_json::Value {
         let mut with_json = vec!["--json"];
         with_json.extend_from_slice(args);
-        serde_json::from_str(&admin(&self.bin, self.dir.path(), &with_json)).unwrap()
+        serde_json::from_str(&self.show(&with_json)).unwrap()
     }
 
     /// SIGKILL, then a fresh process on the same data dir behind the same proxy.
