@@ -190,6 +190,15 @@ impl Bureau {
                 actors.push(actor);
             }
         }
+        let signing_key = match &request.signing_key {
+            None => None,
+            Some(hex) => Some(
+                hex::decode(hex)
+                    .ok()
+                    .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                    .ok_or_else(|| malformed(format!("`{hex}` is not an ed25519 public key")))?,
+            ),
+        };
         let token = secret::new_token();
         let device_id = DeviceId(uuid::Uuid::now_v7());
         let enrolled = self.storage().redeem_code(&Redemption {
@@ -197,6 +206,7 @@ impl Bureau {
             device_id,
             device_name,
             actors,
+            signing_key,
             token: SecretHash::of(&token),
             now_ms: self.now_ms(),
         })?;

@@ -4,14 +4,18 @@
 //!
 //! 1. A change the document already holds, or one repeated in the request, is skipped:
 //!    resending is harmless. (Skipped before the actor check: it cannot change anything.)
-//! 2. Every other change must be signed by an actor registered to the sending device
-//!    (`forged_actor`).
+//! 2. Every other change must be by an actor registered to the sending device, or to one
+//!    of the `authors` whose signatures the caller verified (a teammate's change carried by
+//!    this device); anything else is `forged_actor`.
 //! 3. A change whose dependencies are neither in the document nor in the request is left
 //!    out, not stored; the device sends it again once the bureau has what it builds on.
-//! 4. A volunteer device may add schools to a registry as `pending` and edit the pending
+//! 4. Every change writes only inside the record layout a device may write
+//!    ([`fieldlog_core::ledger::check_layout`]; `malformed`).
+//! 5. A volunteer device may add schools to a registry as `pending` and edit the pending
 //!    ones it entered, nothing else (`registry_edit`). The changes are applied to a copy,
 //!    and the copy is compared with the document before, record by record, including
-//!    every concurrent value, so a losing concurrent write is caught too.
+//!    every concurrent value, so a losing concurrent write is caught too. The rule applies
+//!    to each author's changes, whoever carried them.
 //!
 //! On a refusal the document may already hold some of the changes: the caller throws its
 //! copy away.
@@ -38,6 +42,7 @@ pub fn admit(
     doc: &mut Automerge,
     doc_id: &DocId,
     device: &DeviceRecord,
+    authors: &[DeviceRecord],
     changes: Vec<Change>,
 ) -> Result<Vec<Change>> {
     let mut seen = HashSet::new();
@@ -48,11 +53,17 @@ pub fn admit(
             seen.insert(hash) && !holds(doc, &hash)
         })
         .collect();
-    if let Some(forged) = fresh.iter().find(|c| !device.actors.contains(c.actor_id())) {
+    let author_of = |change: &Change| {
+        std::iter::once(device)
+            .chain(authors)
+            .find(|d| d.actors.contains(change.actor_id()))
+    };
+    if let Some(forged) = fresh.iter().find(|c| author_of(c).is_none()) {
         return Err(Error::refused(
             Refusal::ForgedActor,
             format!(
-                "a change to {doc_id} is signed by actor {}, which is not registered to this device",
+                "a change to {doc_id} is by actor {}, which is not this device's, and carries no \
+                 valid signature of its author",
                 forged.actor_id()
             ),
         ));
@@ -61,15 +72,28 @@ pub fn admit(
     if ready.is_empty() {
         return Ok(ready);
     }
-    let guarded = match doc_id {
-        DocId::Registry { district } if device.role == Role::Volunteer => Some(district),
-        _ => None,
-    };
-    let before = guarded.map(|_| doc.clone());
-    apply(doc, doc_id, &ready)?;
-    if let (Some(district), Some(before)) = (guarded, before) {
-        check_registry_edit(&before, doc, district, &device.actors)?;
+    let before_heads = doc.get_heads();
+    // Runs of one author's changes, so the registry rule applies to each author.
+    let mut start = 0;
+    while start < ready.len() {
+        let author = author_of(&ready[start]).unwrap_or(device);
+        let end = ready[start..]
+            .iter()
+            .position(|c| !author.actors.contains(c.actor_id()))
+            .map_or(ready.len(), |n| start + n);
+        let guarded = match doc_id {
+            DocId::Registry { district } if author.role == Role::Volunteer => Some(district),
+            _ => None,
+        };
+        let before = guarded.map(|_| doc.clone());
+        apply(doc, doc_id, &ready[start..end])?;
+        if let (Some(district), Some(before)) = (guarded, before) {
+            check_registry_edit(&before, doc, district, &author.actors)?;
+        }
+        start = end;
     }
+    ledger::check_layout(doc, doc_id, &before_heads)
+        .map_err(|why| Error::refused(Refusal::Malformed, format!("{doc_id}: {why}")))?;
     Ok(ready)
 }
 

@@ -18,7 +18,7 @@
 //! passes values in.
 //!
 //! ```
-//! use automerge::{transaction::Transactable, ROOT};
+//! use automerge::{transaction::Transactable, ObjType, ROOT};
 //! use fieldlog_bureau::{Bureau, Config, TeamType};
 //! use fieldlog_domain::Role;
 //! use fieldlog_domain::sync::{DocChanges, EnrollRequest, PROTOCOL_VERSION, SyncRequest};
@@ -38,12 +38,14 @@
 //!         code: code.code,
 //!         device_name: "一号机".into(),
 //!         actors: vec![actor.to_hex_string()],
+//!         signing_key: None,
 //!     })
 //!     .unwrap();
 //!
 //! // …writes into its team's ledger and sends the change in a sync round.
 //! let mut doc = automerge::AutoCommit::new().with_actor(actor);
-//! doc.put(ROOT, "note", "南山小学").unwrap();
+//! let visit = doc.put_object(ROOT, uuid::Uuid::now_v7().to_string(), ObjType::Map).unwrap();
+//! doc.put(&visit, "topic", "水的三态").unwrap();
 //! let change = doc.get_last_local_change().unwrap().raw_bytes().to_vec();
 //! let device = bureau.authenticate(&enrolled.token).unwrap();
 //! let answer = bureau
@@ -53,8 +55,10 @@
 //!         docs: vec![DocChanges {
 //!             doc_id: "ledger/caravan-1/2026-05".into(),
 //!             changes: vec![change.into()],
+//!             signatures: Vec::new(),
 //!         }],
 //!         max_changes: 100,
+//!         signing_key: None,
 //!     })
 //!     .unwrap();
 //! assert_eq!((answer.accepted, answer.cursor, answer.more), (1, 1, false));
@@ -82,7 +86,7 @@ pub use fieldlog_core::{Clock, FixedClock, SystemClock};
 pub use http::{router, serve};
 pub use scope::Scope;
 pub use sqlite::{SqliteOptions, SqliteStorage};
-pub use storage::{DeviceRecord, ImportSummary, Storage, Team, TeamType};
+pub use storage::{DeviceRecord, ImportSummary, PurgeReason, Purged, Storage, Team, TeamType};
 
 use std::path::Path;
 use std::sync::Arc;

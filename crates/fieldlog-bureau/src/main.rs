@@ -74,6 +74,14 @@ enum Command {
     Conflicts,
     /// Photos of the visits held, and whether their files have arrived.
     Photos,
+    /// Remove changes devices sent that are larger than a change may be (stored before the
+    /// bureau refused them), with every change built on them; lists what it removed.
+    /// Devices that could not sync past them recover at their next sync.
+    Purge {
+        /// Remove device changes larger than this many bytes.
+        #[arg(long, value_name = "BYTES", default_value_t = fieldlog_domain::sync::MAX_CHANGE_BYTES)]
+        larger_than: usize,
+    },
     /// Serve the sync API until SIGINT or SIGTERM.
     Serve {
         /// Address to listen on (port 0 picks a free port).
@@ -321,6 +329,38 @@ fn run(cli: Cli) -> Result<()> {
                 ]);
             }
             print(&render(&mut table))
+        }
+        Command::Purge { larger_than } => {
+            let bureau = open_existing(&data_dir, config)?;
+            let purged = bureau.storage().purge(larger_than)?;
+            if json {
+                return print(&serde_json::to_string(&purged)?);
+            }
+            if purged.is_empty() {
+                return print(&format!("no device change larger than {larger_than} bytes"));
+            }
+            let mut table = table(&["seq", "document", "change", "device", "bytes", "why"]);
+            for p in &purged {
+                table.add_row(vec![
+                    p.seq.to_string(),
+                    p.doc_id.clone(),
+                    p.hash.clone(),
+                    p.device_id.clone().unwrap_or_default(),
+                    p.bytes.to_string(),
+                    match p.reason {
+                        fieldlog_bureau::PurgeReason::TooLarge => "too large",
+                        fieldlog_bureau::PurgeReason::DependsOnRemoved => {
+                            "builds on a removed change"
+                        }
+                    }
+                    .to_string(),
+                ]);
+            }
+            print(&format!(
+                "{}\nremoved {} changes",
+                render(&mut table),
+                purged.len()
+            ))
         }
         Command::Photos => {
             let bureau = open_existing(&data_dir, config)?;

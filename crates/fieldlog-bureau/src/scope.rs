@@ -100,6 +100,7 @@ mod tests {
             member: "m".into(),
             role,
             actors: Vec::new(),
+            signing_key: None,
             enrolled_at: 0,
             revoked_at: None,
         }

@@ -23,15 +23,15 @@ use crate::scope::scope_key;
 use crate::secret::SecretHash;
 use crate::storage::{
     Applied, ChangesPage, ChangesQuery, DeviceRecord, Enrolled, ImportSummary, IncomingDoc,
-    NewCode, Redemption, Storage, StoredChange, Team, TeamType,
+    NewCode, PurgeReason, Purged, Redemption, Storage, StoredChange, Team, TeamType,
 };
 use automerge::{ActorId, Automerge, Change, ChangeHash};
 use fieldlog_core::{Conflict, DocId, ReportFilter, VisitFilter};
-use fieldlog_domain::sync::Refusal;
+use fieldlog_domain::sync::{ChangeSignature, MAX_PASSED_CHANGE_BYTES, PublicKey, Refusal};
 use fieldlog_domain::{DeviceId, District, Role, SchoolFields, TeamId};
 use fieldlog_domain::{Report, School, Visit};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -116,6 +116,14 @@ CREATE TABLE doc_snapshots (
 "#,
     fieldlog_core::projection::TABLES,
     fieldlog_core::projection::PHOTO_TABLE,
+    r#"
+-- Each device's ed25519 public key (32 bytes), which its change signatures verify under.
+ALTER TABLE devices ADD COLUMN signing_key BLOB;
+-- The author device's signature of a change, when one came with it.
+ALTER TABLE changes ADD COLUMN signature BLOB;
+-- Bumped when `purge` removes changes from a document, so cached copies are reloaded.
+ALTER TABLE documents ADD COLUMN purges INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// Tuning knobs; the defaults suit a county bureau.
@@ -194,6 +202,7 @@ impl SqliteStorage {
         doc_id: &DocId,
         device: Option<DeviceId>,
         new: &[Change],
+        signatures: &[ChangeSignature],
         cached: &mut CachedDoc,
         before: &[ChangeHash],
     ) -> Result<()> {
@@ -218,8 +227,8 @@ impl SqliteStorage {
             .db(path)?;
         let mut insert = tx
             .prepare_cached(
-                "INSERT INTO changes (doc_id, scope_key, hash, device_id, bytes)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO changes (doc_id, scope_key, hash, device_id, bytes, signature)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
             .db(path)?;
         for change in new {
@@ -234,8 +243,19 @@ impl SqliteStorage {
                     format!("change {hash} sent for {id} belongs to {other}"),
                 ));
             }
+            let signature = signatures
+                .iter()
+                .find(|s| s.hash == hash.0)
+                .map(|s| &s.signature[..]);
             insert
-                .execute(params![id, scope, &hash.0[..], device, change.raw_bytes()])
+                .execute(params![
+                    id,
+                    scope,
+                    &hash.0[..],
+                    device,
+                    change.raw_bytes(),
+                    signature
+                ])
                 .db(path)?;
         }
         let last_seq = tx.last_insert_rowid();
@@ -435,8 +455,9 @@ impl Storage for SqliteStorage {
         }
         let device_id = r.device_id.to_string();
         tx.execute(
-            "INSERT INTO devices (device_id, name, team, member, role, token_hash, enrolled_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO devices
+                 (device_id, name, team, member, role, token_hash, enrolled_at, signing_key)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 device_id,
                 r.device_name,
@@ -444,7 +465,8 @@ impl Storage for SqliteStorage {
                 member,
                 role.key(),
                 r.token.as_str(),
-                r.now_ms
+                r.now_ms,
+                r.signing_key.as_ref().map(|k| &k[..])
             ],
         )
         .db(path)?;
@@ -493,6 +515,98 @@ impl Storage for SqliteStorage {
             .ok_or(Error::UnknownDevice(id))
     }
 
+    fn set_signing_key(&self, device: DeviceId, key: &PublicKey) -> Result<()> {
+        self.writer()
+            .conn
+            .execute(
+                "UPDATE devices SET signing_key = ?1 WHERE device_id = ?2 AND signing_key IS NULL",
+                params![&key[..], device.to_string()],
+            )
+            .db(&self.path)?;
+        Ok(())
+    }
+
+    fn devices_of_actors(&self, actors: &[ActorId]) -> Result<Vec<(ActorId, DeviceRecord)>> {
+        let conn = self.reader();
+        let tx = conn.unchecked_transaction().db(&self.path)?;
+        let devices = read_devices(&tx, &self.path, None)?;
+        Ok(actors
+            .iter()
+            .filter_map(|actor| {
+                let device = devices.iter().find(|d| d.actors.contains(actor))?;
+                Some((actor.clone(), device.clone()))
+            })
+            .collect())
+    }
+
+    fn purge(&self, max_bytes: usize) -> Result<Vec<Purged>> {
+        let path = &self.path;
+        let mut guard = self.writer();
+        let Writer { conn, docs: cache } = &mut *guard;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .db(path)?;
+        let max = i64::try_from(max_bytes).unwrap_or(i64::MAX);
+        let doc_ids: Vec<String> = tx
+            .prepare(
+                "SELECT DISTINCT doc_id FROM changes
+                 WHERE device_id IS NOT NULL AND length(bytes) > ?1",
+            )
+            .db(path)?
+            .query_map([max], |r| r.get(0))
+            .db(path)?
+            .collect::<Result<_, _>>()
+            .db(path)?;
+        let mut purged = Vec::new();
+        for id in doc_ids {
+            let Some(doc_id) = DocId::parse(&id) else {
+                continue;
+            };
+            let old = cache.take(&tx, path, &id, &self.actor)?;
+            let (kept, removed) = purge_log(&tx, path, &id, max_bytes)?;
+            let mut doc = Automerge::new();
+            let count = i64::try_from(kept.len()).unwrap_or(i64::MAX);
+            let last_seq = kept.last().map_or(0, |(seq, _)| *seq);
+            doc.apply_changes(kept.into_iter().map(|(_, c)| c))
+                .map_err(|source| Error::Document {
+                    doc_id: id.clone(),
+                    source: Box::new(source),
+                })?;
+            for gone in &removed {
+                tx.execute("DELETE FROM changes WHERE seq = ?1", [gone.seq as i64])
+                    .db(path)?;
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO doc_snapshots (doc_id, upto_seq, bytes) VALUES (?1, ?2, ?3)",
+                params![id, last_seq, doc.save()],
+            )
+            .db(path)?;
+            tx.execute(
+                "UPDATE documents SET heads = ?2, last_seq = ?3, change_count = ?4,
+                     since_snapshot = 0, purges = purges + 1
+                 WHERE doc_id = ?1",
+                params![
+                    id,
+                    fieldlog_core::encode_heads(&doc.get_heads()),
+                    last_seq,
+                    count
+                ],
+            )
+            .db(path)?;
+            let records: std::collections::BTreeSet<String> =
+                fieldlog_core::ledger::record_keys(&old.doc)
+                    .into_iter()
+                    .chain(fieldlog_core::ledger::record_keys(&doc))
+                    .collect();
+            for record in records {
+                fieldlog_core::projection::project_record(&tx, path, &doc, &doc_id, &record)?;
+            }
+            purged.extend(removed);
+        }
+        tx.commit().db(path)?;
+        Ok(purged)
+    }
+
     fn apply(&self, device: &DeviceRecord, docs: Vec<IncomingDoc>) -> Result<Applied> {
         let path = &self.path;
         let mut guard = self.writer();
@@ -508,12 +622,19 @@ impl Storage for SqliteStorage {
             let id = incoming.doc_id.to_string();
             let mut cached = cache.take(&tx, path, &id, &self.actor)?;
             let before = cached.doc.get_heads();
-            let new = admit(&mut cached.doc, &incoming.doc_id, device, incoming.changes)?;
+            let new = admit(
+                &mut cached.doc,
+                &incoming.doc_id,
+                device,
+                &incoming.authors,
+                incoming.changes,
+            )?;
             self.store_changes(
                 &tx,
                 &incoming.doc_id,
                 Some(device.id),
                 &new,
+                &incoming.signatures,
                 &mut cached,
                 &before,
             )?;
@@ -543,24 +664,35 @@ impl Storage for SqliteStorage {
         let after = i64::try_from(query.after).unwrap_or(i64::MAX);
         let keys = serde_json::Value::from(query.scope_keys.clone()).to_string();
         let limit = i64::try_from(query.max_changes.saturating_add(1)).unwrap_or(i64::MAX);
+        let max_change = i64::try_from(MAX_PASSED_CHANGE_BYTES).unwrap_or(i64::MAX);
+        // A change no device would take is passed over, never sent (`purge` removes it).
         let mut stmt = tx
             .prepare_cached(
-                "SELECT seq, doc_id, bytes FROM changes
+                "SELECT seq, doc_id, hash, bytes, signature FROM changes
                  WHERE seq > ?1
                    AND scope_key IN (SELECT value FROM json_each(?2))
                    AND device_id IS NOT ?3
+                   AND length(bytes) <= ?5
                  ORDER BY seq
                  LIMIT ?4",
             )
             .db(path)?;
         let rows = stmt
             .query_map(
-                params![after, keys, query.exclude_device.to_string(), limit],
+                params![
+                    after,
+                    keys,
+                    query.exclude_device.to_string(),
+                    limit,
+                    max_change
+                ],
                 |r| {
                     Ok((
                         r.get::<_, i64>(0)?,
                         r.get::<_, String>(1)?,
                         r.get::<_, Vec<u8>>(2)?,
+                        r.get::<_, Vec<u8>>(3)?,
+                        r.get::<_, Option<Vec<u8>>>(4)?,
                     ))
                 },
             )
@@ -568,19 +700,25 @@ impl Storage for SqliteStorage {
         let mut changes = Vec::new();
         let mut bytes = 0usize;
         let mut more = false;
+        let max_bytes = query.max_bytes.min(MAX_PASSED_CHANGE_BYTES);
         for row in rows {
-            let (seq, doc_id, data) = row.db(path)?;
+            let (seq, doc_id, hash, data, signature) = row.db(path)?;
             let full = changes.len() >= query.max_changes
-                || (!changes.is_empty() && bytes + data.len() > query.max_bytes);
+                || (!changes.is_empty() && bytes + data.len() > max_bytes);
             if full {
                 more = true;
                 break;
             }
             bytes += data.len();
+            let Ok(hash) = <[u8; 32]>::try_from(hash) else {
+                continue;
+            };
             changes.push(StoredChange {
                 seq: u64::try_from(seq).unwrap_or(0),
                 doc_id,
+                hash: ChangeHash(hash),
                 bytes: data,
+                signature,
             });
         }
         let cursor = if more {
@@ -641,7 +779,7 @@ impl Storage for SqliteStorage {
             let before = cached.doc.get_heads();
             registry::import_into(&mut cached.doc, &doc_id, rows, now_ms, &mut summary)?;
             let new = cached.doc.get_changes(&before);
-            self.store_changes(&tx, &doc_id, None, &new, &mut cached, &before)?;
+            self.store_changes(&tx, &doc_id, None, &new, &[], &mut cached, &before)?;
             changed.push((id, cached));
         }
         tx.commit().db(path)?;
@@ -652,6 +790,63 @@ impl Storage for SqliteStorage {
     }
 }
 
+/// Splits a document's log into the changes to keep (with their `seq`, in order) and those
+/// `purge` removes: sent by a device and larger than `max_bytes`, or building on one removed.
+fn purge_log(
+    conn: &Connection,
+    path: &Path,
+    doc_id: &str,
+    max_bytes: usize,
+) -> Result<(Vec<(i64, Change)>, Vec<Purged>)> {
+    let mut stmt = conn
+        .prepare("SELECT seq, hash, device_id, bytes FROM changes WHERE doc_id = ?1 ORDER BY seq")
+        .db(path)?;
+    let rows = stmt
+        .query_map([doc_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+            ))
+        })
+        .db(path)?;
+    let mut removed_hashes: HashSet<Vec<u8>> = HashSet::new();
+    let (mut kept, mut removed) = (Vec::new(), Vec::new());
+    for row in rows {
+        let (seq, hash, device_id, bytes) = row.db(path)?;
+        let size = bytes.len();
+        let reason = if device_id.is_some() && size > max_bytes {
+            Some(PurgeReason::TooLarge)
+        } else {
+            let change =
+                Change::from_bytes(bytes).map_err(|source| Error::StoredChange { seq, source })?;
+            if change
+                .deps()
+                .iter()
+                .any(|d| removed_hashes.contains(&d.0[..]))
+            {
+                Some(PurgeReason::DependsOnRemoved)
+            } else {
+                kept.push((seq, change));
+                None
+            }
+        };
+        if let Some(reason) = reason {
+            removed.push(Purged {
+                seq: u64::try_from(seq).unwrap_or(0),
+                doc_id: doc_id.to_string(),
+                hash: hex::encode(&hash),
+                device_id,
+                bytes: size,
+                reason,
+            });
+            removed_hashes.insert(hash);
+        }
+    }
+    Ok((kept, removed))
+}
+
 // ---- documents in memory ----
 
 #[derive(Debug)]
@@ -659,6 +854,8 @@ struct CachedDoc {
     doc: Automerge,
     /// The highest `seq` of this document that the copy holds.
     last_seq: i64,
+    /// How many purges the document had when the copy was loaded.
+    purges: i64,
     used: u64,
 }
 
@@ -687,17 +884,9 @@ impl DocCache {
         doc_id: &str,
         actor: &ActorId,
     ) -> Result<CachedDoc> {
-        let last_seq: i64 = conn
-            .query_row(
-                "SELECT last_seq FROM documents WHERE doc_id = ?1",
-                [doc_id],
-                |r| r.get(0),
-            )
-            .optional()
-            .db(path)?
-            .unwrap_or(0);
+        let (last_seq, purges) = doc_version(conn, path, doc_id)?;
         let mut cached = match self.docs.remove(doc_id) {
-            Some(cached) if cached.last_seq <= last_seq => cached,
+            Some(cached) if cached.last_seq <= last_seq && cached.purges == purges => cached,
             _ => load(conn, path, doc_id)?,
         };
         if cached.last_seq < last_seq {
@@ -725,6 +914,19 @@ impl DocCache {
     }
 }
 
+/// A document's last `seq` and purge count (zeros for a document not held yet).
+fn doc_version(conn: &Connection, path: &Path, doc_id: &str) -> Result<(i64, i64)> {
+    Ok(conn
+        .query_row(
+            "SELECT last_seq, purges FROM documents WHERE doc_id = ?1",
+            [doc_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .db(path)?
+        .unwrap_or((0, 0)))
+}
+
 /// Loads a document from its snapshot and the changes logged after it.
 fn load(conn: &Connection, path: &Path, doc_id: &str) -> Result<CachedDoc> {
     let snapshot: Option<(i64, Vec<u8>)> = conn
@@ -746,9 +948,11 @@ fn load(conn: &Connection, path: &Path, doc_id: &str) -> Result<CachedDoc> {
         None => (Automerge::new(), 0),
     };
     let last_seq = replay(conn, path, doc_id, &mut doc, from)?;
+    let (_, purges) = doc_version(conn, path, doc_id)?;
     Ok(CachedDoc {
         doc,
         last_seq,
+        purges,
         used: 0,
     })
 }
@@ -850,12 +1054,22 @@ fn read_devices(
 ) -> Result<Vec<DeviceRecord>> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT device_id, name, team, member, role, enrolled_at, revoked_at FROM devices
+            "SELECT device_id, name, team, member, role, enrolled_at, revoked_at, signing_key
+             FROM devices
              WHERE ?1 IS NULL OR token_hash = ?1
              ORDER BY enrolled_at, device_id",
         )
         .db(path)?;
-    type Row = (String, String, String, String, String, i64, Option<i64>);
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        i64,
+        Option<i64>,
+        Option<Vec<u8>>,
+    );
     let rows = stmt
         .query_map([token.map(SecretHash::as_str)], |r| {
             Ok((
@@ -866,6 +1080,7 @@ fn read_devices(
                 r.get(4)?,
                 r.get(5)?,
                 r.get(6)?,
+                r.get(7)?,
             ))
         })
         .db(path)?
@@ -875,7 +1090,7 @@ fn read_devices(
         .prepare_cached("SELECT actor FROM device_actors WHERE device_id = ?1 ORDER BY actor")
         .db(path)?;
     let mut devices = Vec::new();
-    for (id, name, team, member, role, enrolled_at, revoked_at) in rows {
+    for (id, name, team, member, role, enrolled_at, revoked_at, signing_key) in rows {
         let actors = actors_of
             .query_map([&id], |r| r.get::<_, String>(0))
             .db(path)?
@@ -899,6 +1114,7 @@ fn read_devices(
             member,
             role,
             actors,
+            signing_key: signing_key.and_then(|k| k.try_into().ok()),
             enrolled_at,
             revoked_at,
         });

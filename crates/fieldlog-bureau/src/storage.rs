@@ -16,6 +16,7 @@ use crate::error::Result;
 use crate::secret::SecretHash;
 use automerge::{ActorId, Change, ChangeHash};
 use fieldlog_core::{Conflict, DocId, ReportFilter, VisitFilter};
+use fieldlog_domain::sync::{ChangeSignature, PublicKey};
 use fieldlog_domain::{
     DeviceId, District, Report, Role, School, SchoolFields, TeamId, TeamKind, Visit,
 };
@@ -43,6 +44,11 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     fn devices(&self) -> Result<Vec<DeviceRecord>>;
     /// Revokes a device (keeping the first revocation time); returns it as it is now.
     fn revoke_device(&self, device: DeviceId, now_ms: i64) -> Result<DeviceRecord>;
+    /// Registers a device's signing key if it has none yet; a device keeps its first key.
+    fn set_signing_key(&self, device: DeviceId, key: &PublicKey) -> Result<()>;
+    /// The devices that own these actors (the bureau's own actor and unknown ones are
+    /// absent).
+    fn devices_of_actors(&self, actors: &[ActorId]) -> Result<Vec<(ActorId, DeviceRecord)>>;
 
     // ---- what coordinators read ----
 
@@ -66,7 +72,12 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// nothing at all.
     fn apply(&self, device: &DeviceRecord, docs: Vec<IncomingDoc>) -> Result<Applied>;
     /// Changes after a cursor in the given scope, not sent by one device, in sequence order.
+    /// A change larger than [`fieldlog_domain::sync::MAX_PASSED_CHANGE_BYTES`] is never
+    /// returned (the cursor passes it), so no device is ever handed more than it takes.
     fn changes_after(&self, query: &ChangesQuery) -> Result<ChangesPage>;
+    /// Removes changes that devices sent larger than `max_bytes`, with every change that
+    /// builds on them, and rebuilds what they touched; returns what was removed.
+    fn purge(&self, max_bytes: usize) -> Result<Vec<Purged>>;
     /// The bureau's heads of each document (empty for a document it does not hold).
     fn heads(&self, docs: &[DocId]) -> Result<Vec<(DocId, Vec<ChangeHash>)>>;
     /// Writes registry rows into the district documents, signed by the bureau's actor.
@@ -134,6 +145,9 @@ pub struct DeviceRecord {
     pub role: Role,
     /// The Automerge actors registered to this device at enrollment.
     pub actors: Vec<ActorId>,
+    /// The ed25519 key its change signatures verify under; `None` for a device enrolled
+    /// before signatures that has not sent it yet.
+    pub signing_key: Option<PublicKey>,
     pub enrolled_at: i64,
     pub revoked_at: Option<i64>,
 }
@@ -157,6 +171,7 @@ pub struct Redemption {
     pub device_id: DeviceId,
     pub device_name: String,
     pub actors: Vec<ActorId>,
+    pub signing_key: Option<PublicKey>,
     /// The hash of the token the device will be given.
     pub token: SecretHash,
     pub now_ms: i64,
@@ -175,6 +190,31 @@ pub struct Enrolled {
 pub struct IncomingDoc {
     pub doc_id: DocId,
     pub changes: Vec<Change>,
+    /// Signatures that came with them, kept with the changes admitted.
+    pub signatures: Vec<ChangeSignature>,
+    /// The devices (other than the sender) whose signed changes these are; their
+    /// signatures were verified before.
+    pub authors: Vec<DeviceRecord>,
+}
+
+/// A change `purge` removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Purged {
+    pub seq: u64,
+    pub doc_id: String,
+    pub hash: String,
+    /// The device that sent it.
+    pub device_id: Option<String>,
+    pub bytes: usize,
+    /// Why: too large itself, or building on a removed change.
+    pub reason: PurgeReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PurgeReason {
+    TooLarge,
+    DependsOnRemoved,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -203,7 +243,10 @@ pub struct ChangesQuery {
 pub struct StoredChange {
     pub seq: u64,
     pub doc_id: String,
+    pub hash: ChangeHash,
     pub bytes: Vec<u8>,
+    /// The author device's signature, if one came with the change.
+    pub signature: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

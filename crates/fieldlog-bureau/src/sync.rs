@@ -9,22 +9,32 @@
 //!    (`unsupported_protocol`), at most [`MAX_CHANGES_PER_REQUEST`] changes
 //!    (`too_many_changes`).
 //! 3. Each document id parses (`malformed`) and is in the device's [`Scope`]
-//!    (`out_of_scope`); each change decodes (`malformed`).
-//! 4. [`Storage::apply`](crate::Storage::apply), which runs [`crate::admit::admit`]:
-//!    actor binding (`forged_actor`) and the registry rule (`registry_edit`).
-//! 5. The answer: the changes after the device's cursor in its scope, not its own, at most
-//!    the smaller of what it asked for and [`crate::Config::max_changes_per_response`].
+//!    (`out_of_scope`); each change is a plain change chunk (`malformed`; compressed ones
+//!    are never inflated) of at most [`MAX_CHANGE_BYTES`] (`too_large`).
+//! 4. Changes by other devices' actors (a teammate's, carried here): taken when their
+//!    signature verifies under the author device's key and that device, not revoked,
+//!    could send to the document itself; left out (not stored, not refused) when the
+//!    author is unknown, keyless, revoked or out of scope, or the signature is wrong, so a
+//!    carrier's own changes always go through; refused (`forged_actor`) when they carry no
+//!    signature at all.
+//! 5. [`Storage::apply`](crate::Storage::apply), which runs [`crate::admit::admit`]:
+//!    actor binding (`forged_actor`), the record layout (`malformed`) and the registry
+//!    rule (`registry_edit`).
+//! 6. The answer: the changes after the device's cursor in its scope, not its own, at most
+//!    the smaller of what it asked for and [`crate::Config::max_changes_per_response`],
+//!    with their signatures.
 
 use crate::Bureau;
 use crate::error::{Error, Result};
 use crate::scope::Scope;
 use crate::secret::SecretHash;
 use crate::storage::{ChangesQuery, DeviceRecord, IncomingDoc};
-use automerge::{Change, ChangeHash};
+use automerge::{ActorId, Change, ChangeHash};
 use fieldlog_core::DocId;
 use fieldlog_domain::sync::{
-    DocChanges, DocHeads, MAX_BODY_BYTES, MAX_CHANGES_PER_REQUEST, MAX_INFLATED_BYTES,
-    PROTOCOL_VERSION, Refusal, SyncRequest, SyncResponse,
+    ChangeSignature, DocChanges, DocHeads, MAX_BODY_BYTES, MAX_CHANGE_BYTES,
+    MAX_CHANGES_PER_REQUEST, MAX_INFLATED_BYTES, PROTOCOL_VERSION, Refusal, SyncRequest,
+    SyncResponse,
 };
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -69,7 +79,13 @@ impl Bureau {
         request: SyncRequest,
     ) -> Result<SyncResponse> {
         check_request(&request)?;
-        let scope = Scope::of(device, &self.teams()?);
+        if let Some(key) = &request.signing_key
+            && device.signing_key.is_none()
+        {
+            self.storage().set_signing_key(device.id, key)?;
+        }
+        let teams = self.teams()?;
+        let scope = Scope::of(device, &teams);
         // Every document id first (`malformed`, `out_of_scope`), then every change.
         let mut named = Vec::with_capacity(request.docs.len());
         for doc in request.docs {
@@ -85,29 +101,35 @@ impl Bureau {
                     format!("{id} is outside this device's team and region"),
                 ));
             }
-            named.push((id, doc.changes));
+            named.push((id, doc.changes, doc.signatures));
         }
-        let mut docs: BTreeMap<DocId, Vec<Change>> = BTreeMap::new();
-        for (id, changes) in named {
-            let decoded = docs.entry(id.clone()).or_default();
+        let mut docs: BTreeMap<DocId, (Vec<Change>, Vec<ChangeSignature>)> = BTreeMap::new();
+        for (id, changes, signatures) in named {
+            let (decoded, signed) = docs.entry(id.clone()).or_default();
+            signed.extend(signatures);
             for bytes in changes {
                 let change =
-                    fieldlog_core::ledger::decode_change(bytes.into_vec()).map_err(|e| {
-                        Error::refused(
-                            Refusal::Malformed,
-                            format!("a change to {id} does not decode: {e}"),
-                        )
-                    })?;
+                    fieldlog_core::chunks::decode_change(bytes.into_vec(), MAX_CHANGE_BYTES)
+                        .map_err(|e| {
+                            let reason = if e.is_too_large() {
+                                Refusal::TooLarge
+                            } else {
+                                Refusal::Malformed
+                            };
+                            Error::refused(reason, format!("a change to {id}: {e}"))
+                        })?;
                 decoded.push(change);
             }
         }
 
         let requested: Vec<DocId> = docs.keys().cloned().collect();
-        let incoming: Vec<IncomingDoc> = docs
-            .into_iter()
-            .filter(|(_, changes)| !changes.is_empty())
-            .map(|(doc_id, changes)| IncomingDoc { doc_id, changes })
-            .collect();
+        let mut incoming = Vec::new();
+        for (doc_id, (changes, signatures)) in docs {
+            if changes.is_empty() {
+                continue;
+            }
+            incoming.push(self.carried(device, &teams, doc_id, changes, signatures)?);
+        }
         let applied = if incoming.is_empty() {
             Default::default()
         } else {
@@ -125,13 +147,25 @@ impl Bureau {
         let sent = page.changes.len();
         let mut changes: Vec<DocChanges> = Vec::new();
         for change in page.changes {
-            match changes.iter_mut().find(|d| d.doc_id == change.doc_id) {
-                Some(doc) => doc.changes.push(change.bytes.into()),
-                None => changes.push(DocChanges {
-                    doc_id: change.doc_id,
-                    changes: vec![change.bytes.into()],
-                }),
+            let index = match changes.iter().position(|d| d.doc_id == change.doc_id) {
+                Some(index) => index,
+                None => {
+                    changes.push(DocChanges {
+                        doc_id: change.doc_id.clone(),
+                        changes: Vec::new(),
+                        signatures: Vec::new(),
+                    });
+                    changes.len() - 1
+                }
+            };
+            let doc = &mut changes[index];
+            if let Some(signature) = change.signature {
+                doc.signatures.push(ChangeSignature {
+                    hash: change.hash.0,
+                    signature: signature.into(),
+                });
             }
+            doc.changes.push(change.bytes.into());
         }
 
         let mut heads: BTreeMap<DocId, Vec<ChangeHash>> = applied.heads.into_iter().collect();
@@ -162,6 +196,89 @@ impl Bureau {
             changes,
             cursor: page.cursor,
             more: page.more,
+        })
+    }
+}
+
+impl Bureau {
+    /// Sorts one document's changes by author: this device's own go on to admission, and so
+    /// do teammates' that carry a valid signature of an author who could send them itself;
+    /// other signed changes are left out; another device's change with no signature is
+    /// refused.
+    fn carried(
+        &self,
+        device: &DeviceRecord,
+        teams: &[crate::Team],
+        doc_id: DocId,
+        changes: Vec<Change>,
+        signatures: Vec<ChangeSignature>,
+    ) -> Result<IncomingDoc> {
+        let foreign: BTreeSet<ActorId> = changes
+            .iter()
+            .map(|c| c.actor_id().clone())
+            .filter(|a| !device.actors.contains(a))
+            .collect();
+        if foreign.is_empty() {
+            return Ok(IncomingDoc {
+                doc_id,
+                changes,
+                signatures,
+                authors: Vec::new(),
+            });
+        }
+        let foreign: Vec<ActorId> = foreign.into_iter().collect();
+        let owners = self.storage().devices_of_actors(&foreign)?;
+        let signature_of = |hash: &ChangeHash| signatures.iter().find(|s| s.hash == hash.0);
+        let mut authors: Vec<DeviceRecord> = Vec::new();
+        let mut kept = Vec::with_capacity(changes.len());
+        let mut left_out = 0usize;
+        for change in changes {
+            if device.actors.contains(change.actor_id()) {
+                kept.push(change);
+                continue;
+            }
+            let Some(signature) = signature_of(&change.hash()) else {
+                return Err(Error::refused(
+                    Refusal::ForgedActor,
+                    format!(
+                        "a change to {doc_id} is by actor {}, which is not this device's, and \
+                         carries no signature",
+                        change.actor_id()
+                    ),
+                ));
+            };
+            let author = owners
+                .iter()
+                .find(|(actor, _)| actor == change.actor_id())
+                .map(|(_, d)| d)
+                .filter(|d| d.revoked_at.is_none())
+                .filter(|d| Scope::of(d, teams).allows(&doc_id))
+                .filter(|d| {
+                    d.signing_key
+                        .is_some_and(|key| fieldlog_core::signing::verify(&key, signature))
+                });
+            match author {
+                Some(author) => {
+                    if !authors.iter().any(|a| a.id == author.id) {
+                        authors.push(author.clone());
+                    }
+                    kept.push(change);
+                }
+                None => left_out += 1,
+            }
+        }
+        if left_out > 0 {
+            tracing::info!(
+                %doc_id,
+                left_out,
+                "carried changes left out: author unknown, revoked, out of scope or signature wrong"
+            );
+        }
+        Ok(IncomingDoc {
+            doc_id,
+            changes: kept,
+            signatures,
+            authors,
         })
     }
 }

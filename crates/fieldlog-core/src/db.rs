@@ -134,6 +134,18 @@ CREATE TABLE settings (
     value TEXT NOT NULL
 ) WITHOUT ROWID;
 "#,
+    r#"
+-- The device's ed25519 signing key (32 secret bytes); made on first open when missing.
+ALTER TABLE device ADD COLUMN signing_key BLOB;
+-- Authors' signatures of changes this device holds: its own, and those received with
+-- teammates' changes, so it can carry them to the bureau.
+CREATE TABLE change_signatures (
+    hash BLOB PRIMARY KEY,
+    signature BLOB NOT NULL
+) WITHOUT ROWID;
+-- Whether the bureau holds the signing key (enrolled with it, or told in an answered round).
+ALTER TABLE bureau ADD COLUMN key_registered INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// The sha256 (hex) a migration is pinned by.

@@ -49,6 +49,14 @@ pub enum Error {
         #[source]
         source: Box<automerge::AutomergeError>,
     },
+    #[error(
+        "this edit of {doc_id} makes a change of {len} bytes; one change may take at most {max}"
+    )]
+    ChangeTooLarge {
+        doc_id: String,
+        len: usize,
+        max: usize,
+    },
     #[error("this device is not enrolled with a bureau; run `fieldlog enroll URL CODE` first")]
     NotEnrolled,
     #[error("this device holds records of team {local} but the code enrolls it in team {enrolled}")]
@@ -92,6 +100,7 @@ impl Error {
             Error::Bundle(_) => "invalid_bundle",
             Error::Database { .. } | Error::MigrationChanged { .. } => "database",
             Error::Document { .. } => "document",
+            Error::ChangeTooLarge { .. } => "change_too_large",
             Error::Io { .. } => "io",
             Error::NotEnrolled => "not_enrolled",
             Error::TeamMismatch { .. } => "team_mismatch",
@@ -150,6 +159,9 @@ impl Error {
             }
             (Error::SyncUnfinished { rounds }, Lang::ZhCn) => {
                 format!("同步进行了 {rounds} 轮仍未完成，请再运行一次")
+            }
+            (Error::ChangeTooLarge { len, max, .. }, Lang::ZhCn) => {
+                format!("这次修改的数据过大（{len} 字节，上限 {max} 字节），请分几次保存")
             }
             (Error::Database { path, source }, Lang::ZhCn) => {
                 format!("数据库 {} 出错：{source}", path.display())

@@ -79,27 +79,6 @@ impl fmt::Display for DocId {
 const ACTOR_PREFIX: &str = "actor:";
 
 /// Records under the root (everything but the `actor:` names).
-/// Why a change from elsewhere was not taken.
-#[derive(Debug, thiserror::Error)]
-pub enum ChangeError {
-    #[error(transparent)]
-    Decode(#[from] automerge::LoadChangeError),
-    #[error("its checksum does not match its content (damaged on the way?)")]
-    Checksum,
-}
-
-/// Decodes a change and checks the checksum in its header, which `Change::from_bytes` does
-/// not. A damaged change would otherwise be taken under another hash, and its sequence
-/// number would then block its author's real change for good.
-pub fn decode_change(bytes: Vec<u8>) -> Result<automerge::Change, ChangeError> {
-    let change = automerge::Change::from_bytes(bytes)?;
-    // A chunk is: magic (4 bytes), checksum (the first 4 bytes of its hash), then the rest.
-    if change.raw_bytes().get(4..8) != Some(&change.hash().0[..4]) {
-        return Err(ChangeError::Checksum);
-    }
-    Ok(change)
-}
-
 pub fn record_keys(doc: &impl ReadDoc) -> Vec<String> {
     doc.keys(ROOT)
         .filter(|k| !k.starts_with(ACTOR_PREFIX))
@@ -586,29 +565,174 @@ fn get_count(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> u32 {
     u32::try_from(n.max(0)).unwrap_or(u32::MAX)
 }
 
+// ---- the layout a device may write ----
+
+const VISIT_FIELDS: [&str; 19] = [
+    K_TEAM,
+    K_SCHOOL,
+    K_DATE,
+    K_ACTIVITIES,
+    K_TOPIC,
+    K_PRESENTERS,
+    K_NOTES,
+    K_STUDENTS,
+    K_TEACHERS,
+    K_OTHERS,
+    K_BREAKDOWN,
+    K_BOOKS,
+    K_KITS,
+    K_STATUS,
+    K_DELETED,
+    K_DUPLICATE_OF,
+    K_CREATED_AT,
+    K_CREATED_BY,
+    K_PHOTOS,
+];
+const PHOTO_FIELDS: [&str; 8] = [
+    "thumbnail",
+    "caption",
+    "consent",
+    "taken_at",
+    "width",
+    "height",
+    "display_bytes",
+    "thumbnail_bytes",
+];
+const SCHOOL_FIELDS: [&str; 6] = [K_NAME, K_DISTRICT, K_AREA, K_LEVEL, K_ENROLLMENT, K_STATUS];
+
+/// Checks that everything that changed since `before` lies inside the record layout this
+/// module writes: root keys are record ids (of the document's kind) holding maps, or
+/// `actor:<hex>` names; inside a record only its known fields, activity kinds, cohorts and
+/// photos (by sha256) with their known fields; no lists or text. The bureau refuses changes
+/// that write anywhere else, so no device can hang data on a document every teammate loads.
+pub fn check_layout(
+    doc: &automerge::Automerge,
+    doc_id: &DocId,
+    before: &[automerge::ChangeHash],
+) -> Result<(), String> {
+    use automerge::{PatchAction, Prop};
+    for patch in doc.diff(before, &doc.get_heads()) {
+        let (leaf, value) = match &patch.action {
+            PatchAction::PutMap { key, value, .. } => (Prop::Map(key.clone()), Some(&value.0)),
+            PatchAction::DeleteMap { key } => (Prop::Map(key.clone()), None),
+            PatchAction::Increment { prop, .. } | PatchAction::Conflict { prop } => {
+                (prop.clone(), None)
+            }
+            _ => return Err("lists and text are not part of any record".into()),
+        };
+        let mut path = Vec::with_capacity(patch.path.len() + 1);
+        for prop in patch.path.iter().map(|(_, p)| p).chain([&leaf]) {
+            match prop {
+                Prop::Map(key) => path.push(key.as_str()),
+                Prop::Seq(_) => return Err("lists are not part of any record".into()),
+            }
+        }
+        let is_map = value.map(|v| matches!(v, Value::Object(ObjType::Map)));
+        if !allowed(doc_id, &path, is_map) {
+            return Err(format!(
+                "a change writes `{}`, outside any record",
+                path.join("/")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a device may write at `path`; `is_map` says whether the value written is a map
+/// (`None` for a deletion or a counter increment).
+fn allowed(doc_id: &DocId, path: &[&str], is_map: Option<bool>) -> bool {
+    let scalar = is_map != Some(true);
+    let map = is_map != Some(false);
+    match (doc_id, path) {
+        (_, [key]) if key.starts_with(ACTOR_PREFIX) => {
+            scalar && automerge::ActorId::try_from(&key[ACTOR_PREFIX.len()..]).is_ok()
+        }
+        (DocId::Ledger { .. }, [visit]) => map && visit.parse::<VisitId>().is_ok(),
+        (DocId::Ledger { .. }, [_, field]) => {
+            VISIT_FIELDS.contains(field)
+                && ([K_ACTIVITIES, K_BREAKDOWN, K_PHOTOS].contains(field) == (is_map == Some(true))
+                    || is_map.is_none())
+        }
+        (DocId::Ledger { .. }, [_, K_ACTIVITIES, kind]) => {
+            scalar && ActivityKind::parse(kind).is_ok()
+        }
+        (DocId::Ledger { .. }, [_, K_BREAKDOWN, cohort]) => scalar && Cohort::parse(cohort).is_ok(),
+        (DocId::Ledger { .. }, [_, K_PHOTOS, sha]) => {
+            map && fieldlog_domain::sync::is_sha256_hex(sha)
+        }
+        (DocId::Ledger { .. }, [_, K_PHOTOS, _, field]) => scalar && PHOTO_FIELDS.contains(field),
+        (DocId::Registry { .. }, [school]) => map && school.parse::<SchoolId>().is_ok(),
+        (DocId::Registry { .. }, [_, field]) => scalar && SCHOOL_FIELDS.contains(field),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_change_damaged_anywhere_is_refused_by_its_checksum() {
+    fn layout_check(f: impl FnOnce(&mut automerge::AutoCommit)) -> Result<(), String> {
         let mut doc = automerge::AutoCommit::new();
-        doc.put(ROOT, "topic", "水的三态").unwrap();
-        let bytes = doc.get_last_local_change().unwrap().raw_bytes().to_vec();
-        assert!(decode_change(bytes.clone()).is_ok());
-        let mut taken = 0;
-        for at in 0..bytes.len() {
-            let mut damaged = bytes.clone();
-            damaged[at] ^= 0x01;
-            match decode_change(damaged) {
-                Ok(change) => {
-                    taken += 1;
-                    assert_eq!(change.hash(), decode_change(bytes.clone()).unwrap().hash());
-                }
-                Err(ChangeError::Checksum | ChangeError::Decode(_)) => {}
-            }
+        let visit = VisitId(uuid::Uuid::nil()).to_string();
+        let obj = doc.put_object(ROOT, visit.as_str(), ObjType::Map).unwrap();
+        doc.put_object(&obj, K_PHOTOS, ObjType::Map).unwrap();
+        doc.put(&obj, K_STUDENTS, ScalarValue::counter(0)).unwrap();
+        doc.commit();
+        let before = doc.get_heads();
+        f(&mut doc);
+        doc.commit();
+        let id = DocId::parse("ledger/caravan-1/2026-05").unwrap();
+        check_layout(doc.document(), &id, &before)
+    }
+
+    #[test]
+    fn only_the_record_layout_may_be_written() {
+        let visit = |doc: &automerge::AutoCommit| {
+            record_obj(doc, &VisitId(uuid::Uuid::nil()).to_string()).unwrap()
+        };
+        assert_eq!(
+            layout_check(|d| {
+                let v = visit(d);
+                d.put(&v, K_TOPIC, "水").unwrap();
+            }),
+            Ok(())
+        );
+        assert_eq!(
+            layout_check(|d| {
+                let v = visit(d);
+                d.increment(&v, K_STUDENTS, 3).unwrap();
+            }),
+            Ok(())
+        );
+        assert_eq!(
+            layout_check(|d| {
+                d.put(
+                    ROOT,
+                    format!("actor:{}", automerge::ActorId::random()),
+                    "一号机",
+                )
+                .unwrap();
+            }),
+            Ok(())
+        );
+        for junk in [
+            |d: &mut automerge::AutoCommit| {
+                d.put(ROOT, "junk", "x".repeat(1000)).unwrap();
+            },
+            |d: &mut automerge::AutoCommit| {
+                let v = record_obj(d, &VisitId(uuid::Uuid::nil()).to_string()).unwrap();
+                d.put(&v, "extra", 1).unwrap();
+            },
+            |d: &mut automerge::AutoCommit| {
+                let v = record_obj(d, &VisitId(uuid::Uuid::nil()).to_string()).unwrap();
+                d.put_object(&v, K_TOPIC, ObjType::Text).unwrap();
+            },
+            |d: &mut automerge::AutoCommit| {
+                d.put_object(ROOT, "not-a-visit", ObjType::Map).unwrap();
+            },
+        ] {
+            assert!(layout_check(junk).is_err());
         }
-        assert_eq!(taken, 0, "a damaged change was taken");
     }
 
     #[test]

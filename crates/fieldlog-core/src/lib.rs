@@ -14,6 +14,8 @@
 //! - [`db`]: opening SQLite files with WAL, full sync and pinned append-only migrations.
 //! - [`projection`]: query rows derived from documents, and the queries over them (visits,
 //!   conflicts, the report); the bureau shares them.
+//! - [`signing`]: each device's ed25519 key and its signatures of the changes it authors.
+//! - [`chunks`]: Automerge bytes from elsewhere, size-checked before Automerge inflates them.
 //! - `docs`, `search`: document persistence, pinyin keys.
 //!
 //! The library reads no environment: callers pass the data directory, the clock and today's
@@ -38,6 +40,7 @@
 //! ```
 
 pub mod bundle;
+pub mod chunks;
 pub mod clock;
 pub mod db;
 mod docs;
@@ -47,6 +50,7 @@ pub mod photo;
 pub mod projection;
 mod search;
 pub mod settings;
+pub mod signing;
 pub mod store;
 pub mod sync;
 pub mod upload;

@@ -12,6 +12,7 @@ use automerge::transaction::{CommitOptions, Transaction};
 use automerge::{ActorId, ChangeHash};
 use chrono::NaiveDate;
 use fieldlog_domain::photo::PhotoRef;
+use fieldlog_domain::sync::MAX_CHANGE_BYTES;
 use fieldlog_domain::visit::Context;
 use fieldlog_domain::{
     DeviceId, District, Field, FieldError, Report, School, SchoolId, SchoolInput, SchoolStatus,
@@ -81,6 +82,8 @@ pub struct Store {
     pub(crate) path: PathBuf,
     pub(crate) device: Device,
     pub(crate) actor: ActorId,
+    /// Signs every change this device authors (see [`crate::signing`]).
+    pub(crate) signer: ed25519_dalek::SigningKey,
     pub(crate) docs: DocCache,
     pub(crate) clock: Arc<dyn Clock>,
 }
@@ -152,11 +155,13 @@ impl Store {
     ) -> Result<Store> {
         let actor = ActorId::try_from(device.actor.as_str())
             .map_err(|_| Error::NotInitialized { path: path.clone() })?;
+        let signer = signing_key(&conn, &path)?;
         Ok(Store {
             conn,
             path,
             device,
             actor,
+            signer,
             docs: DocCache::default(),
             clock: options.clock,
         })
@@ -183,6 +188,7 @@ impl Store {
             path: &self.path,
             docs: &mut self.docs,
             actor: &self.actor,
+            signer: &self.signer,
             device_name: &self.device.name,
             now: self.clock.now_ms(),
             touched: BTreeSet::new(),
@@ -580,6 +586,27 @@ impl Store {
     }
 }
 
+/// The device's signing key; a store made before signatures existed gets one now.
+fn signing_key(conn: &Connection, path: &Path) -> Result<ed25519_dalek::SigningKey> {
+    let stored: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT signing_key FROM device WHERE singleton = 1",
+            [],
+            |r| r.get(0),
+        )
+        .db(path)?;
+    if let Some(key) = stored.as_deref().and_then(crate::signing::key_from_bytes) {
+        return Ok(key);
+    }
+    let key = crate::signing::new_key();
+    conn.execute(
+        "UPDATE device SET signing_key = ?1 WHERE singleton = 1",
+        [&key.to_bytes()[..]],
+    )
+    .db(path)?;
+    Ok(key)
+}
+
 fn read_device(conn: &Connection, path: &Path) -> Result<Option<Device>> {
     let row: Option<(String, String, String, String)> = conn
         .query_row(
@@ -607,6 +634,7 @@ pub(crate) struct Writer<'a> {
     pub(crate) path: &'a Path,
     pub(crate) docs: &'a mut DocCache,
     pub(crate) actor: &'a ActorId,
+    signer: &'a ed25519_dalek::SigningKey,
     device_name: &'a str,
     pub(crate) now: i64,
     touched: BTreeSet<String>,
@@ -649,8 +677,8 @@ impl Writer<'_> {
         let device_name = self.device_name;
         let actor_hex = self.actor.to_hex_string();
         let now = self.now;
-        self.modify(doc_id, |doc, _| {
-            let out = doc
+        let (out, hash) = self.modify(doc_id, |doc, _| {
+            let done = doc
                 .transact_with(
                     |_| {
                         CommitOptions::default()
@@ -662,10 +690,27 @@ impl Writer<'_> {
                         f(tx)
                     },
                 )
-                .map_err(|failure| document_error(doc_id, failure.error))?
-                .result;
-            Ok((out, records.to_vec()))
-        })
+                .map_err(|failure| document_error(doc_id, failure.error))?;
+            if let Some(change) = done
+                .hash
+                .and_then(|h| automerge::ReadDoc::get_change_by_hash(doc, &h))
+            {
+                let len = change.raw_bytes().len();
+                if len > MAX_CHANGE_BYTES {
+                    return Err(Error::ChangeTooLarge {
+                        doc_id: doc_id.to_string(),
+                        len,
+                        max: MAX_CHANGE_BYTES,
+                    });
+                }
+            }
+            Ok(((done.result, done.hash), records.to_vec()))
+        })?;
+        if let Some(hash) = hash {
+            let signed = crate::signing::sign(self.signer, &hash);
+            crate::signing::store(self.tx(), self.path, std::slice::from_ref(&signed))?;
+        }
+        Ok(out)
     }
 
     /// Changes an existing visit, reading its current state inside the transaction.

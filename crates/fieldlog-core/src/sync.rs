@@ -14,8 +14,8 @@ use crate::store::Store;
 use crate::upload::{UploadQueue, upload_photos};
 use automerge::{Change, ChangeHash, PatchAction, Prop};
 use fieldlog_domain::sync::{
-    DocChanges, EnrollRequest, EnrollResponse, ErrorBody, MAX_CHANGES_PER_REQUEST,
-    PROTOCOL_VERSION, SYNC_CONTENT_TYPE, SyncRequest, SyncResponse,
+    ChangeSignature, DocChanges, EnrollRequest, EnrollResponse, ErrorBody, MAX_CHANGES_PER_REQUEST,
+    MAX_PASSED_CHANGE_BYTES, PROTOCOL_VERSION, SYNC_CONTENT_TYPE, SyncRequest, SyncResponse,
 };
 use fieldlog_domain::{Role, TeamId};
 use rusqlite::{OptionalExtension, params};
@@ -31,6 +31,8 @@ const MAX_CHANGES_RECEIVED: u32 = 2_000;
 /// A slow link still finishes a bounded round in this time.
 const ROUND_TIMEOUT: Duration = Duration::from_secs(120);
 const MAX_RESPONSE_BYTES: u64 = fieldlog_domain::sync::MAX_INFLATED_BYTES as u64;
+/// A decoder window no larger than the inflated limit (as at the bureau).
+const MAX_WINDOW_LOG: u32 = 25;
 /// A sync that still has work after this many rounds stops and says so.
 const MAX_ROUNDS: usize = 10_000;
 
@@ -166,6 +168,21 @@ impl Store {
         }
     }
 
+    /// The changes the bureau lacks that this device can send: its own, and teammates'
+    /// whose signatures it holds; with those signatures.
+    fn sendable(&mut self, doc_id: &str) -> Result<(Vec<Change>, Vec<ChangeSignature>)> {
+        let lacking = self.bureau_lacks(doc_id)?;
+        let signatures =
+            crate::signing::held(&self.conn, &self.path, lacking.iter().map(Change::hash))?;
+        let signed: BTreeSet<[u8; 32]> = signatures.iter().map(|s| s.hash).collect();
+        let actor = &self.actor;
+        let changes = lacking
+            .into_iter()
+            .filter(|c| c.actor_id() == actor || signed.contains(&c.hash().0))
+            .collect();
+        Ok((changes, signatures))
+    }
+
     fn bureau_lacks(&mut self, doc_id: &str) -> Result<Vec<Change>> {
         let heads = self.bureau_heads(doc_id)?;
         let doc = &self
@@ -257,10 +274,12 @@ impl Store {
             if budget == 0 {
                 break;
             }
-            let mut changes = self.bureau_lacks(&doc_id)?;
+            let (mut changes, mut signatures) = self.sendable(&doc_id)?;
             let complete = changes.len() <= budget;
             changes.truncate(budget);
             budget -= changes.len();
+            let sent: BTreeSet<[u8; 32]> = changes.iter().map(|c| c.hash().0).collect();
+            signatures.retain(|s| sent.contains(&s.hash));
             if !changes.is_empty() {
                 docs.push(DocChanges {
                     doc_id: doc_id.clone(),
@@ -268,15 +287,19 @@ impl Store {
                         .iter()
                         .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
                         .collect(),
+                    signatures,
                 });
             }
             offered.push(Offered { doc_id, complete });
         }
+        let signing_key =
+            (!self.key_registered()?).then(|| crate::signing::public_key(&self.signer));
         let request = SyncRequest {
             protocol: PROTOCOL_VERSION,
             cursor: enrollment.cursor,
             docs,
             max_changes: MAX_CHANGES_RECEIVED,
+            signing_key,
         };
         Ok((request, offered))
     }
@@ -297,17 +320,21 @@ impl Store {
             let changes = part
                 .changes
                 .into_iter()
-                .map(|c| crate::ledger::decode_change(c.into_vec()))
+                .map(|c| crate::chunks::decode_change(c.into_vec(), MAX_PASSED_CHANGE_BYTES))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| Error::BadResponse {
                     detail: format!("a change in {doc_id} does not decode: {e}"),
                 })?;
-            parts.push((doc_id, changes));
+            let hashes: BTreeSet<[u8; 32]> = changes.iter().map(|c| c.hash().0).collect();
+            let mut signatures = part.signatures;
+            signatures.retain(|s| hashes.contains(&s.hash));
+            parts.push((doc_id, changes, signatures));
         }
         let mut w = self.begin()?;
         let mut received = 0;
-        for (doc_id, changes) in parts {
+        for (doc_id, changes, signatures) in parts {
             received += w.apply(&doc_id, changes)?.1;
+            crate::signing::store(w.tx(), w.path, &signatures)?;
         }
         let now = w.now;
         let tx = w.tx();
@@ -320,8 +347,10 @@ impl Store {
             )
             .db(w.path)?;
         }
+        // An answered round also means the bureau holds this device's signing key.
         tx.execute(
-            "UPDATE bureau SET cursor = ?1, last_sync_at = ?2 WHERE singleton = 1",
+            "UPDATE bureau SET cursor = ?1, last_sync_at = ?2, key_registered = 1
+             WHERE singleton = 1",
             params![i64::try_from(response.cursor).unwrap_or(i64::MAX), now],
         )
         .db(w.path)?;
@@ -352,6 +381,20 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the bureau holds this device's signing key (given at enrollment or in an
+    /// answered round).
+    fn key_registered(&self) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT key_registered FROM bureau WHERE singleton = 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map(|v| v.unwrap_or(false))
+            .db(&self.path)
+    }
+
     fn save_enrollment(&mut self, url: &str, answer: &EnrollResponse) -> Result<()> {
         let team = TeamId::parse(&answer.team).map_err(|_| Error::BadResponse {
             detail: format!("team `{}` is not a valid team name", answer.team),
@@ -367,8 +410,9 @@ impl Store {
         let tx = w.tx();
         tx.execute(
             "INSERT OR REPLACE INTO bureau
-                 (singleton, url, token, device_id, member, role, districts, cursor, enrolled_at)
-             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)",
+                 (singleton, url, token, device_id, member, role, districts, cursor, enrolled_at,
+              key_registered)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, 1)",
             params![
                 url,
                 answer.token,
@@ -413,6 +457,7 @@ pub fn enroll(store: &mut Store, url: &str, code: &str) -> Result<Enrollment> {
         code: code.trim().to_string(),
         device_name: store.device.name.clone(),
         actors: vec![store.actor.to_hex_string()],
+        signing_key: Some(hex::encode(crate::signing::public_key(&store.signer))),
     };
     let endpoint = format!("{url}/v1/enroll");
     let json = serde_json::to_vec(&request).unwrap_or_default();
@@ -510,13 +555,22 @@ fn sync_records(
     })
 }
 
-fn decode_response(body: &[u8]) -> Result<SyncResponse> {
+/// Inflates (within the protocol's limit) and decodes a sync answer.
+pub fn decode_response(body: &[u8]) -> Result<SyncResponse> {
     let mut plain = Vec::new();
     zstd::stream::Decoder::new(body)
-        .and_then(|d| d.take(MAX_RESPONSE_BYTES + 1).read_to_end(&mut plain))
+        .and_then(|mut d| {
+            d.window_log_max(MAX_WINDOW_LOG)?;
+            d.take(MAX_RESPONSE_BYTES + 1).read_to_end(&mut plain)
+        })
         .map_err(|e| Error::BadResponse {
             detail: format!("the answer does not decompress: {e}"),
         })?;
+    if plain.len() as u64 > MAX_RESPONSE_BYTES {
+        return Err(Error::BadResponse {
+            detail: format!("the answer inflates beyond {MAX_RESPONSE_BYTES} bytes"),
+        });
+    }
     postcard::from_bytes(&plain).map_err(|e| Error::BadResponse {
         detail: format!("the answer does not decode: {e}"),
     })

@@ -27,6 +27,24 @@
 //!
 //! An idle device sends its cursor and an empty list, and gets an empty list back.
 //!
+//! ## Signatures and relays
+//! Each device signs the changes it authors with an ed25519 key whose public half it
+//! registers at enrollment ([`EnrollRequest::signing_key`], or the first request that
+//! carries [`SyncRequest::signing_key`]). [`DocChanges::signatures`] carries the signatures
+//! of the changes it holds them for. A device sends its own changes and, when it holds
+//! their signatures, changes of teammates it received by bundle: the bureau takes a change
+//! from a device that is not its author when the signature verifies under the author
+//! device's key and the author (not revoked) could have sent it itself; a change of another
+//! device with no signature is refused (`forged_actor`). A correctly signed change the
+//! bureau cannot take yet (its author unknown, revoked or out of scope) is left out, like a
+//! change whose dependencies are missing, so it never blocks the carrier's own changes.
+//!
+//! ## Limits
+//! A change a device sends is a plain (uncompressed) Automerge change chunk of at most
+//! [`MAX_CHANGE_BYTES`] (`too_large`). An answer carries changes up to
+//! [`MAX_PASSED_CHANGE_BYTES`] each; a stored change larger than that is skipped (the cursor
+//! moves past it), so one oversized change can never stop a device from syncing.
+//!
 //! ## Photo files (blobs)
 //! After the records of a sync, the device uploads the photo files the bureau lacks,
 //! thumbnails first, then display copies. A blob is named by the sha256 (lower-case hex) of
@@ -51,7 +69,8 @@
 
 use serde::{Deserialize, Serialize};
 
-pub const PROTOCOL_VERSION: u16 = 1;
+/// 2: change signatures ([`DocChanges::signatures`], [`SyncRequest::signing_key`]).
+pub const PROTOCOL_VERSION: u16 = 2;
 pub const SYNC_CONTENT_TYPE: &str = "application/x-fieldlog-sync";
 /// The bureau refuses a compressed body larger than this…
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -59,6 +78,12 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 pub const MAX_INFLATED_BYTES: usize = 32 * 1024 * 1024;
 /// The most changes one request may carry; a device with more sends several rounds.
 pub const MAX_CHANGES_PER_REQUEST: usize = 2_000;
+/// The largest change a device may send. A visit with every text field full and a dozen
+/// photo records is under 64 KiB; a device refuses to write a larger change.
+pub const MAX_CHANGE_BYTES: usize = 256 * 1024;
+/// The largest change anyone passes on (answers, bundles): the bureau's own registry
+/// imports may exceed [`MAX_CHANGE_BYTES`]. The bureau never sends a larger one.
+pub const MAX_PASSED_CHANGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Header: bytes of a blob the bureau holds, or where a `PATCH` body starts.
 pub const UPLOAD_OFFSET: &str = "Upload-Offset";
@@ -81,6 +106,15 @@ pub fn is_sha256_hex(text: &str) -> bool {
 
 /// A 32-byte Automerge change hash.
 pub type Hash = [u8; 32];
+/// A device's ed25519 public key.
+pub type PublicKey = [u8; 32];
+
+/// A device's ed25519 signature (64 bytes) of one change's hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeSignature {
+    pub hash: Hash,
+    pub signature: serde_bytes::ByteBuf,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncRequest {
@@ -89,6 +123,9 @@ pub struct SyncRequest {
     pub docs: Vec<DocChanges>,
     /// The most changes the device takes back in this round.
     pub max_changes: u32,
+    /// The device's signing key, registered if the bureau has none for it yet (a device
+    /// enrolled before signatures existed).
+    pub signing_key: Option<PublicKey>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +133,8 @@ pub struct DocChanges {
     pub doc_id: String,
     /// Changes in Automerge's change encoding, in an order that applies cleanly.
     pub changes: Vec<serde_bytes::ByteBuf>,
+    /// Their authors' signatures, for those the sender holds.
+    pub signatures: Vec<ChangeSignature>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +163,9 @@ pub struct EnrollRequest {
     pub device_name: String,
     /// The Automerge actor ids (hex) this device signs its changes with.
     pub actors: Vec<String>,
+    /// The device's ed25519 public key (hex), which its change signatures verify under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,7 +190,8 @@ pub enum Refusal {
     Revoked,
     /// The enrollment code is unknown, used or expired.
     BadCode,
-    /// A change is signed by an actor that is not this device's.
+    /// A change is by an actor that is not this device's, and carries no valid signature
+    /// of its author's device.
     ForgedActor,
     /// A document outside this device's team or region.
     OutOfScope,
@@ -183,8 +226,10 @@ impl Refusal {
             (Refusal::Revoked, En) => "a coordinator revoked this device; enroll it again",
             (Refusal::BadCode, ZhCn) => "邀请码无效、已使用或已过期",
             (Refusal::BadCode, En) => "the code is unknown, used or expired",
-            (Refusal::ForgedActor, ZhCn) => "修改的作者不是本设备",
-            (Refusal::ForgedActor, En) => "a change is not signed by this device",
+            (Refusal::ForgedActor, ZhCn) => "有修改既不是本设备所作，也没有作者设备的签名",
+            (Refusal::ForgedActor, En) => {
+                "a change is neither this device's nor signed by the device that made it"
+            }
             (Refusal::OutOfScope, ZhCn) => "记录不属于本设备的团队或地区",
             (Refusal::OutOfScope, En) => "a record outside this device's team or region",
             (Refusal::RegistryEdit, ZhCn) => "志愿者不能修改已登记的学校，请联系协调员",

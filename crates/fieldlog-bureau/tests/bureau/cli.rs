@@ -166,6 +166,7 @@ fn admin_commands_then_serve_until_sigterm() {
         code,
         device_name: "一号机".into(),
         actors: vec![automerge::ActorId::random().to_hex_string()],
+        signing_key: None,
     };
     let mut response = agent
         .post(format!("{url}/v1/enroll"))

@@ -9,6 +9,7 @@ fn request(code: &str, actor: &ActorId) -> EnrollRequest {
         code: code.to_string(),
         device_name: "李老师的手机".into(),
         actors: vec![actor.to_hex_string()],
+        signing_key: None,
     }
 }
 

@@ -71,6 +71,7 @@ proptest! {
         let request = request(0, vec![DocChanges {
             doc_id: LEDGER.into(),
             changes: vec![visit.into()],
+            signatures: Vec::new(),
         }], 100);
 
         let body = damaged_body(&request, layer, &edits);

@@ -5,6 +5,8 @@
 //!   registry imports reaching devices).
 //! - [`refusals`]: every refusal gets its status and reason and leaves the bureau as it was.
 //! - [`blobs`]: photo files uploaded by a real device store, resumed, checked and scoped.
+//! - [`relay`]: teammates' signed changes carried by another device; the limits on one
+//!   change (size, compression, record layout); a poisoned bureau purged.
 //! - [`hostile`]: requests damaged at every layer are refused, never a crash.
 //! - [`cli`]: the `fieldlog-bureau` binary: admin commands, then `serve` until SIGTERM.
 #![allow(
@@ -18,5 +20,6 @@ mod cli;
 mod enroll;
 mod hostile;
 mod refusals;
+mod relay;
 mod support;
 mod sync;

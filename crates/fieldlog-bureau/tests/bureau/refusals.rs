@@ -244,7 +244,7 @@ fn a_bad_document_id_or_change() {
 fn another_protocol_version() {
     let (server, a, _) = world();
     let body = encode(&SyncRequest {
-        protocol: 2,
+        protocol: 1,
         ..request(0, Vec::new(), 100)
     });
     refused(
@@ -265,6 +265,7 @@ fn too_many_changes() {
         vec![DocChanges {
             doc_id: LEDGER.into(),
             changes: vec![visit.into(); MAX_CHANGES_PER_REQUEST + 1],
+            signatures: Vec::new(),
         }],
         100,
     ));

@@ -5,8 +5,8 @@ use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, AutoCommit, Change, ObjType, ROOT};
 use fieldlog_bureau::{Bureau, Config, FixedClock, TeamType};
 use fieldlog_domain::sync::{
-    DocChanges, EnrollRequest, EnrollResponse, ErrorBody, PROTOCOL_VERSION, Refusal,
-    SYNC_CONTENT_TYPE, SyncRequest, SyncResponse,
+    ChangeSignature, DocChanges, EnrollRequest, EnrollResponse, ErrorBody, PROTOCOL_VERSION,
+    Refusal, SYNC_CONTENT_TYPE, SyncRequest, SyncResponse,
 };
 use fieldlog_domain::{Role, School, SchoolFields, SchoolId, SchoolStatus};
 use std::collections::BTreeMap;
@@ -130,17 +130,20 @@ impl Server {
     /// Enrolls a new device (with a fresh actor) for a new member of `team`.
     pub fn device(&self, team: &str, member: &str, role: Role) -> Device {
         let actor = ActorId::random();
+        let key = fieldlog_core::signing::new_key();
         let enrolled = self
             .post_enroll(&EnrollRequest {
                 code: self.code(team, member, role),
                 device_name: format!("{member}的手机"),
                 actors: vec![actor.to_hex_string()],
+                signing_key: Some(hex::encode(fieldlog_core::signing::public_key(&key))),
             })
             .unwrap();
         Device {
             token: enrolled.token,
             device_id: enrolled.device_id,
             actor,
+            key,
             docs: BTreeMap::new(),
             cursor: 0,
             visits: 0,
@@ -270,6 +273,8 @@ pub struct Device {
     pub token: String,
     pub device_id: String,
     pub actor: ActorId,
+    /// The device's signing key, registered at enrollment.
+    pub key: ed25519_dalek::SigningKey,
     pub docs: BTreeMap<String, AutoCommit>,
     pub cursor: u64,
     visits: u32,
@@ -283,9 +288,22 @@ impl Device {
             .or_insert_with(|| AutoCommit::new().with_actor(actor))
     }
 
-    /// The record key of this device's `n`th visit (from 1).
+    /// The record key (a visit id) of this device's `n`th visit (from 1).
     pub fn visit_key(&self, n: u32) -> String {
-        format!("visit-{}-{n}", &self.actor.to_hex_string()[..8])
+        let mut bytes = [0u8; 16];
+        let actor = self.actor.to_bytes();
+        let len = actor.len().min(12);
+        bytes[..len].copy_from_slice(&actor[..len]);
+        bytes[12..].copy_from_slice(&n.to_be_bytes());
+        uuid::Uuid::from_bytes(bytes).to_string()
+    }
+
+    /// This device's signature of a change.
+    pub fn sign(&self, change: &[u8]) -> ChangeSignature {
+        fieldlog_core::signing::sign(
+            &self.key,
+            &Change::from_bytes(change.to_vec()).unwrap().hash(),
+        )
     }
 
     /// Records a visit in `doc_id` as one change; returns the change.
@@ -352,6 +370,7 @@ pub fn docs(doc_id: &str, changes: Vec<Vec<u8>>) -> Vec<DocChanges> {
     vec![DocChanges {
         doc_id: doc_id.to_string(),
         changes: changes.into_iter().map(Into::into).collect(),
+        signatures: Vec::new(),
     }]
 }
 
@@ -361,6 +380,7 @@ pub fn request(cursor: u64, docs: Vec<DocChanges>, max_changes: u32) -> SyncRequ
         cursor,
         docs,
         max_changes,
+        signing_key: None,
     }
 }
 
