@@ -18,12 +18,19 @@ pub struct Bureau {
     pub dir: TempDir,
     child: Option<Child>,
     pub proxy: Proxy,
+    address_space: Option<u64>,
 }
 
 impl Bureau {
     /// A bureau with the demo registry, a caravan team for 南山区 and 青溪县, and a team
     /// for 石门县, serving on a free loopback port.
     pub fn start(bin: &Path, registry: &Path) -> Bureau {
+        Bureau::start_capped(bin, registry, None)
+    }
+
+    /// The same, its server process limited to `address_space` bytes of memory (`prlimit
+    /// --as`), so an allocation bomb makes it fail rather than slow the machine down.
+    pub fn start_capped(bin: &Path, registry: &Path, address_space: Option<u64>) -> Bureau {
         let dir = tempfile::tempdir().unwrap();
         let bureau = |args: &[&str]| admin(bin, dir.path(), args);
         bureau(&["init", "--coordinator", "王协调", "--districts", DISTRICTS]);
@@ -48,13 +55,14 @@ impl Bureau {
             "石门县",
         ]);
         bureau(&["school", "import", registry.to_str().unwrap()]);
-        let (child, addr) = serve(bin, dir.path());
+        let (child, addr) = serve(bin, dir.path(), address_space);
         let proxy = Proxy::start(addr).unwrap();
         Bureau {
             bin: bin.to_path_buf(),
             dir,
             child: Some(child),
             proxy,
+            address_space,
         }
     }
 
@@ -100,7 +108,7 @@ impl Bureau {
             child.kill().unwrap();
             child.wait().unwrap();
         }
-        let (child, addr) = serve(&self.bin, self.dir.path());
+        let (child, addr) = serve(&self.bin, self.dir.path(), self.address_space);
         self.proxy.retarget(addr);
         self.child = Some(child);
     }
@@ -130,9 +138,27 @@ fn admin(bin: &Path, dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Starts `serve` on port 0 and waits for its `listening on http://ADDR` line.
-fn serve(bin: &Path, dir: &Path) -> (Child, SocketAddr) {
-    let mut child = Command::new(bin)
+impl Bureau {
+    /// Whether the server process still runs.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+}
+
+/// Starts `serve` on port 0 (under `prlimit --as` when capped) and waits for its
+/// `listening on http://ADDR` line.
+fn serve(bin: &Path, dir: &Path, address_space: Option<u64>) -> (Child, SocketAddr) {
+    let mut command = match address_space {
+        Some(bytes) => {
+            let mut prlimit = Command::new("prlimit");
+            prlimit.arg(format!("--as={bytes}")).arg("--").arg(bin);
+            prlimit
+        }
+        None => Command::new(bin),
+    };
+    let mut child = command
         .arg("--data-dir")
         .arg(dir)
         .args(["serve", "--listen", "127.0.0.1:0"])

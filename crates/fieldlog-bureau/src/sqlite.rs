@@ -1162,6 +1162,7 @@ mod tests {
             "8ed839b87f7cdf897f957600e3e1bd1afd6c67fe3962e1bcc615a123688422d6",
             "3bd9f2669e02e7344f21963066c0d369b26384241c01ce9693c31bbc9c53ce0e",
             "2a22be86990a93b7b70420506d7c24174f751a03f4aa9b7cc4e55a5a1bcdc284",
+            "c40c780889ea6046cc54522d5b95b7a7e6cd27d2a4d9e1842588ebc81afa815f",
         ];
         let actual: Vec<String> = MIGRATIONS
             .iter()

@@ -202,9 +202,9 @@ impl Bureau {
 
 impl Bureau {
     /// Sorts one document's changes by author: this device's own go on to admission, and so
-    /// do teammates' that carry a valid signature of an author who could send them itself;
-    /// other signed changes are left out; another device's change with no signature is
-    /// refused.
+    /// do teammates' that carry a valid signature of an author who could send them itself
+    /// (their authors returned for admission) and unsigned ones (admission refuses those the
+    /// bureau does not hold yet); other signed changes are left out.
     fn carried(
         &self,
         device: &DeviceRecord,
@@ -237,15 +237,10 @@ impl Bureau {
                 kept.push(change);
                 continue;
             }
+            // Without a signature, admission refuses it unless the bureau already holds it.
             let Some(signature) = signature_of(&change.hash()) else {
-                return Err(Error::refused(
-                    Refusal::ForgedActor,
-                    format!(
-                        "a change to {doc_id} is by actor {}, which is not this device's, and \
-                         carries no signature",
-                        change.actor_id()
-                    ),
-                ));
+                kept.push(change);
+                continue;
             };
             let author = owners
                 .iter()

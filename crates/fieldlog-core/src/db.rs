@@ -233,6 +233,7 @@ mod tests {
             "78e43fa5ffc0224aa8c22622dfb30c538b0d7692c360da5a947515c08a1651c7",
             "2a22be86990a93b7b70420506d7c24174f751a03f4aa9b7cc4e55a5a1bcdc284",
             "fff207ee728138bc4371ce3ae0eb343f0cde6ecf5969bd8de21d1c8209660d94",
+            "e3f618b81b5f7f5259c8a7cdef53eee03ff8aec6ee7de5fa48f4a653b62edc99",
         ];
         let actual: Vec<String> = MIGRATIONS.iter().map(|m| migration_hash(m)).collect();
         assert_eq!(

@@ -627,7 +627,14 @@ pub fn check_layout(
                 Prop::Seq(_) => return Err("lists are not part of any record".into()),
             }
         }
-        let is_map = value.map(|v| matches!(v, Value::Object(ObjType::Map)));
+        let is_map = match value {
+            Some(Value::Object(ObjType::Map)) => Some(true),
+            Some(Value::Scalar(_)) => Some(false),
+            Some(Value::Object(_)) => {
+                return Err("lists and text are not part of any record".into());
+            }
+            None => None,
+        };
         if !allowed(doc_id, &path, is_map) {
             return Err(format!(
                 "a change writes `{}`, outside any record",

@@ -8,7 +8,9 @@
 
 mod cli;
 mod durability;
+mod hostile;
 mod photos;
+mod relay;
 mod sync;
 
 use serde_json::Value;

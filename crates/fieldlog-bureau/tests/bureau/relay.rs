@@ -325,3 +325,49 @@ fn a_device_that_imported_a_teammates_bundle_syncs_both_visits() {
     assert_eq!(summary.accepted, 0);
     assert_eq!(b.visits(&VisitFilter::default()).unwrap().len(), 2);
 }
+
+/// A bundle passed through three devices: A's visit goes to B by bundle, B adds its own and
+/// bundles everything to C, and C, the only one with signal, syncs both to the bureau.
+#[test]
+fn a_bundle_passed_through_three_devices_reaches_the_bureau_from_the_last() {
+    use fieldlog_core::{ExportScope, Options, Store, VisitFilter};
+    let server = Server::with_teams();
+    server
+        .bureau
+        .import_schools_csv("name,district,area\n南山小学,南山区,城区\n".as_bytes())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let enrolled = |name: &str| {
+        let mut store = Store::init(
+            &dir.path().join(name),
+            name,
+            "caravan-1",
+            Options::default(),
+        )
+        .unwrap();
+        let code = server.code("caravan-1", name, Role::Volunteer);
+        fieldlog_core::sync::enroll(&mut store, &server.url, &code).unwrap();
+        fieldlog_core::sync::sync(&mut store, |_| {}).unwrap();
+        store
+    };
+    let (mut a, mut b, mut c) = (enrolled("一号机"), enrolled("二号机"), enrolled("三号机"));
+    let visit = |topic: &str| {
+        serde_json::from_value(serde_json::json!({
+            "school": "南山小学", "activities": ["lecture"], "topic": topic,
+        }))
+        .unwrap()
+    };
+    let today = "2026-05-20".parse().unwrap();
+    a.add_visit(&visit("水的三态"), today).unwrap();
+    b.import_bundle(&a.export_bundle(&ExportScope::All).unwrap().0)
+        .unwrap();
+    b.add_visit(&visit("磁铁"), today).unwrap();
+    c.import_bundle(&b.export_bundle(&ExportScope::All).unwrap().0)
+        .unwrap();
+    let summary = fieldlog_core::sync::sync(&mut c, |_| {}).unwrap();
+    assert_eq!(summary.accepted, 2);
+    assert_eq!(
+        server.bureau.visits(&VisitFilter::default()).unwrap().len(),
+        2
+    );
+}

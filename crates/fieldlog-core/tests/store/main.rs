@@ -5,6 +5,7 @@
     reason = "a test fails loudly on any unexpected error"
 )]
 
+mod answers;
 mod bundles;
 mod convergence;
 mod photos;

@@ -1,0 +1,115 @@
+//! Answers from a bureau (or whoever sits in the middle of plain HTTP) that a device must not
+//! trust: a canned HTTP server on a loopback port plays the bureau.
+
+use crate::support::Device;
+use fieldlog_core::Error;
+use fieldlog_core::sync::decode_response;
+use fieldlog_domain::Role;
+use fieldlog_domain::sync::{DocChanges, EnrollResponse, SyncResponse};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+
+/// Serves `answers` in order, one per connection, on `127.0.0.1:0`; returns its URL.
+fn canned(answers: Vec<(&'static str, Vec<u8>)>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for (content_type, body) in answers {
+            let Ok((stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut reader = BufReader::new(stream);
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut request = vec![0; length];
+            let _ = reader.read_exact(&mut request);
+            let mut stream = reader.into_inner();
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    });
+    url
+}
+
+fn enrolled_answer() -> Vec<u8> {
+    serde_json::to_vec(&EnrollResponse {
+        token: "t".repeat(64),
+        device_id: uuid::Uuid::now_v7().to_string(),
+        team: "caravan-1".into(),
+        member: "李老师".into(),
+        role: Role::Volunteer,
+        districts: vec!["南山区".into()],
+    })
+    .unwrap()
+}
+
+fn answer(changes: Vec<Vec<u8>>) -> Vec<u8> {
+    let response = SyncResponse {
+        accepted: 0,
+        heads: Vec::new(),
+        changes: vec![DocChanges {
+            doc_id: "ledger/caravan-1/2026-05".into(),
+            changes: changes.into_iter().map(Into::into).collect(),
+            signatures: Vec::new(),
+        }],
+        cursor: 7,
+        more: false,
+    };
+    zstd::bulk::compress(&postcard::to_stdvec(&response).unwrap(), 3).unwrap()
+}
+
+/// A change chunk of type "compressed" that inflates to 64 MiB: a few hundred bytes.
+fn compressed_bomb() -> Vec<u8> {
+    use automerge::transaction::Transactable;
+    let mut doc = automerge::AutoCommit::new();
+    let visit = doc
+        .put_object(
+            automerge::ROOT,
+            uuid::Uuid::now_v7().to_string(),
+            automerge::ObjType::Map,
+        )
+        .unwrap();
+    doc.put(&visit, "notes", "x".repeat(64 * 1024 * 1024))
+        .unwrap();
+    doc.commit();
+    doc.get_last_local_change().unwrap().bytes().to_vec()
+}
+
+#[test]
+fn an_answer_holding_a_compressed_change_is_refused_and_stores_nothing() {
+    let mut device = Device::new("一号机", "caravan-1");
+    let bomb = compressed_bomb();
+    assert!(bomb.len() < 512 * 1024, "{} bytes", bomb.len());
+    let sync = ("application/x-fieldlog-sync", answer(vec![bomb]));
+    let url = canned(vec![("application/json", enrolled_answer()), sync]);
+    fieldlog_core::sync::enroll(&mut device.store, &url, "CODE").unwrap();
+    let before = device.all_rows();
+    match fieldlog_core::sync::sync(&mut device.store, |_| {}) {
+        Err(Error::BadResponse { detail }) => assert!(detail.contains("compressed"), "{detail}"),
+        other => panic!("expected a refused answer, got {other:?}"),
+    }
+    assert_eq!(device.all_rows(), before);
+    assert_eq!(device.store.enrollment().unwrap().unwrap().cursor, 0);
+}
+
+#[test]
+fn an_answer_that_inflates_beyond_the_limit_is_refused() {
+    let huge = vec![0u8; 40 * 1024 * 1024];
+    let body = zstd::bulk::compress(&huge, 3).unwrap();
+    assert!(matches!(
+        decode_response(&body),
+        Err(Error::BadResponse { .. })
+    ));
+}
