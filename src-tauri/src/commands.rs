@@ -4,9 +4,9 @@
 use crate::device::Device;
 use crate::error::{AppError, AppResult};
 use fieldlog_app_api::{
-    AddSchool, CommandError, Enroll, ErrorKind, FILE_NAME_HEADER, ListVisits, Overview,
-    PhotoRefArgs, SaveVisit, SchoolHit, SearchSchools, SetUpDevice, StagedPhoto, Thumbnail,
-    VisitDetail, VisitRef, VisitSummary,
+    AddSchool, CommandError, DiscardPhotos, Enroll, ErrorKind, ListVisits, Overview, PhotoRefArgs,
+    SaveVisit, SchoolHit, SearchSchools, SetUpDevice, StagedPhoto, Thumbnail, VisitDetail,
+    VisitRef, VisitSummary,
 };
 use fieldlog_domain::VisitId;
 use tauri::State;
@@ -37,7 +37,8 @@ pub fn add_school(device: State<'_, Device>, args: AddSchool) -> AppResult<Schoo
     device.add_school(&args)
 }
 
-/// The photo's bytes are the raw request body, so a 5 MB photo is not sent as JSON.
+/// The photo's bytes are the raw request body, so a 5 MB photo is not sent as JSON. Its
+/// format is read from its content, so the `x-file-name` header is not needed.
 #[tauri::command(async)]
 pub fn stage_photo(device: State<'_, Device>, request: Request<'_>) -> AppResult<StagedPhoto> {
     let InvokeBody::Raw(bytes) = request.body() else {
@@ -46,12 +47,12 @@ pub fn stage_photo(device: State<'_, Device>, request: Request<'_>) -> AppResult
             "stage_photo expects the photo as a raw body",
         )));
     };
-    let file_name = request
-        .headers()
-        .get(FILE_NAME_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("photo.jpg");
-    device.stage_photo(file_name, bytes)
+    device.stage_photo(bytes)
+}
+
+#[tauri::command(async)]
+pub fn discard_photos(device: State<'_, Device>, args: DiscardPhotos) -> AppResult<()> {
+    device.discard_photos(&args)
 }
 
 #[tauri::command(async)]

@@ -5,12 +5,12 @@ use crate::error::{AppError, AppResult};
 use crate::sync_task::SyncHandle;
 use base64::Engine;
 use fieldlog_app_api::{
-    AddSchool, Badge, CommandError, ConflictValue, DeviceInfo, Enroll, EnrollmentInfo, ErrorKind,
-    FieldConflict, ListVisits, Overview, SaveVisit, SchoolHit, SearchSchools, SetUpDevice,
-    StagedPhoto, Storage, Thumbnail, VisitDetail, VisitSummary,
+    AddSchool, Badge, CommandError, ConflictValue, DeviceInfo, DiscardPhotos, Enroll,
+    EnrollmentInfo, ErrorKind, FieldConflict, ListVisits, Overview, SaveVisit, SchoolHit,
+    SearchSchools, SetUpDevice, StagedPhoto, Storage, Thumbnail, VisitDetail, VisitSummary,
 };
-use fieldlog_core::{Options, Store, VisitFilter};
-use fieldlog_domain::{School, SchoolId, SchoolStatus, Visit, VisitId, VisitInput, VisitStatus};
+use fieldlog_core::{Options, PhotoToAttach, Store, VisitFilter, VisitSave};
+use fieldlog_domain::{School, SchoolId, SchoolStatus, Visit, VisitId, VisitStatus};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -19,8 +19,6 @@ use std::sync::{Mutex, MutexGuard};
 const UNASSIGNED_TEAM: &str = "unassigned";
 const SCHOOL_HITS: usize = 20;
 const RECENT_SCHOOLS: usize = 6;
-/// Where photos wait between picking and saving the visit.
-const STAGING_DIR: &str = "staging";
 
 /// The device as the commands see it.
 #[derive(Debug)]
@@ -32,13 +30,10 @@ pub struct Device {
 }
 
 impl Device {
-    /// Opens the store in `data_dir` if there is one. Clears photos staged by an earlier run.
+    /// Opens the store in `data_dir` if there is one (which also drops photos staged more
+    /// than a day ago and never saved).
     pub fn open(data_dir: &Path, sync: SyncHandle) -> AppResult<Device> {
         std::fs::create_dir_all(data_dir).map_err(|e| io_error(data_dir, &e))?;
-        let staging = data_dir.join(STAGING_DIR);
-        if staging.exists() {
-            std::fs::remove_dir_all(&staging).map_err(|e| io_error(&staging, &e))?;
-        }
         let store = match Store::open(data_dir, Options::default()) {
             Ok(store) => Some(store),
             Err(fieldlog_core::Error::NotInitialized { .. }) => None,
@@ -171,79 +166,43 @@ impl Device {
         })
     }
 
-    /// Keeps a picked photo until the visit is saved. It is ingested once now, so a file
-    /// that is not a usable photo is refused at once, beside the photo field.
-    pub fn stage_photo(&self, file_name: &str, bytes: &[u8]) -> AppResult<StagedPhoto> {
-        let photo_dir = self.with_store(|store| Ok(store.photo_dir()))?;
-        let staging = self.data_dir.join(STAGING_DIR);
-        std::fs::create_dir_all(&staging).map_err(|e| io_error(&staging, &e))?;
-        let extension = Path::new(file_name)
-            .extension()
-            .and_then(|e| e.to_str())
-            .filter(|e| e.chars().all(|c| c.is_ascii_alphanumeric()))
-            .unwrap_or("jpg");
-        let token = format!("{}.{extension}", uuid::Uuid::new_v4().simple());
-        let path = staging.join(&token);
-        std::fs::write(&path, bytes).map_err(|e| io_error(&path, &e))?;
-        let checked = fieldlog_core::photo::ingest(
-            &path,
-            &photo_dir,
-            &fieldlog_core::photo::Limits::default(),
-        );
-        if let Err(error) = checked {
-            // Best effort: the staging dir is emptied at the next start anyway.
-            let _ = std::fs::remove_file(&path);
-            return Err(fieldlog_core::Error::Photo(error).into());
-        }
-        Ok(StagedPhoto { token })
+    /// Ingests a picked photo once, now, so a file that is not a usable photo is refused at
+    /// once, beside the photo field; the visit's save attaches it by token.
+    pub fn stage_photo(&self, bytes: &[u8]) -> AppResult<StagedPhoto> {
+        self.with_store(|store| {
+            let staged = store.stage_photo(bytes)?;
+            Ok(StagedPhoto {
+                token: staged.token,
+            })
+        })
     }
 
-    /// Saves a visit, then attaches its staged photos. Returns the visit's id. A token that
-    /// names no staged photo refuses the whole save.
+    /// Forgets photos picked in an editor that was cancelled.
+    pub fn discard_photos(&self, args: &DiscardPhotos) -> AppResult<()> {
+        self.with_store(|store| Ok(store.discard_staged_photos(&args.tokens)?))
+    }
+
+    /// Saves a visit with its photos, all or nothing ([`Store::save_visit`]). Returns the
+    /// visit's id.
     pub fn save_visit(&self, args: &SaveVisit) -> AppResult<VisitId> {
         let today = chrono::Local::now().date_naive();
-        let staged: Vec<PathBuf> = args
-            .photos
-            .iter()
-            .map(|photo| self.staged_path(&photo.token))
-            .collect::<AppResult<_>>()?;
-        let id = self.with_store(|store| {
-            let id = match args.id {
-                None => store.add_visit(&args.input, today)?.id,
-                Some(id) => {
-                    let current = store.visit(id)?;
-                    let changes = changed_fields(&VisitInput::from(&current.fields), &args.input);
-                    if !changes.is_empty() {
-                        store.edit_visit(id, &changes, today)?;
-                    }
-                    id
-                }
-            };
-            for (photo, path) in args.photos.iter().zip(&staged) {
-                store.add_photo(id, path, &photo.caption, photo.consent)?;
-                let _ = std::fs::remove_file(path);
-            }
-            Ok(id)
-        })?;
+        let save = VisitSave {
+            id: args.id,
+            input: args.input.clone(),
+            attach: args
+                .photos
+                .iter()
+                .map(|photo| PhotoToAttach {
+                    token: photo.token.clone(),
+                    caption: photo.caption.clone(),
+                    consent: photo.consent,
+                })
+                .collect(),
+            remove: args.remove_photos.clone(),
+        };
+        let id = self.with_store(|store| Ok(store.save_visit(&save, today)?.id))?;
         self.sync.saved();
         Ok(id)
-    }
-
-    /// The staged file a token names. Tokens are names this shell minted; anything else is
-    /// not a staged photo.
-    fn staged_path(&self, token: &str) -> AppResult<PathBuf> {
-        let path = self.data_dir.join(STAGING_DIR).join(token);
-        let minted = !token.is_empty()
-            && !token.starts_with('.')
-            && token.chars().all(|c| c.is_ascii_alphanumeric() || c == '.');
-        if minted && path.is_file() {
-            Ok(path)
-        } else {
-            Err(AppError(CommandError::new(
-                ErrorKind::NotFound,
-                format!("no staged photo {token}"),
-            )))
-        }
     }
 
     pub fn list_visits(&self, args: &ListVisits) -> AppResult<Vec<VisitSummary>> {
@@ -408,63 +367,6 @@ fn school_hit(school: &School, recent: bool) -> SchoolHit {
         status: school.status,
         recent,
     }
-}
-
-/// The `key=value` edits that turn `old` into `new`, in core's `edit_visit` terms.
-pub fn changed_fields(old: &VisitInput, new: &VisitInput) -> Vec<(String, String)> {
-    let mut changes = Vec::new();
-    let mut text = |key: &str, old: &str, new: &str| {
-        if old != new {
-            changes.push((key.to_string(), new.to_string()));
-        }
-    };
-    text("school", &old.school, &new.school);
-    text(
-        "date",
-        old.date.as_deref().unwrap_or_default(),
-        new.date.as_deref().unwrap_or_default(),
-    );
-    text("topic", &old.topic, &new.topic);
-    text("presenters", &old.presenters, &new.presenters);
-    text("notes", &old.notes, &new.notes);
-    let set = |list: &[String]| list.iter().cloned().collect::<BTreeSet<_>>();
-    if set(&old.activities) != set(&new.activities) {
-        changes.push(("activities".into(), new.activities.join(",")));
-    }
-    let counts = [
-        (
-            "audience.students",
-            old.audience.students,
-            new.audience.students,
-        ),
-        (
-            "audience.teachers",
-            old.audience.teachers,
-            new.audience.teachers,
-        ),
-        ("audience.others", old.audience.others, new.audience.others),
-        ("donations.books", old.donations.books, new.donations.books),
-        ("donations.kits", old.donations.kits, new.donations.kits),
-    ];
-    for (key, old, new) in counts {
-        if old != new {
-            changes.push((key.to_string(), new.to_string()));
-        }
-    }
-    let cohorts: BTreeSet<&String> = old
-        .audience
-        .breakdown
-        .keys()
-        .chain(new.audience.breakdown.keys())
-        .collect();
-    for cohort in cohorts {
-        let before = old.audience.breakdown.get(cohort).copied().unwrap_or(0);
-        let after = new.audience.breakdown.get(cohort).copied().unwrap_or(0);
-        if before != after {
-            changes.push((format!("audience.breakdown.{cohort}"), after.to_string()));
-        }
-    }
-    changes
 }
 
 fn database_bytes(data_dir: &Path) -> u64 {

@@ -45,7 +45,10 @@ pub fn command_error(error: &fieldlog_core::Error) -> CommandError {
     let kind = match error {
         E::Invalid(errors) => return CommandError::invalid(errors.0.clone()),
         E::NotInitialized { .. } => ErrorKind::NotSetUp,
-        E::VisitNotFound(_) | E::SchoolNotFound(_) | E::PhotoNotFound { .. } => ErrorKind::NotFound,
+        E::VisitNotFound(_)
+        | E::SchoolNotFound(_)
+        | E::PhotoNotFound { .. }
+        | E::StagedPhotoNotFound { .. } => ErrorKind::NotFound,
         E::Photo(_) => ErrorKind::BadPhoto,
         E::NotEnrolled => ErrorKind::NotEnrolled,
         E::TeamMismatch { .. } => ErrorKind::TeamMismatch,

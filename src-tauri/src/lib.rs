@@ -30,6 +30,7 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
         commands::search_schools,
         commands::add_school,
         commands::stage_photo,
+        commands::discard_photos,
         commands::save_visit,
         commands::list_visits,
         commands::visit_detail,

@@ -7,8 +7,8 @@ use crate::app::{Screen, lang_of, use_ctx};
 use crate::i18n::*;
 use crate::widgets::{Counter, ErrorBox, FieldErr, TextField};
 use fieldlog_app_api::{
-    AddSchool, CommandError, ErrorKind, NewPhoto, PhotoRefArgs, SaveVisit, SchoolHit,
-    SearchSchools, StagedPhoto, Thumbnail, VisitDetail, VisitRef, cmd,
+    AddSchool, CommandError, DiscardPhotos, ErrorKind, NewPhoto, PhotoRefArgs, SaveVisit,
+    SchoolHit, SearchSchools, StagedPhoto, Thumbnail, VisitDetail, VisitRef, cmd,
 };
 use fieldlog_domain::photo::PhotoRef;
 use fieldlog_domain::visit::{AudienceInput, DonationsInput};
@@ -164,6 +164,7 @@ pub fn Editor(id: Option<VisitId>) -> impl IntoView {
                     consent: p.consent.get_untracked(),
                 })
                 .collect(),
+            remove_photos: Vec::new(),
         };
         spawn_local(async move {
             match api::call::<_, VisitId>(cmd::SAVE_VISIT, &args).await {
@@ -183,9 +184,18 @@ pub fn Editor(id: Option<VisitId>) -> impl IntoView {
             }
         });
     };
-    let cancel = move |_| match id {
-        Some(id) => ctx.go(Screen::Detail(id)),
-        None => ctx.go(Screen::Home),
+    let cancel = move |_| {
+        let tokens: Vec<String> = form
+            .photos
+            .get_untracked()
+            .iter()
+            .map(|p| p.token.clone())
+            .collect();
+        discard(tokens);
+        match id {
+            Some(id) => ctx.go(Screen::Detail(id)),
+            None => ctx.go(Screen::Home),
+        }
     };
     let title = move || match id {
         None => t_string!(i18n, editor.title_new),
@@ -576,7 +586,10 @@ fn Photos(form: Form) -> impl IntoView {
                                     <span>{t!(i18n, editor.consent)}</span>
                                 </label>
                                 <button type="button" class="link"
-                                    on:click=move |_| form.photos.update(|ps| ps.retain(|p| p.token != token))>
+                                    on:click=move |_| {
+                                        form.photos.update(|ps| ps.retain(|p| p.token != token));
+                                        discard(vec![token.clone()]);
+                                    }>
                                     {t!(i18n, editor.remove)}
                                 </button>
                             </div>
@@ -587,6 +600,17 @@ fn Photos(form: Form) -> impl IntoView {
             <FieldErr field=Field::Caption errors=form.errors />
         </div>
     }
+}
+
+/// Lets the shell forget photos picked but not to be saved. Best effort: what is left
+/// behind goes a day after it was picked.
+fn discard(tokens: Vec<String>) {
+    if tokens.is_empty() {
+        return;
+    }
+    spawn_local(async move {
+        let _ = api::call::<_, ()>(cmd::DISCARD_PHOTOS, &DiscardPhotos { tokens }).await;
+    });
 }
 
 /// A photo already attached to the visit: its thumbnail, caption and consent.

@@ -3,7 +3,6 @@
 
 use crate::Bureau;
 use crate::error::{Error, Result};
-use crate::registry;
 use crate::secret::{self, SecretHash};
 use crate::storage::{DeviceRecord, ImportSummary, NewCode, Redemption, Team, TeamType};
 use automerge::ActorId;
@@ -244,7 +243,7 @@ impl Bureau {
     /// whole file. Importing the same file again changes nothing.
     #[tracing::instrument(skip_all, err)]
     pub fn import_schools_csv(&self, csv: impl std::io::Read) -> Result<ImportSummary> {
-        let rows = registry::parse_csv(csv)?;
+        let rows = fieldlog_core::registry::parse_csv(csv)?;
         self.storage().import_registry(rows, self.now_ms())
     }
 }

@@ -2,7 +2,7 @@
 //! carrying the protocol's stable [`Refusal`] key; the rest say what failed and keep the cause.
 
 use fieldlog_domain::sync::Refusal;
-use fieldlog_domain::{District, TeamId, ValidationErrors};
+use fieldlog_domain::{TeamId, ValidationErrors};
 use std::path::PathBuf;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -18,23 +18,9 @@ pub enum Error {
     /// Input given to an admin command (a team name, a member name…) is not valid.
     #[error(transparent)]
     Invalid(#[from] ValidationErrors),
-    #[error("school registry line {line}")]
-    RegistryLine {
-        line: u64,
-        #[source]
-        source: ValidationErrors,
-    },
-    #[error(
-        "school registry line {line}: {name} in {district} is listed twice (first on line {first_line})"
-    )]
-    DuplicateSchool {
-        line: u64,
-        first_line: u64,
-        name: String,
-        district: District,
-    },
-    #[error("school registry CSV")]
-    RegistryCsv(#[source] csv::Error),
+    /// A registry CSV refused: a bad row or a school listed twice.
+    #[error(transparent)]
+    Registry(#[from] fieldlog_core::registry::RegistryError),
     #[error("team {0} already exists")]
     TeamExists(TeamId),
     #[error("no team {0}; add it with `fieldlog-bureau team add` first")]

@@ -18,7 +18,7 @@
 
 use crate::admit::admit;
 use crate::error::{DbContext, Error, Result};
-use crate::registry;
+use crate::registry::BUREAU_AUTHOR;
 use crate::scope::scope_key;
 use crate::secret::SecretHash;
 use crate::storage::{
@@ -26,6 +26,7 @@ use crate::storage::{
     NewCode, PurgeReason, Purged, Redemption, Storage, StoredChange, Team, TeamType,
 };
 use automerge::{ActorId, Automerge, Change, ChangeHash};
+use fieldlog_core::registry::{self, RegistryRows};
 use fieldlog_core::{Conflict, DocId, ReportFilter, VisitFilter};
 use fieldlog_domain::sync::{ChangeSignature, MAX_PASSED_CHANGE_BYTES, PublicKey, Refusal};
 use fieldlog_domain::{DeviceId, District, Role, SchoolFields, TeamId};
@@ -756,15 +757,8 @@ impl Storage for SqliteStorage {
             .collect()
     }
 
-    fn import_registry(&self, schools: Vec<SchoolFields>, now_ms: i64) -> Result<ImportSummary> {
+    fn import_registry(&self, rows: RegistryRows, now_ms: i64) -> Result<ImportSummary> {
         let path = &self.path;
-        let mut by_district: BTreeMap<District, Vec<SchoolFields>> = BTreeMap::new();
-        for school in schools {
-            by_district
-                .entry(school.district.clone())
-                .or_default()
-                .push(school);
-        }
         let mut guard = self.writer();
         let Writer { conn, docs: cache } = &mut *guard;
         let tx = conn
@@ -772,12 +766,16 @@ impl Storage for SqliteStorage {
             .db(path)?;
         let mut summary = ImportSummary::default();
         let mut changed = Vec::new();
-        for (district, rows) in by_district {
+        for (district, rows) in rows.0 {
             let doc_id = DocId::registry(&district);
             let id = doc_id.to_string();
             let mut cached = cache.take(&tx, path, &id, &self.actor)?;
             let before = cached.doc.get_heads();
-            registry::import_into(&mut cached.doc, &doc_id, rows, now_ms, &mut summary)?;
+            registry::import_into(&mut cached.doc, rows, BUREAU_AUTHOR, now_ms, &mut summary)
+                .map_err(|source| Error::Document {
+                    doc_id: id.clone(),
+                    source: Box::new(source),
+                })?;
             let new = cached.doc.get_changes(&before);
             self.store_changes(&tx, &doc_id, None, &new, &[], &mut cached, &before)?;
             changed.push((id, cached));

@@ -15,11 +15,10 @@
 use crate::error::Result;
 use crate::secret::SecretHash;
 use automerge::{ActorId, Change, ChangeHash};
+use fieldlog_core::registry::RegistryRows;
 use fieldlog_core::{Conflict, DocId, ReportFilter, VisitFilter};
 use fieldlog_domain::sync::{ChangeSignature, PublicKey};
-use fieldlog_domain::{
-    DeviceId, District, Report, Role, School, SchoolFields, TeamId, TeamKind, Visit,
-};
+use fieldlog_domain::{DeviceId, District, Report, Role, School, TeamId, TeamKind, Visit};
 use serde::{Deserialize, Serialize};
 
 /// The storage of a bureau: devices, teams, enrollment codes and every accepted change.
@@ -84,7 +83,7 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// Rows match existing schools by name within their district; a school already holding
     /// the same fields and `registered` is left alone, so importing a file twice changes
     /// nothing.
-    fn import_registry(&self, schools: Vec<SchoolFields>, now_ms: i64) -> Result<ImportSummary>;
+    fn import_registry(&self, rows: RegistryRows, now_ms: i64) -> Result<ImportSummary>;
 }
 
 /// What kind of team: a field team, or the bureau's own coordinators.
@@ -259,10 +258,4 @@ pub struct ChangesPage {
     pub more: bool,
 }
 
-/// Counts from a registry import.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImportSummary {
-    pub added: usize,
-    pub updated: usize,
-    pub unchanged: usize,
-}
+pub use fieldlog_core::registry::ImportSummary;

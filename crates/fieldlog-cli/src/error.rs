@@ -89,7 +89,10 @@ impl Failure {
                     message: core.message(lang),
                     fields: match core {
                         CoreError::Invalid(errors) => errors.0.clone(),
-                        CoreError::RegistryLine { source, .. } => source.0.clone(),
+                        CoreError::Registry(fieldlog_core::registry::RegistryError::Line {
+                            source,
+                            ..
+                        }) => source.0.clone(),
                         _ => Vec::new(),
                     },
                 })

@@ -17,16 +17,12 @@ pub enum Error {
     PhotoNotFound { visit: VisitId, photo: String },
     #[error(transparent)]
     Photo(#[from] crate::photo::PhotoError),
+    #[error("no staged photo {token}; it was saved, discarded or expired, pick it again")]
+    StagedPhotoNotFound { token: String },
     #[error("no school with id {0}")]
     SchoolNotFound(SchoolId),
-    #[error("school registry line {line}: {source}")]
-    RegistryLine {
-        line: u64,
-        #[source]
-        source: ValidationErrors,
-    },
-    #[error("school registry CSV: {0}")]
-    RegistryCsv(#[source] csv::Error),
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
     #[error(transparent)]
     Bundle(#[from] crate::bundle::BundleError),
     #[error("database {path}: {source}")]
@@ -95,8 +91,9 @@ impl Error {
             Error::VisitNotFound(_) => "visit_not_found",
             Error::SchoolNotFound(_) => "school_not_found",
             Error::PhotoNotFound { .. } => "photo_not_found",
+            Error::StagedPhotoNotFound { .. } => "staged_photo_not_found",
             Error::Photo(e) => e.kind(),
-            Error::RegistryLine { .. } | Error::RegistryCsv(_) => "invalid_registry",
+            Error::Registry(_) => "invalid_registry",
             Error::Bundle(_) => "invalid_bundle",
             Error::Database { .. } | Error::MigrationChanged { .. } => "database",
             Error::Document { .. } => "document",
@@ -119,13 +116,11 @@ impl Error {
             (Error::PhotoNotFound { visit, photo }, Lang::ZhCn) => {
                 format!("记录 {visit} 没有照片 {photo}")
             }
-            (Error::RegistryLine { line, source }, Lang::ZhCn) => {
-                format!("学校名录第 {line} 行：{}", source.message(lang))
-            }
-            (Error::RegistryLine { line, source }, Lang::En) => {
-                format!("school registry line {line}: {}", source.message(lang))
-            }
+            (Error::Registry(e), _) => e.message(lang),
             (Error::VisitNotFound(id), Lang::ZhCn) => format!("找不到记录 {id}"),
+            (Error::StagedPhotoNotFound { token }, Lang::ZhCn) => {
+                format!("找不到待保存的照片 {token}（已保存、已放弃或已过期），请重新选择")
+            }
             (Error::SchoolNotFound(id), Lang::ZhCn) => format!("找不到学校 {id}"),
             (Error::NotInitialized { path }, Lang::ZhCn) => {
                 format!(
@@ -140,7 +135,6 @@ impl Error {
                 },
                 Lang::ZhCn,
             ) => format!("{} 中已有 Fieldlog 设备（{device_name}）", path.display()),
-            (Error::RegistryCsv(source), Lang::ZhCn) => format!("学校名录 CSV 无法读取：{source}"),
             (Error::Io { path, source }, Lang::ZhCn) => format!("{}：{source}", path.display()),
             (Error::NotEnrolled, Lang::ZhCn) => {
                 "本设备尚未加入科协平台，请先运行 `fieldlog enroll 地址 邀请码`".into()

@@ -11,6 +11,9 @@
 //!   per [`settings`].
 //! - [`photo`]: photo ingest: an upright display copy and thumbnail with no metadata, stored
 //!   under their sha256; hostile images refused before decoding.
+//! - [`registry`]: school registry CSV imports, one implementation for device and bureau.
+//! - [`staging`]: photos ingested when picked, waiting for [`Store::save_visit`], which
+//!   saves a visit with its photos in one transaction.
 //! - [`db`]: opening SQLite files with WAL, full sync and pinned append-only migrations.
 //! - [`projection`]: query rows derived from documents, and the queries over them (visits,
 //!   conflicts, the report); the bureau shares them.
@@ -48,9 +51,11 @@ pub mod error;
 pub mod ledger;
 pub mod photo;
 pub mod projection;
+pub mod registry;
 mod search;
 pub mod settings;
 pub mod signing;
+pub mod staging;
 pub mod store;
 pub mod sync;
 pub mod upload;
@@ -61,6 +66,9 @@ pub use docs::{decode_heads, encode_heads};
 pub use error::{Error, Result};
 pub use ledger::{Conflict, ConflictValue, DocId};
 pub use settings::{OriginalsPolicy, Settings};
-pub use store::{Device, ImportSummary, Options, ReportFilter, Store, VisitFilter};
+pub use staging::StagedPhoto;
+pub use store::{
+    Device, ImportSummary, Options, PhotoToAttach, ReportFilter, Store, VisitFilter, VisitSave,
+};
 pub use sync::{Enrollment, SyncStatus, SyncSummary};
 pub use upload::UploadQueue;

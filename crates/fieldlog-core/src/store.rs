@@ -6,8 +6,10 @@ use crate::error::{DbContext, Error, Result};
 use crate::ledger::{self, Conflict, DocId, VisitFlag};
 use crate::photo::Limits as PhotoLimits;
 use crate::projection;
+use crate::registry;
 use crate::search::normalize_query;
 use crate::settings::OriginalsPolicy;
+use crate::staging::Ingested;
 use automerge::transaction::{CommitOptions, Transaction};
 use automerge::{ActorId, ChangeHash};
 use chrono::NaiveDate;
@@ -20,7 +22,7 @@ use fieldlog_domain::{
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -68,12 +70,44 @@ pub struct ReportFilter {
     pub district: Option<District>,
 }
 
-/// Counts from a school registry import.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImportSummary {
-    pub added: usize,
-    pub updated: usize,
-    pub unchanged: usize,
+pub use crate::registry::ImportSummary;
+
+/// A staged photo ([`Store::stage_photo`]) to attach when its visit is saved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PhotoToAttach {
+    pub token: String,
+    pub caption: String,
+    pub consent: bool,
+}
+
+/// A visit as an editor saves it ([`Store::save_visit`]): its fields and its photos.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VisitSave {
+    /// `None` saves a new visit.
+    pub id: Option<VisitId>,
+    pub input: VisitInput,
+    pub attach: Vec<PhotoToAttach>,
+    /// Display sha256 of photos to detach; the visit's other photos stay as they are.
+    pub remove: Vec<String>,
+}
+
+/// What [`Store::write_visit`] writes.
+enum VisitWrite<'a> {
+    New(&'a Visit),
+    /// Writes the fields that differ between `before` (as read) and `after`, so concurrent
+    /// edits of other fields merge and counters move by the difference.
+    Edit {
+        id: VisitId,
+        before: VisitFields,
+        after: VisitFields,
+    },
+}
+
+/// A photo ingested and ready to attach, with its source for the originals setting.
+struct NewPhoto {
+    photo: PhotoRef,
+    source: PathBuf,
+    extension: String,
 }
 
 #[derive(Debug)]
@@ -144,7 +178,11 @@ impl Store {
         let device = read_device(&conn, &path)?.ok_or_else(|| Error::NotInitialized {
             path: dir.to_path_buf(),
         })?;
-        Store::with_device(conn, path, device, options)
+        let mut store = Store::with_device(conn, path, device, options)?;
+        if let Err(error) = store.expire_staged_photos() {
+            tracing::warn!(%error, "staged photos not cleaned");
+        }
+        Ok(store)
     }
 
     fn with_device(
@@ -212,54 +250,23 @@ impl Store {
         Ok(school)
     }
 
-    /// Imports a registry CSV (`name,district,area,level,enrollment`). Rows match existing
-    /// schools by name and district, so importing the same file twice changes nothing.
-    /// Any bad row refuses the whole file, naming the line.
+    /// Imports a registry CSV (`name,district,area,level,enrollment`) with the bureau's rules
+    /// ([`registry`]): any bad row, or a school listed twice, refuses the whole file; rows
+    /// match schools by name within their district, so importing the same file again
+    /// changes nothing. Imported schools are registered.
     pub fn import_schools_csv(&mut self, csv_text: impl std::io::Read) -> Result<ImportSummary> {
-        let mut reader = csv::ReaderBuilder::new()
-            .trim(csv::Trim::All)
-            .from_reader(csv_text);
-        let mut rows = Vec::new();
-        for (index, row) in reader.deserialize::<SchoolInput>().enumerate() {
-            let line = index as u64 + 2;
-            let input = row.map_err(Error::RegistryCsv)?;
-            let fields = input
-                .validate()
-                .map_err(|source| Error::RegistryLine { line, source })?;
-            rows.push(fields);
-        }
-        let mut existing: BTreeMap<(String, String), School> = self
-            .schools()?
-            .into_iter()
-            .map(|s| ((s.fields.name.clone(), s.fields.district.to_string()), s))
-            .collect();
+        let rows = registry::parse_csv(csv_text)?;
+        let author = self.device.name.clone();
         let mut summary = ImportSummary::default();
         let mut w = self.begin()?;
-        for fields in rows {
-            let key = (fields.name.clone(), fields.district.to_string());
-            let school = match existing.remove(&key) {
-                Some(old) if old.fields == fields && old.status == SchoolStatus::Registered => {
-                    summary.unchanged += 1;
-                    continue;
-                }
-                Some(old) => {
-                    summary.updated += 1;
-                    School {
-                        id: old.id,
-                        fields,
-                        status: SchoolStatus::Registered,
-                    }
-                }
-                None => {
-                    summary.added += 1;
-                    School {
-                        id: SchoolId(Uuid::now_v7()),
-                        fields,
-                        status: SchoolStatus::Registered,
-                    }
-                }
-            };
-            w.put_school(&school)?;
+        let now = w.now;
+        for (district, rows) in rows.0 {
+            let doc_id = DocId::registry(&district);
+            w.modify(&doc_id, |doc, _| {
+                let written = registry::import_into(doc, rows, &author, now, &mut summary)
+                    .map_err(|source| document_error(&doc_id, source))?;
+                Ok(((), written))
+            })?;
         }
         w.commit()?;
         Ok(summary)
@@ -322,8 +329,14 @@ impl Store {
 
     /// Validates and saves a new visit. When this returns, the visit is durable.
     pub fn add_visit(&mut self, input: &VisitInput, today: NaiveDate) -> Result<Visit> {
-        let fields = self.validate_visit(input, today)?;
-        let visit = Visit {
+        let visit = self.new_visit(self.validate_visit(input, today)?);
+        self.write_visit(VisitWrite::New(&visit), Vec::new(), &[])?;
+        Ok(visit)
+    }
+
+    /// A visit this device records now, with a new id.
+    fn new_visit(&self, fields: VisitFields) -> Visit {
+        Visit {
             id: VisitId(Uuid::now_v7()),
             team: self.device.team.clone(),
             fields,
@@ -333,14 +346,7 @@ impl Store {
             created_at: self.clock.now_ms(),
             created_by: self.device.name.clone(),
             photos: Vec::new(),
-        };
-        let doc_id = DocId::ledger(&visit.team, visit.created_at);
-        let mut w = self.begin()?;
-        w.change(&doc_id, "add visit", &[visit.id.to_string()], |tx| {
-            ledger::insert_visit(tx, &visit)
-        })?;
-        w.commit()?;
-        Ok(visit)
+        }
     }
 
     /// Sets fields of a visit from text (`students=40`, `activities=lecture,hands_on`).
@@ -362,13 +368,13 @@ impl Store {
         if !errors.is_empty() {
             return Err(ValidationErrors(errors).into());
         }
-        let fields = self.validate_visit(&input, today)?;
-        let doc_id = self.visit_doc(id)?;
-        let mut w = self.begin()?;
-        w.change_visit(&doc_id, id, "edit", |tx, obj, old| {
-            ledger::write_visit_fields(tx, obj, Some(&old.fields), &fields)
-        })?;
-        w.commit()?;
+        let after = self.validate_visit(&input, today)?;
+        let edit = VisitWrite::Edit {
+            id,
+            before: current.fields,
+            after,
+        };
+        self.write_visit(edit, Vec::new(), &[])?;
         self.visit(id)
     }
 
@@ -397,6 +403,68 @@ impl Store {
             .map_or_else(|| PathBuf::from("photos"), |dir| dir.join("photos"))
     }
 
+    /// Saves a visit as an editor holds it, new (`save.id` is `None`) or edited, with its
+    /// photos: staged ones attached, removed ones detached, in one transaction and one
+    /// document change. Everything is checked first and every refused field is named at once
+    /// (the visit's fields and each caption); then a staged photo that is gone refuses the
+    /// save too. A refused save stores nothing. Only fields that changed are written, so
+    /// concurrent edits of other fields merge.
+    pub fn save_visit(&mut self, save: &VisitSave, today: NaiveDate) -> Result<Visit> {
+        let current = save.id.map(|id| self.visit(id)).transpose()?;
+        let fields = self.validate_visit(&save.input, today);
+        let captions: Vec<_> = save
+            .attach
+            .iter()
+            .map(|p| fieldlog_domain::photo::caption(&p.caption))
+            .collect();
+        let mut errors = match &fields {
+            Err(Error::Invalid(invalid)) => invalid.0.clone(),
+            _ => Vec::new(),
+        };
+        errors.extend(captions.iter().filter_map(|c| c.as_ref().err().cloned()));
+        if !errors.is_empty() {
+            return Err(ValidationErrors(errors).into());
+        }
+        let fields = fields?;
+        let tokens: Vec<&str> = save.attach.iter().map(|p| p.token.as_str()).collect();
+        let staged = self.staged(&tokens)?;
+        let photos = staged
+            .iter()
+            .zip(captions)
+            .zip(&save.attach)
+            .map(|((staged, caption), chosen)| {
+                Ok(NewPhoto {
+                    photo: staged.photo.photo_ref(caption?, chosen.consent),
+                    source: staged.source.clone(),
+                    extension: staged.photo.source_extension.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let visit = match current {
+            Some(current) => {
+                if current.fields == fields && photos.is_empty() && save.remove.is_empty() {
+                    return Ok(current);
+                }
+                let edit = VisitWrite::Edit {
+                    id: current.id,
+                    before: current.fields,
+                    after: fields,
+                };
+                self.write_visit(edit, photos, &save.remove)?;
+                self.visit(current.id)?
+            }
+            None => {
+                let visit = self.new_visit(fields);
+                self.write_visit(VisitWrite::New(&visit), photos, &save.remove)?;
+                self.visit(visit.id)?
+            }
+        };
+        for staged in staged {
+            self.remove_staged(&staged.token);
+        }
+        Ok(visit)
+    }
+
     /// Ingests a photo (display copy and thumbnail, no metadata) and attaches it to a visit.
     /// A refused file or caption leaves the visit untouched.
     pub fn add_photo(
@@ -407,74 +475,131 @@ impl Store {
         consent: bool,
     ) -> Result<PhotoRef> {
         let caption = fieldlog_domain::photo::caption(caption)?;
-        let doc_id = self.visit_doc(visit)?;
-        let ingested = crate::photo::ingest(source, &self.photo_dir(), &PhotoLimits::default())?;
-        let photo = PhotoRef {
-            display_sha256: ingested.display.sha256,
-            thumbnail_sha256: ingested.thumbnail.sha256,
-            caption,
-            consent,
-            taken_at: ingested.taken_at,
-            width: ingested.display.width,
-            height: ingested.display.height,
-            display_bytes: ingested.display.bytes,
-            thumbnail_bytes: ingested.thumbnail.bytes,
+        let fields = self.visit(visit)?.fields;
+        let unchanged = VisitWrite::Edit {
+            id: visit,
+            before: fields.clone(),
+            after: fields,
         };
-        let original =
-            match self.settings()?.originals {
-                OriginalsPolicy::Drop => None,
-                OriginalsPolicy::Keep | OriginalsPolicy::UntilUploaded => Some(
-                    self.keep_original(source, &photo.display_sha256, ingested.source_extension)?,
-                ),
-            };
-        let mut files = vec![
-            ("thumbnail", &photo.thumbnail_sha256, photo.thumbnail_bytes),
-            ("display", &photo.display_sha256, photo.display_bytes),
-        ];
-        if let Some(kept) = &original {
-            files.push(("original", &kept.sha256, kept.bytes));
-        }
-        let saved = (|| {
-            let mut w = self.begin()?;
-            w.change_visit(&doc_id, visit, "add photo to", |tx, obj, _| {
-                ledger::put_photo(tx, obj, &photo)
-            })?;
-            for (role, sha256, bytes) in &files {
-                w.tx()
-                    .execute(
-                        "INSERT OR IGNORE INTO photo_files (photo, role, sha256, bytes, added_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
-                        params![photo.display_sha256, role, sha256, bytes, w.now],
-                    )
-                    .db(w.path)?;
-            }
-            w.commit()
-        })();
-        if let (Err(_), Some(kept)) = (&saved, original.filter(|k| k.written)) {
-            let _ = std::fs::remove_file(kept.path);
-        }
-        saved.map(|()| photo)
+        let ingested: Ingested =
+            crate::photo::ingest(source, &self.photo_dir(), &PhotoLimits::default())?.into();
+        let photo = ingested.photo_ref(caption, consent);
+        let new = NewPhoto {
+            photo: photo.clone(),
+            source: source.to_path_buf(),
+            extension: ingested.source_extension,
+        };
+        self.write_visit(unchanged, vec![new], &[])?;
+        Ok(photo)
     }
 
     /// Detaches a photo from a visit. The files stay until nothing refers to them.
     pub fn remove_photo(&mut self, visit: VisitId, display_sha256: &str) -> Result<()> {
-        let doc_id = self.visit_doc(visit)?;
-        if !self
-            .visit(visit)?
-            .photos
-            .iter()
-            .any(|p| p.display_sha256 == display_sha256)
-        {
-            return Err(Error::PhotoNotFound {
-                visit,
-                photo: display_sha256.to_string(),
-            });
+        let fields = self.visit(visit)?.fields;
+        let unchanged = VisitWrite::Edit {
+            id: visit,
+            before: fields.clone(),
+            after: fields,
+        };
+        self.write_visit(unchanged, Vec::new(), &[display_sha256.to_string()])
+    }
+
+    /// The one write of a visit with its photos: one document change, the projection and
+    /// the photo files' rows in one transaction. Originals are kept (per the setting) first
+    /// and removed again if the write fails. `remove` must name photos the visit shows.
+    fn write_visit(
+        &mut self,
+        write: VisitWrite<'_>,
+        photos: Vec<NewPhoto>,
+        remove: &[String],
+    ) -> Result<()> {
+        let (id, doc_id) = match &write {
+            VisitWrite::New(visit) => (visit.id, DocId::ledger(&visit.team, visit.created_at)),
+            VisitWrite::Edit { id, .. } => (*id, self.visit_doc(*id)?),
+        };
+        if !remove.is_empty() {
+            let shown = match &write {
+                VisitWrite::New(_) => Vec::new(),
+                VisitWrite::Edit { .. } => self.visit(id)?.photos,
+            };
+            if let Some(missing) = remove
+                .iter()
+                .find(|sha| !shown.iter().any(|p| &p.display_sha256 == *sha))
+            {
+                return Err(Error::PhotoNotFound {
+                    visit: id,
+                    photo: missing.clone(),
+                });
+            }
         }
-        let mut w = self.begin()?;
-        w.change_visit(&doc_id, visit, "remove photo from", |tx, obj, _| {
-            ledger::remove_photo(tx, obj, display_sha256).map(|_| ())
-        })?;
-        w.commit()
+        let keep = self.settings()?.originals != OriginalsPolicy::Drop;
+        let mut originals = Vec::new();
+        let kept = photos.iter().try_for_each(|new| {
+            if keep {
+                originals.push(Some(self.keep_original(
+                    &new.source,
+                    &new.photo.display_sha256,
+                    &new.extension,
+                )?));
+            } else {
+                originals.push(None);
+            }
+            Ok::<_, Error>(())
+        });
+        let saved = kept.and_then(|()| {
+            let mut w = self.begin()?;
+            let put_photos = |tx: &mut Transaction<'_>, obj: &automerge::ObjId| {
+                remove
+                    .iter()
+                    .try_for_each(|sha| ledger::remove_photo(tx, obj, sha).map(|_| ()))?;
+                photos
+                    .iter()
+                    .try_for_each(|new| ledger::put_photo(tx, obj, &new.photo))
+            };
+            match &write {
+                VisitWrite::New(visit) => {
+                    let key = visit.id.to_string();
+                    w.change(&doc_id, "add visit", std::slice::from_ref(&key), |tx| {
+                        ledger::insert_visit(tx, visit)?;
+                        let obj = ledger::record_obj(tx, &key)
+                            .ok_or_else(|| automerge::AutomergeError::InvalidObjId(key.clone()))?;
+                        put_photos(tx, &obj)
+                    })?;
+                }
+                VisitWrite::Edit { id, before, after } => {
+                    w.change_visit(&doc_id, *id, "edit", |tx, obj, _| {
+                        ledger::write_visit_fields(tx, obj, Some(before), after)?;
+                        put_photos(tx, obj)
+                    })?;
+                }
+            }
+            for (new, original) in photos.iter().zip(&originals) {
+                let photo = &new.photo;
+                let mut files = vec![
+                    ("thumbnail", &photo.thumbnail_sha256, photo.thumbnail_bytes),
+                    ("display", &photo.display_sha256, photo.display_bytes),
+                ];
+                if let Some(kept) = original {
+                    files.push(("original", &kept.sha256, kept.bytes));
+                }
+                for (role, sha256, bytes) in files {
+                    w.tx()
+                        .execute(
+                            "INSERT OR IGNORE INTO photo_files (photo, role, sha256, bytes, added_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5)",
+                            params![photo.display_sha256, role, sha256, bytes, w.now],
+                        )
+                        .db(w.path)?;
+                }
+            }
+            w.commit()
+        });
+        if saved.is_err() {
+            for kept in originals.into_iter().flatten().filter(|k| k.written) {
+                let _ = std::fs::remove_file(kept.path);
+            }
+        }
+        saved
     }
 
     /// Bytes of photo files on this device.

@@ -26,6 +26,8 @@ pub mod cmd {
     pub const SEARCH_SCHOOLS: &str = "search_schools";
     pub const ADD_SCHOOL: &str = "add_school";
     pub const STAGE_PHOTO: &str = "stage_photo";
+    /// Forgets staged photos: the editor was cancelled or a picked photo removed.
+    pub const DISCARD_PHOTOS: &str = "discard_photos";
     pub const SAVE_VISIT: &str = "save_visit";
     pub const LIST_VISITS: &str = "list_visits";
     pub const VISIT_DETAIL: &str = "visit_detail";
@@ -148,7 +150,8 @@ pub struct StagedPhoto {
     pub token: String,
 }
 
-/// The header carrying a staged photo's file name.
+/// The header carrying a staged photo's file name. The shell reads the format from the
+/// photo's content, so it is informational.
 pub const FILE_NAME_HEADER: &str = "x-file-name";
 
 /// A staged photo to attach on save, with what the person chose for it.
@@ -159,13 +162,24 @@ pub struct NewPhoto {
     pub consent: bool,
 }
 
-/// `save_visit`: a new visit (`id` is `None`) or changes to an existing one. Only fields
-/// that differ from the stored visit are written, so concurrent edits of other fields merge.
+/// `save_visit`: a new visit (`id` is `None`) or changes to an existing one, with its
+/// photos, saved all or nothing: a refused field or caption saves nothing. Only fields that
+/// differ from the stored visit are written, so concurrent edits of other fields merge.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SaveVisit {
     pub id: Option<VisitId>,
     pub input: VisitInput,
+    /// Staged photos to attach.
     pub photos: Vec<NewPhoto>,
+    /// Photos the visit shows (their `display_sha256`) to detach.
+    #[serde(default)]
+    pub remove_photos: Vec<String>,
+}
+
+/// `discard_photos`: staged photos that will not be saved. Unknown tokens are ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscardPhotos {
+    pub tokens: Vec<String>,
 }
 
 /// `list_visits`: by month (`YYYY-MM`) and school.

@@ -59,6 +59,54 @@ fn registry_import_adds_sixty_schools_then_changes_nothing() {
 }
 
 #[test]
+fn a_registry_listing_a_school_twice_is_refused_and_a_fixed_one_imports_once() {
+    let device = TestDevice::init("zh-CN", "一号机", TEAM);
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let rows = "name,district,area,level,enrollment\n\
+                南山小学,南山区,城区,小学,1280\n\
+                青溪县龙潭镇中心小学,青溪县,乡村,小学,420\n";
+    let twice = dir.path().join("twice.csv");
+    std::fs::write(&twice, format!("{rows}南山小学,南山区,城区,小学,1280\n")).expect("written");
+    let once = dir.path().join("once.csv");
+    std::fs::write(&once, rows).expect("written");
+    let count = || device.json(&["school", "list"]).as_array().map(Vec::len);
+
+    for _ in 0..3 {
+        let refused = device
+            .run(&["school", "import", twice.to_str().expect("UTF-8")])
+            .fails();
+        for part in ["第 4 行", "第 2 行", "南山小学"] {
+            assert!(refused.contains(part), "{refused}");
+        }
+        assert_eq!(count(), Some(0));
+    }
+    let english = device
+        .run(&[
+            "--lang",
+            "en",
+            "school",
+            "import",
+            twice.to_str().expect("UTF-8"),
+        ])
+        .fails();
+    assert!(english.contains("listed twice"), "{english}");
+
+    let mut summaries = Vec::new();
+    for _ in 0..3 {
+        summaries.push(device.json(&["school", "import", once.to_str().expect("UTF-8")]));
+        assert_eq!(count(), Some(2));
+    }
+    assert_eq!(
+        summaries[0],
+        json!({"added": 2, "updated": 0, "unchanged": 0})
+    );
+    assert_eq!(
+        summaries[2],
+        json!({"added": 0, "updated": 0, "unchanged": 2})
+    );
+}
+
+#[test]
 fn init_accepts_an_empty_dir_and_refuses_a_second_device() {
     let device = TestDevice::empty("en");
     let created = device.json(&["init", "--device-name", "laptop", "--team", TEAM]);

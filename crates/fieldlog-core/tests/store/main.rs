@@ -10,4 +10,6 @@ mod bundles;
 mod convergence;
 mod photos;
 mod records;
+mod registry;
+mod saves;
 mod support;

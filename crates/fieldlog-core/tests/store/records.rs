@@ -1,6 +1,7 @@
 //! Writing, reading back, reopening, the projection, reports and conflicts.
 
 use crate::support::{REGISTRY, START_MS, send, team, today, visit};
+use fieldlog_core::registry::RegistryError;
 use fieldlog_core::{Error, ReportFilter, VisitFilter};
 use fieldlog_domain::{Area, Field, Lang, Report, SchoolInput, SchoolStatus};
 
@@ -104,7 +105,7 @@ fn refused_input_leaves_everything_untouched() {
     assert!(matches!(edit, Err(Error::Invalid(_))), "{edit:?}");
     let broken_csv = format!("{REGISTRY}新学校,南山区,郊区,小学,10\n");
     match d.store.import_schools_csv(broken_csv.as_bytes()) {
-        Err(Error::RegistryLine { line: 7, source }) => {
+        Err(Error::Registry(RegistryError::Line { line: 7, source })) => {
             assert_eq!(source.0[0].field, Field::Area)
         }
         other => panic!("expected a refused line 7, got {other:?}"),

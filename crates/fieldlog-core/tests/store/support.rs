@@ -66,6 +66,16 @@ impl Device {
         .collect()
     }
 
+    /// How many changes all documents hold.
+    pub fn changes(&mut self) -> usize {
+        self.store
+            .documents()
+            .unwrap()
+            .iter()
+            .map(|(_, doc)| doc.get_changes(&[]).len())
+            .sum()
+    }
+
     /// All stored state: documents, peers and projection.
     pub fn all_rows(&self) -> Vec<String> {
         [
