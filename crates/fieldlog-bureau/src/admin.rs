@@ -101,12 +101,8 @@ impl Bureau {
         let mut out = Vec::new();
         for visit in visits {
             for photo in &visit.photos {
-                let complete = |sha256: &str| {
-                    Ok::<_, Error>(matches!(
-                        self.blobs().held(sha256)?,
-                        crate::blobs::Held::Complete(_)
-                    ))
-                };
+                let complete =
+                    |sha256: &str| Ok::<_, Error>(self.blobs().complete(sha256)?.is_some());
                 out.push(PhotoArrival {
                     visit: visit.id,
                     team: visit.team.clone(),

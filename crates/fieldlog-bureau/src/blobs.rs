@@ -1,35 +1,42 @@
 //! Photo files (blobs) at the bureau, on disk beside the database:
 //!
-//! - `blobs/partial/<sha256>`: an upload in progress; its length is the offset a device
-//!   resumes from. Bytes are appended as they arrive and synced before each answer.
+//! - `blobs/partial/<device id>/<sha256>`: one device's upload in progress; its length is
+//!   the offset that device resumes from. Bytes are appended as they arrive and synced
+//!   before each answer. Each device has its own, so no other device can add to it (a
+//!   teammate's junk would only be found at the checksum) or hold it up.
 //! - `blobs/<sha256[..2]>/<sha256>.jpg` (the device's layout): a complete blob. It appears
 //!   only by renaming a partial file whose sha256 matched, so it is never partial or wrong.
+//!   Two devices completing the same blob rename identical bytes; the second is harmless.
 //!
-//! One upload per blob at a time: every operation on a blob holds its lock, so a device
-//! retrying after a cut connection waits until the bureau has finished with the old
-//! request, then sees every byte that got through.
+//! One operation per device and blob at a time: each holds that pair's lock, so a device
+//! retrying after a cut connection waits until the bureau has finished with the old request
+//! (at most the body timeouts of [`crate::net`]), then sees every byte that got through.
+//! Partial files a device abandons are removed by [`BlobStore::remove_stale`] when serving
+//! starts.
 
 use crate::error::{Error, Result};
 use axum::body::Body;
 use fieldlog_core::photo::{sha256_hex, stored_path};
+use fieldlog_domain::DeviceId;
 use fieldlog_domain::sync::Refusal;
 use http_body_util::BodyExt;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
-/// A device that sends nothing for this long loses its upload's lock (what arrived stays).
-const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-const LOCK_STRIPES: usize = 64;
+type LockKey = (DeviceId, String);
 
 #[derive(Debug)]
 pub struct BlobStore {
     dir: PathBuf,
-    locks: [Mutex<()>; LOCK_STRIPES],
+    /// One lock per (device, blob) in use; an entry goes when its last user does.
+    locks: std::sync::Mutex<HashMap<LockKey, Arc<Mutex<()>>>>,
 }
 
-/// How much of a blob the bureau holds.
+/// How much of a blob the bureau holds (for one device, while partial).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Held {
     Complete(u64),
@@ -44,47 +51,127 @@ impl Held {
     }
 }
 
+/// Exclusive use of one device's upload of one blob, until dropped.
+#[derive(Debug)]
+pub struct BlobLock<'a> {
+    // Fields drop in order: the mutex is released before the entry is tidied.
+    _guard: OwnedMutexGuard<()>,
+    _entry: LockEntry<'a>,
+}
+
+/// A use of a lock entry; the last one to go removes the entry from the map.
+#[derive(Debug)]
+struct LockEntry<'a> {
+    store: &'a BlobStore,
+    key: LockKey,
+    mutex: Arc<Mutex<()>>,
+}
+
+impl Drop for LockEntry<'_> {
+    fn drop(&mut self) {
+        let mut locks = self.store.lock_map();
+        // Clones are made only under the map's lock: two left means the map's and ours.
+        if Arc::strong_count(&self.mutex) == 2 {
+            locks.remove(&self.key);
+        }
+    }
+}
+
 impl BlobStore {
     pub fn new(dir: &Path) -> BlobStore {
         BlobStore {
             dir: dir.to_path_buf(),
-            locks: std::array::from_fn(|_| Mutex::new(())),
+            locks: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
-    /// Waits for exclusive use of one blob. `sha256` is already checked to be hex.
-    pub async fn lock(&self, sha256: &str) -> MutexGuard<'_, ()> {
-        let stripe = usize::from_str_radix(sha256.get(..2).unwrap_or("0"), 16).unwrap_or(0);
-        self.locks[stripe % LOCK_STRIPES].lock().await
+    fn lock_map(&self) -> std::sync::MutexGuard<'_, HashMap<LockKey, Arc<Mutex<()>>>> {
+        self.locks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Waits for exclusive use of `device`'s upload of a blob. `sha256` is already checked
+    /// to be hex.
+    pub async fn lock(&self, device: DeviceId, sha256: &str) -> BlobLock<'_> {
+        let key = (device, sha256.to_string());
+        let mutex = self.lock_map().entry(key.clone()).or_default().clone();
+        // Made before waiting, so a waiter that gives up still tidies the entry.
+        let entry = LockEntry {
+            store: self,
+            key,
+            mutex: mutex.clone(),
+        };
+        BlobLock {
+            _guard: mutex.lock_owned().await,
+            _entry: entry,
+        }
+    }
+
+    /// How many (device, blob) locks are in use or awaited.
+    pub fn locks_in_use(&self) -> usize {
+        self.lock_map().len()
     }
 
     pub fn complete_path(&self, sha256: &str) -> PathBuf {
         stored_path(&self.dir, sha256)
     }
 
-    fn partial_path(&self, sha256: &str) -> PathBuf {
-        self.dir.join("partial").join(sha256)
+    fn partial_dir(&self) -> PathBuf {
+        self.dir.join("partial")
     }
 
-    pub fn held(&self, sha256: &str) -> Result<Held> {
-        let len = |path: PathBuf| match std::fs::metadata(&path) {
-            Ok(meta) => Ok(Some(meta.len())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(Error::Io { path, source }),
-        };
-        if let Some(n) = len(self.complete_path(sha256))? {
+    fn partial_path(&self, device: DeviceId, sha256: &str) -> PathBuf {
+        self.partial_dir().join(device.to_string()).join(sha256)
+    }
+
+    /// Whether the blob is complete (and its length).
+    pub fn complete(&self, sha256: &str) -> Result<Option<u64>> {
+        file_len(self.complete_path(sha256))
+    }
+
+    /// What the bureau holds of a blob of `length` bytes for `device`: the whole blob if any
+    /// device completed it, else this device's partial file. A partial file as long as the
+    /// blob (a crash before the check) is checked now; a longer one (the visit's recorded
+    /// length changed) is dropped. The caller holds the (device, blob) lock.
+    pub async fn held(&self, device: DeviceId, sha256: &str, length: u64) -> Result<Held> {
+        let path = self.partial_path(device, sha256);
+        if let Some(n) = self.complete(sha256)? {
+            // Another device finished it: this device's partial file is of no more use.
+            remove_if_present(&path)?;
             return Ok(Held::Complete(n));
         }
-        Ok(Held::Partial(len(self.partial_path(sha256))?.unwrap_or(0)))
+        let held = file_len(path.clone())?.unwrap_or(0);
+        if held < length {
+            return Ok(Held::Partial(held));
+        }
+        if held == length {
+            match self.finish(sha256, path, length).await {
+                Err(e) if e.refusal() == Some(Refusal::ChecksumMismatch) => {
+                    return Ok(Held::Partial(0));
+                }
+                other => return other,
+            }
+        }
+        remove_if_present(&path)?;
+        Ok(Held::Partial(0))
     }
 
-    /// Appends a body that starts at `offset` (which must be what the bureau holds) to a
-    /// blob of `length` bytes, keeping whatever arrives even if the connection breaks. When
-    /// the last byte is in, checks the sha256 and makes the blob complete (or discards it:
-    /// `checksum_mismatch`). Returns what the bureau holds afterwards. The caller holds the
-    /// blob's lock.
-    pub async fn append(&self, sha256: &str, offset: u64, length: u64, body: Body) -> Result<Held> {
-        let held = self.held(sha256)?;
+    /// Appends a body that starts at `offset` (which must be what the bureau holds for this
+    /// device) to a blob of `length` bytes, keeping whatever arrives even if the connection
+    /// breaks or the body times out. When the last byte is in, checks the sha256 and makes
+    /// the blob complete (or discards it: `checksum_mismatch`). Returns what the bureau holds
+    /// afterwards. The caller holds the (device, blob) lock and checked `offset <= length`.
+    pub async fn append(
+        &self,
+        device: DeviceId,
+        sha256: &str,
+        offset: u64,
+        length: u64,
+        body: Body,
+    ) -> Result<Held> {
+        let held = self.held(device, sha256, length).await?;
+        let path = self.partial_path(device, sha256);
         if let Held::Complete(_) = held {
             discard(body, length).await;
             return Ok(held);
@@ -95,7 +182,6 @@ impl BlobStore {
                 held: held.offset(),
             });
         }
-        let path = self.partial_path(sha256);
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| Error::Io { path, source }
@@ -112,12 +198,13 @@ impl BlobStore {
         let mut written = offset;
         let mut body = body;
         let mut too_long = false;
-        // A frame error or a silent device ends the body; what arrived is kept either way.
-        while let Ok(Some(Ok(frame))) = tokio::time::timeout(IDLE_TIMEOUT, body.frame()).await {
+        // A frame error (a cut connection, a body timeout) ends the body; what arrived is
+        // kept either way.
+        while let Some(Ok(frame)) = body.frame().await {
             let Ok(data) = frame.into_data() else {
                 continue;
             };
-            let room = usize::try_from(length - written).unwrap_or(usize::MAX);
+            let room = usize::try_from(length.saturating_sub(written)).unwrap_or(usize::MAX);
             let take = data.len().min(room);
             file.write_all(&data[..take]).await.map_err(io(&path))?;
             written += take as u64;
@@ -137,11 +224,11 @@ impl BlobStore {
         if written < length {
             return Ok(Held::Partial(written));
         }
-        self.complete(sha256, path, length).await
+        self.finish(sha256, path, length).await
     }
 
     /// Verifies a fully received partial file and moves it into place.
-    async fn complete(&self, sha256: &str, partial: PathBuf, length: u64) -> Result<Held> {
+    async fn finish(&self, sha256: &str, partial: PathBuf, length: u64) -> Result<Held> {
         let complete = self.complete_path(sha256);
         let expected = sha256.to_string();
         let outcome = tokio::task::spawn_blocking(move || -> Result<bool> {
@@ -156,6 +243,7 @@ impl BlobStore {
             }
             let dir = complete.parent().unwrap_or(Path::new("."));
             std::fs::create_dir_all(dir).map_err(io(dir))?;
+            // Atomic; if another device completed it first, the same bytes replace it.
             std::fs::rename(&partial, &complete).map_err(io(&complete))?;
             std::fs::File::open(dir)
                 .and_then(|d| d.sync_all())
@@ -173,15 +261,78 @@ impl BlobStore {
             ))
         }
     }
+
+    /// Removes partial files not written to for `max_age` (a device that never came back;
+    /// should it return, it starts those files again from 0), files of the old shared
+    /// layout (`partial/<sha256>`), and device directories left empty. Returns how many
+    /// files went. Run it before serving: it takes no locks.
+    pub fn remove_stale(&self, max_age: Duration) -> Result<usize> {
+        let root = self.partial_dir();
+        let now = SystemTime::now();
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Io { path, source }
+        };
+        let entries = match std::fs::read_dir(&root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(source) => return Err(Error::Io { path: root, source }),
+        };
+        let mut removed = 0;
+        for entry in entries {
+            let path = entry.map_err(io(&root))?.path();
+            if !path.is_dir() {
+                std::fs::remove_file(&path).map_err(io(&path))?;
+                removed += 1;
+                continue;
+            }
+            let mut left = 0;
+            for file in std::fs::read_dir(&path).map_err(io(&path))? {
+                let file = file.map_err(io(&path))?.path();
+                let modified = std::fs::metadata(&file)
+                    .and_then(|m| m.modified())
+                    .map_err(io(&file))?;
+                if now.duration_since(modified).unwrap_or_default() > max_age {
+                    std::fs::remove_file(&file).map_err(io(&file))?;
+                    removed += 1;
+                } else {
+                    left += 1;
+                }
+            }
+            if left == 0 {
+                std::fs::remove_dir(&path).map_err(io(&path))?;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+fn file_len(path: PathBuf) -> Result<Option<u64>> {
+    match std::fs::metadata(&path) {
+        Ok(meta) => Ok(Some(meta.len())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::Io { path, source }),
+    }
+}
+
+fn remove_if_present(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
 }
 
 /// Reads and drops an upload's body (at most `length` bytes) that needs no storing, so the
 /// device, still sending, gets the answer instead of a broken connection: a retry of a
-/// finished upload is answered like the first.
+/// finished upload is answered like the first. A body that stalls is cut by its timeouts.
 pub(crate) async fn discard(mut body: Body, length: u64) {
     let mut seen = 0u64;
     while seen <= length
-        && let Ok(Some(Ok(frame))) = tokio::time::timeout(IDLE_TIMEOUT, body.frame()).await
+        && let Some(Ok(frame)) = body.frame().await
     {
         seen += frame.data_ref().map_or(0, |data| data.len() as u64);
     }

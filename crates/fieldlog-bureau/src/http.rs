@@ -8,12 +8,16 @@
 //! A refusal is its HTTP status with a JSON [`ErrorBody`]; any other failure is a 500 with
 //! a plain-text body (and a log line), which a device treats as "try again later". Storage
 //! calls run on the blocking pool, so a slow disk never stalls the async workers, and a
-//! round whose client hangs up still finishes (atomically) once started.
+//! round whose client hangs up still finishes (atomically) once started. Every request with
+//! a valid token counts against its device's rate, enrollment against the address's
+//! ([`crate::limits`]); timeouts and the connection cap are [`crate::net`]'s.
 
 use crate::error::Error;
+use crate::limits::Limits;
 use crate::{Bureau, DeviceRecord};
 use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::extract::Request;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -23,25 +27,42 @@ use fieldlog_domain::sync::{
     SYNC_CONTENT_TYPE, UPLOAD_LENGTH, UPLOAD_OFFSET,
 };
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 use tracing::Instrument;
 
 /// An enrollment request is a code, a name and a few actor ids.
 const MAX_ENROLL_BODY_BYTES: usize = 64 * 1024;
 
-/// Serves `bureau` on `listener` until `shutdown` resolves; then stops accepting and lets
-/// the requests in flight finish.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
+/// What the handlers share: the bureau and the rate limits.
+#[derive(Debug, Clone)]
+pub(crate) struct Api {
     bureau: Bureau,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(bureau))
-        .with_graceful_shutdown(shutdown)
-        .await
+    limits: Arc<Limits>,
 }
 
+impl Api {
+    pub(crate) fn new(bureau: Bureau) -> Api {
+        let limits = Arc::new(Limits::new(&bureau.config().serve));
+        Api { bureau, limits }
+    }
+
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.limits
+    }
+}
+
+/// The client's address, which [`crate::serve`] puts on each request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Peer(pub std::net::SocketAddr);
+
+/// The routes, with rate limits from the bureau's config. Timeouts and the connection cap
+/// come with [`crate::serve`]; a router served some other way has none.
 pub fn router(bureau: Bureau) -> Router {
+    router_for(Api::new(bureau))
+}
+
+pub(crate) fn router_for(api: Api) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/enroll", post(enroll))
@@ -50,13 +71,17 @@ pub fn router(bureau: Bureau) -> Router {
             "/v1/blobs/{sha256}",
             get(fetch_blob).head(blob_offset).patch(upload_blob),
         )
-        .with_state(bureau)
+        .with_state(api)
 }
 
-async fn enroll(State(bureau): State<Bureau>, body: Body) -> Result<Response, ApiError> {
+async fn enroll(State(api): State<Api>, request: Request) -> Result<Response, ApiError> {
     let span = tracing::info_span!("enroll");
     async move {
-        let body = read_body(body, MAX_ENROLL_BODY_BYTES).await?;
+        if let Some(Peer(peer)) = request.extensions().get::<Peer>() {
+            api.limits.enroll(peer.ip())?;
+        }
+        let bureau = api.bureau;
+        let body = read_body(request.into_body(), MAX_ENROLL_BODY_BYTES).await?;
         let request: EnrollRequest = serde_json::from_slice(&body).map_err(|e| {
             Error::refused(
                 Refusal::Malformed,
@@ -75,13 +100,14 @@ async fn enroll(State(bureau): State<Bureau>, body: Body) -> Result<Response, Ap
 }
 
 async fn sync(
-    State(bureau): State<Bureau>,
+    State(api): State<Api>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let span = tracing::info_span!("sync", device = tracing::field::Empty);
     async move {
-        let device = device_of(&bureau, &headers).await?;
+        let device = device_of(&api, &headers).await?;
+        let bureau = api.bureau;
         expect_header(&headers, header::CONTENT_TYPE, SYNC_CONTENT_TYPE)?;
         expect_header(&headers, header::CONTENT_ENCODING, "zstd")?;
         let body = read_body(body, MAX_BODY_BYTES).await?;
@@ -99,43 +125,46 @@ async fn sync(
     .await
 }
 
-/// The device whose bearer token the request carries (and records it in the span).
-async fn device_of(bureau: &Bureau, headers: &HeaderMap) -> Result<DeviceRecord, ApiError> {
+/// The device whose bearer token the request carries (and records it in the span), if it
+/// is within its rate.
+async fn device_of(api: &Api, headers: &HeaderMap) -> Result<DeviceRecord, ApiError> {
     let token = bearer(headers).ok_or_else(|| {
         Error::refused(
             Refusal::Unauthenticated,
             "send the device token as `Authorization: Bearer <token>`",
         )
     })?;
-    let bureau = bureau.clone();
+    let bureau = api.bureau.clone();
     let device = blocking(move || bureau.authenticate(&token)).await?;
     tracing::Span::current().record("device", tracing::field::display(&device.id));
+    api.limits.device(device.id)?;
     Ok(device)
 }
 
 /// The device, and the length of the blob it may touch.
 async fn blob_access(
-    bureau: &Bureau,
+    api: &Api,
     headers: &HeaderMap,
     sha256: &str,
 ) -> Result<(DeviceRecord, u64), ApiError> {
-    let device = device_of(bureau, headers).await?;
-    let (bureau, sha256, checked) = (bureau.clone(), sha256.to_string(), device.clone());
+    let device = device_of(api, headers).await?;
+    let (bureau, sha256, checked) = (api.bureau.clone(), sha256.to_string(), device.clone());
     let length = blocking(move || bureau.blob_length(&checked, &sha256)).await?;
     Ok((device, length))
 }
 
-/// `HEAD`: how many bytes of the blob the bureau holds.
+/// `HEAD`: how many bytes of the blob the bureau holds for this device.
 async fn blob_offset(
-    State(bureau): State<Bureau>,
+    State(api): State<Api>,
     Path(sha256): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let span = tracing::info_span!("blob_offset", device = tracing::field::Empty, %sha256);
     async move {
-        let (_, length) = blob_access(&bureau, &headers, &sha256).await?;
-        let _lock = bureau.blobs().lock(&sha256).await;
-        let held = bureau.blobs().held(&sha256)?;
+        let (device, length) = blob_access(&api, &headers, &sha256).await?;
+        let blobs = api.bureau.blobs();
+        let _lock = blobs.lock(device.id, &sha256).await;
+        let held = blobs.held(device.id, &sha256, length).await?;
         Ok(offset_answer(StatusCode::NO_CONTENT, held.offset(), length))
     }
     .instrument(span)
@@ -144,14 +173,14 @@ async fn blob_offset(
 
 /// `PATCH`: appends the body at `Upload-Offset`; checks the sha256 once the blob is whole.
 async fn upload_blob(
-    State(bureau): State<Bureau>,
+    State(api): State<Api>,
     Path(sha256): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let span = tracing::info_span!("upload_blob", device = tracing::field::Empty, %sha256);
     async move {
-        let (_, length) = blob_access(&bureau, &headers, &sha256).await?;
+        let (device, length) = blob_access(&api, &headers, &sha256).await?;
         expect_header(&headers, header::CONTENT_TYPE, BLOB_CONTENT_TYPE)?;
         let offset = number_header(&headers, UPLOAD_OFFSET)?;
         if number_header(&headers, UPLOAD_LENGTH)? != length {
@@ -162,14 +191,23 @@ async fn upload_blob(
             )
             .into());
         }
-        let _lock = bureau.blobs().lock(&sha256).await;
-        match bureau.blobs().append(&sha256, offset, length, body).await {
+        if offset > length {
+            crate::blobs::discard(body, length).await;
+            return Err(Error::refused(
+                Refusal::Malformed,
+                format!("`{UPLOAD_OFFSET}: {offset}` is past the blob's {length} bytes"),
+            )
+            .into());
+        }
+        let blobs = api.bureau.blobs();
+        let _lock = blobs.lock(device.id, &sha256).await;
+        match blobs.append(device.id, &sha256, offset, length, body).await {
             Ok(held) => Ok(offset_answer(StatusCode::NO_CONTENT, held.offset(), length)),
             Err(Error::OffsetMismatch { held }) => {
-                let mut answer = ApiError::Refused {
-                    reason: Refusal::OffsetMismatch,
-                    message: Error::OffsetMismatch { held }.to_string(),
-                }
+                let mut answer = ApiError::refused(
+                    Refusal::OffsetMismatch,
+                    Error::OffsetMismatch { held }.to_string(),
+                )
                 .into_response();
                 answer
                     .headers_mut()
@@ -185,14 +223,14 @@ async fn upload_blob(
 
 /// `GET`: the blob's bytes, once it is complete.
 async fn fetch_blob(
-    State(bureau): State<Bureau>,
+    State(api): State<Api>,
     Path(sha256): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let span = tracing::info_span!("fetch_blob", device = tracing::field::Empty, %sha256);
     async move {
-        blob_access(&bureau, &headers, &sha256).await?;
-        let path = bureau.blobs().complete_path(&sha256);
+        blob_access(&api, &headers, &sha256).await?;
+        let path = api.bureau.blobs().complete_path(&sha256);
         match tokio::fs::read(&path).await {
             Ok(bytes) => Ok(([(header::CONTENT_TYPE, "image/jpeg")], bytes).into_response()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::refused(
@@ -247,13 +285,18 @@ fn expect_header(headers: &HeaderMap, name: header::HeaderName, want: &str) -> R
     }
 }
 
-/// Reads a body of at most `limit` bytes; a larger one is refused as `too_large`.
+/// Reads a body of at most `limit` bytes; a larger one is refused as `too_large`, one that
+/// timed out as `too_slow`.
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, Error> {
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(Error::refused(
             Refusal::TooLarge,
             format!("the body is larger than {limit} bytes"),
+        )),
+        Err(e) if crate::net::is_body_timeout(e.as_ref()) => Err(Error::refused(
+            Refusal::TooSlow,
+            format!("the body was cut: {}", error_chain(e.as_ref())),
         )),
         Err(e) => Err(Error::refused(
             Refusal::Malformed,
@@ -273,21 +316,46 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-/// What a handler fails with: a refusal the device is told about, or an internal error
-/// that is logged and answered with a bare 500.
+/// What a handler fails with: a refusal the device is told about (with how long to wait
+/// for a temporary one), or an internal error that is logged and answered with a bare 500.
 #[derive(Debug)]
-enum ApiError {
-    Refused { reason: Refusal, message: String },
+pub(crate) enum ApiError {
+    Refused {
+        reason: Refusal,
+        message: String,
+        retry_after: Option<Duration>,
+    },
     Internal,
+}
+
+impl ApiError {
+    pub(crate) fn refused(reason: Refusal, message: impl Into<String>) -> ApiError {
+        ApiError::Refused {
+            reason,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// Adds `Retry-After` to a refusal.
+    pub(crate) fn retry_after(self, wait: Duration) -> ApiError {
+        match self {
+            ApiError::Refused {
+                reason, message, ..
+            } => ApiError::Refused {
+                reason,
+                message,
+                retry_after: Some(wait),
+            },
+            ApiError::Internal => ApiError::Internal,
+        }
+    }
 }
 
 impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
         match error {
-            Error::Refused { reason, detail } => ApiError::Refused {
-                reason,
-                message: detail,
-            },
+            Error::Refused { reason, detail } => ApiError::refused(reason, detail),
             other => {
                 tracing::error!(error = %error_chain(&other), "request failed");
                 ApiError::Internal
@@ -308,24 +376,37 @@ pub fn status_of(reason: Refusal) -> StatusCode {
         Refusal::UnknownBlob => StatusCode::NOT_FOUND,
         Refusal::OffsetMismatch => StatusCode::CONFLICT,
         Refusal::ChecksumMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+        Refusal::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        Refusal::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        Refusal::TooSlow => StatusCode::REQUEST_TIMEOUT,
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
-            ApiError::Refused { reason, message } => {
+            ApiError::Refused {
+                reason,
+                message,
+                retry_after,
+            } => {
                 tracing::info!(?reason, message, "refused");
                 let body = ErrorBody {
                     error: ErrorDetail { reason, message },
                 };
                 let json = serde_json::to_vec(&body).unwrap_or_default();
-                (
+                let mut answer = (
                     status_of(reason),
                     [(header::CONTENT_TYPE, "application/json")],
                     json,
                 )
-                    .into_response()
+                    .into_response();
+                if let Some(wait) = retry_after {
+                    answer
+                        .headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs()));
+                }
+                answer
             }
             ApiError::Internal => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()

@@ -3,9 +3,12 @@
 //! - [`Bureau`]: the handle the HTTP layer and the admin commands share (cheap to clone).
 //!   Its methods live in [`admin`] (teams, enrollment codes, devices, registry imports)
 //!   and [`sync`] (one sync round: decode, authorize, apply, answer).
-//! - [`http`]: the axum routes (`/v1/enroll`, `/v1/sync`, `/v1/blobs/…`, `/healthz`) and
-//!   [`serve`].
-//! - [`blobs`]: photo files on disk, uploaded resumably and checked against their sha256.
+//! - [`http`]: the axum routes (`/v1/enroll`, `/v1/sync`, `/v1/blobs/…`, `/healthz`).
+//! - [`net`]: [`serve`], connections under [`ServeConfig`]: header and body timeouts, a
+//!   connection cap answered `busy`, a shutdown deadline. [`limits`]: request rates per
+//!   device and, for enrollment, per address.
+//! - [`blobs`]: photo files on disk, uploaded resumably (each device into its own partial
+//!   file) and checked against their sha256.
 //! - [`storage`]: the [`Storage`] trait the layers above see, as `Arc<dyn Storage>`, and
 //!   its records. [`sqlite`] is the one implementation: one `bureau.sqlite3` per data dir.
 //! - [`admit`]: which changes a device may add to a document (actor binding, missing
@@ -72,6 +75,8 @@ pub mod admit;
 pub mod blobs;
 pub mod error;
 pub mod http;
+pub mod limits;
+pub mod net;
 pub mod registry;
 pub mod scope;
 pub mod secret;
@@ -83,7 +88,8 @@ pub use admin::IssuedCode;
 pub use blobs::BlobStore;
 pub use error::{Error, Result};
 pub use fieldlog_core::{Clock, FixedClock, SystemClock};
-pub use http::{router, serve};
+pub use http::router;
+pub use net::{RateLimit, ServeConfig, connection_cap, serve};
 pub use scope::Scope;
 pub use sqlite::{SqliteOptions, SqliteStorage};
 pub use storage::{DeviceRecord, ImportSummary, PurgeReason, Purged, Storage, Team, TeamType};
@@ -105,6 +111,8 @@ pub struct Config {
     /// The most bytes of changes one answer carries (one change is always sent).
     pub max_response_bytes: usize,
     pub sqlite: SqliteOptions,
+    /// Timeouts, the connection cap, the shutdown deadline and rate limits of [`serve`].
+    pub serve: ServeConfig,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -114,6 +122,7 @@ impl Default for Config {
             max_changes_per_response: 1_000,
             max_response_bytes: 4 * 1024 * 1024,
             sqlite: SqliteOptions::default(),
+            serve: ServeConfig::default(),
             clock: Arc::new(SystemClock),
         }
     }

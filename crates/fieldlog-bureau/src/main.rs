@@ -36,7 +36,7 @@ struct Cli {
     )]
     data_dir: Option<PathBuf>,
     /// A TOML file with settings (`data_dir`, `listen`, `max_changes_per_response`,
-    /// `expires_hours`).
+    /// `expires_hours`, and `serve`'s limits named as their flags, with `_`).
     #[arg(
         long,
         global = true,
@@ -94,6 +94,8 @@ enum Command {
             value_name = "N"
         )]
         max_changes_per_response: Option<u32>,
+        #[command(flatten)]
+        limits: ServeFlags,
     },
     /// Create the bureau in the data directory and issue the first coordinator's code.
     Init {
@@ -126,6 +128,41 @@ enum Command {
     /// Enrolled devices.
     #[command(subcommand)]
     Device(DeviceCommand),
+}
+
+/// Limits on clients (defaults in `fieldlog_bureau::ServeConfig`).
+#[derive(Debug, Args)]
+struct ServeFlags {
+    /// The most connections served at once; more are answered 503 `busy` [default: from
+    /// the open-file limit, at most 4096].
+    #[arg(long, env = "FIELDLOG_BUREAU_MAX_CONNECTIONS", value_name = "N")]
+    max_connections: Option<usize>,
+    /// Seconds a client has to send a request's headers; also how long an idle kept-alive
+    /// connection stays open [default: 15].
+    #[arg(long, env = "FIELDLOG_BUREAU_HEADER_TIMEOUT", value_name = "SECS")]
+    header_timeout: Option<u64>,
+    /// Seconds a request body may pause before it is cut [default: 15].
+    #[arg(long, env = "FIELDLOG_BUREAU_BODY_STALL_TIMEOUT", value_name = "SECS")]
+    body_stall_timeout: Option<u64>,
+    /// Seconds a request body may take in all [default: 120, a device's round timeout].
+    #[arg(long, env = "FIELDLOG_BUREAU_BODY_TIMEOUT", value_name = "SECS")]
+    body_timeout: Option<u64>,
+    /// Seconds requests in flight get after SIGINT or SIGTERM [default: 10].
+    #[arg(long, env = "FIELDLOG_BUREAU_SHUTDOWN_GRACE", value_name = "SECS")]
+    shutdown_grace: Option<u64>,
+    /// Requests a minute per device, which may also come all at once [default: 1800].
+    #[arg(long, env = "FIELDLOG_BUREAU_DEVICE_RATE", value_name = "PER_MINUTE")]
+    device_rate: Option<u32>,
+    /// Enrollments a minute per network address [default: 60].
+    #[arg(long, env = "FIELDLOG_BUREAU_ENROLL_RATE", value_name = "PER_MINUTE")]
+    enroll_rate: Option<u32>,
+    /// Days after which an unfinished photo upload is removed at startup [default: 30].
+    #[arg(
+        long,
+        env = "FIELDLOG_BUREAU_PARTIAL_MAX_AGE_DAYS",
+        value_name = "DAYS"
+    )]
+    partial_max_age_days: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -180,6 +217,14 @@ struct FileConfig {
     listen: Option<String>,
     max_changes_per_response: Option<u32>,
     expires_hours: Option<u32>,
+    max_connections: Option<usize>,
+    header_timeout: Option<u64>,
+    body_stall_timeout: Option<u64>,
+    body_timeout: Option<u64>,
+    shutdown_grace: Option<u64>,
+    device_rate: Option<u32>,
+    enroll_rate: Option<u32>,
+    partial_max_age_days: Option<u64>,
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8440";
@@ -251,15 +296,18 @@ fn run(cli: Cli) -> Result<()> {
         Command::Serve {
             listen,
             max_changes_per_response,
+            limits,
         } => {
             let listen = listen
-                .or(file.listen)
+                .or(file.listen.clone())
                 .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
             if let Some(max) = max_changes_per_response.or(file.max_changes_per_response) {
                 config.max_changes_per_response = max;
             }
+            serve_config(&mut config.serve, &limits, &file);
+            let grace = config.serve.shutdown_grace;
             let bureau = open_existing(&data_dir, config)?;
-            serve(&listen, bureau)
+            serve(&listen, bureau, grace)
         }
         Command::Team(TeamCommand::Add {
             team,
@@ -478,12 +526,82 @@ fn open_existing(data_dir: &Path, config: Config) -> Result<Bureau> {
     Ok(Bureau::open(data_dir, config)?)
 }
 
-fn serve(listen: &str, bureau: Bureau) -> Result<()> {
+/// Flags, then the file, then the defaults; the connection cap defaults to what the
+/// process's open-file limit allows.
+fn serve_config(serve: &mut fieldlog_bureau::ServeConfig, flags: &ServeFlags, file: &FileConfig) {
+    let secs = |flag: Option<u64>, file: Option<u64>, default: &mut Duration| {
+        if let Some(s) = flag.or(file) {
+            *default = Duration::from_secs(s);
+        }
+    };
+    secs(
+        flags.header_timeout,
+        file.header_timeout,
+        &mut serve.header_timeout,
+    );
+    secs(
+        flags.body_stall_timeout,
+        file.body_stall_timeout,
+        &mut serve.body_stall_timeout,
+    );
+    secs(
+        flags.body_timeout,
+        file.body_timeout,
+        &mut serve.body_timeout,
+    );
+    secs(
+        flags.shutdown_grace,
+        file.shutdown_grace,
+        &mut serve.shutdown_grace,
+    );
+    if let Some(days) = flags.partial_max_age_days.or(file.partial_max_age_days) {
+        serve.partial_max_age = Duration::from_secs(days.saturating_mul(24 * 3600));
+    }
+    if let Some(n) = flags.device_rate.or(file.device_rate) {
+        serve.device_rate = fieldlog_bureau::RateLimit::per_minute(n);
+    }
+    if let Some(n) = flags.enroll_rate.or(file.enroll_rate) {
+        serve.enroll_rate = fieldlog_bureau::RateLimit::per_minute(n);
+    }
+    let open_files = open_file_limit();
+    let fits = fieldlog_bureau::connection_cap(open_files);
+    serve.max_connections = match flags.max_connections.or(file.max_connections) {
+        Some(n) => {
+            if n > fits {
+                tracing::warn!(
+                    max_connections = n,
+                    open_files,
+                    fits,
+                    "more connections than the open-file limit leaves room for"
+                );
+            }
+            n.max(1)
+        }
+        None => fits,
+    };
+}
+
+/// The process's (soft) limit on open files; no limit reads as `u64::MAX`.
+fn open_file_limit() -> u64 {
+    #[cfg(unix)]
+    {
+        rustix::process::getrlimit(rustix::process::Resource::Nofile)
+            .current
+            .unwrap_or(u64::MAX)
+    }
+    #[cfg(not(unix))]
+    {
+        // Windows' handle limit is far above any cap we would choose.
+        u64::MAX
+    }
+}
+
+fn serve(listen: &str, bureau: Bureau, grace: Duration) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         // Signal handlers go in before the readiness line, so a SIGTERM right after it
         // already stops the server gracefully.
         let shutdown = shutdown_signal()?;
@@ -492,12 +610,20 @@ fn serve(listen: &str, bureau: Bureau) -> Result<()> {
             .with_context(|| format!("listening on {listen}"))?;
         let addr = listener.local_addr().context("reading the bound address")?;
         print(&format!("listening on http://{addr}"))?;
+        tracing::info!(
+            max_connections = bureau.config().serve.max_connections,
+            "serving"
+        );
         fieldlog_bureau::serve(listener, bureau, shutdown)
             .await
             .context("serving")?;
         tracing::info!("stopped");
         Ok(())
-    })
+    });
+    // Storage work of a cut request may still run on the blocking pool; give it the grace
+    // too, then exit all the same.
+    runtime.shutdown_timeout(grace);
+    served
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -12,6 +12,12 @@
 //!   tolerate fields they do not know, so either side may add one without breaking the
 //!   other. The postcard bodies have no field names: any change to them is a new
 //!   [`PROTOCOL_VERSION`], which the bureau refuses with `unsupported_protocol`.
+//! - Limits on the connection: headers must arrive within a few seconds, a body may not
+//!   pause long nor take longer than a device's round (`too_slow`, `408`, then the
+//!   connection closes), a device (and, for enrollment, a network address) has a request
+//!   rate (`rate_limited`, `429`), and a bureau at its connection limit answers `busy`
+//!   (`503`). Both carry `Retry-After` (seconds). These three are "try again later"
+//!   ([`Refusal::is_temporary`]): the device keeps its records and backs off.
 //!
 //! ## One round
 //! 1. The device sends its cursor (the highest bureau sequence number it has received) and,
@@ -51,13 +57,18 @@
 //! its bytes. The scheme follows tus 1.0's core protocol, with the length known in advance:
 //!
 //! - `HEAD /v1/blobs/<sha256>` (bearer token) → `204` with [`UPLOAD_OFFSET`]: how many bytes
-//!   the bureau holds (the full length once the blob is complete) and [`UPLOAD_LENGTH`].
+//!   of this device's upload the bureau holds (the full length once any device completed
+//!   the blob) and [`UPLOAD_LENGTH`]. Each device uploads into its own partial file, so no
+//!   other device can add to it or hold it up; the first to complete the blob makes it
+//!   available to all. A partial file left untouched for weeks may be dropped: the device
+//!   then starts that file again from 0.
 //! - `PATCH /v1/blobs/<sha256>` (bearer token), `Content-Type:` [`BLOB_CONTENT_TYPE`],
 //!   [`UPLOAD_OFFSET`] (where the body starts) and [`UPLOAD_LENGTH`] (the whole blob); the body
 //!   is the rest of the file. The bureau appends what arrives as it arrives, so a cut
 //!   connection keeps every byte that got through; the answer is `204` with the new
 //!   [`UPLOAD_OFFSET`]. An offset other than the one held is refused with `offset_mismatch`
-//!   (`409`, carrying the held offset): the device asks again and resumes there.
+//!   (`409`, carrying the held offset): the device asks again and resumes there. A body
+//!   that pauses too long or takes too long is cut; the bytes that arrived are kept.
 //! - When the last byte arrives the bureau checks the sha256; a mismatch discards the bytes
 //!   (`checksum_mismatch`), a match makes the blob available.
 //! - `GET /v1/blobs/<sha256>` (bearer token) → the bytes.
@@ -211,9 +222,26 @@ pub enum Refusal {
     OffsetMismatch,
     /// A completed blob's bytes do not hash to its name; they were discarded.
     ChecksumMismatch,
+    /// This device (or, for enrollment, this network address) sent too many requests;
+    /// `429` with `Retry-After`. Try again later.
+    RateLimited,
+    /// The bureau has as many connections open as it can serve; `503` with `Retry-After`.
+    /// Try again later.
+    Busy,
+    /// The body arrived too slowly and was cut; `408`. What arrived of a photo file is kept.
+    TooSlow,
 }
 
 impl Refusal {
+    /// Whether the refusal says "not now" rather than "not this": the request may succeed
+    /// unchanged later, so a device backs off and tries again as after a network failure.
+    pub fn is_temporary(self) -> bool {
+        matches!(
+            self,
+            Refusal::RateLimited | Refusal::Busy | Refusal::TooSlow
+        )
+    }
+
     /// What the refusal means for the person holding the device, and what to do.
     pub fn explain(self, lang: crate::Lang) -> &'static str {
         use crate::Lang::{En, ZhCn};
@@ -252,6 +280,20 @@ impl Refusal {
             (Refusal::OffsetMismatch, En) => "the upload lost its place; sync again",
             (Refusal::ChecksumMismatch, ZhCn) => "照片文件在传输中损坏，请再同步一次",
             (Refusal::ChecksumMismatch, En) => "the photo file arrived damaged; sync again",
+            (Refusal::RateLimited, ZhCn) => {
+                "本设备的请求过于频繁，科协平台暂时不接收，稍后会自动再同步"
+            }
+            (Refusal::RateLimited, En) => {
+                "this device sent too many requests; it syncs again by itself in a while"
+            }
+            (Refusal::Busy, ZhCn) => "科协平台正忙，记录已保存在本机，稍后会自动再同步",
+            (Refusal::Busy, En) => {
+                "the bureau is busy; records are saved here and sync again in a while"
+            }
+            (Refusal::TooSlow, ZhCn) => "网络太慢，传输被中断，记录已保存在本机，信号好时会再同步",
+            (Refusal::TooSlow, En) => {
+                "the connection was too slow and was cut; records are saved here and sync again later"
+            }
         }
     }
 }
