@@ -510,7 +510,8 @@ fn sync_records(
     })
 }
 
-fn decode_response(body: &[u8]) -> Result<SyncResponse> {
+/// Inflates and decodes a bureau's sync answer (zstd(postcard)); public for the fuzz target.
+pub fn decode_response(body: &[u8]) -> Result<SyncResponse> {
     let mut plain = Vec::new();
     zstd::stream::Decoder::new(body)
         .and_then(|d| d.take(MAX_RESPONSE_BYTES + 1).read_to_end(&mut plain))
