@@ -1,5 +1,10 @@
 //! `cargo xtask test`: what CI runs, in order, stopping at the first failure.
 //!
+//! The fuzz targets are not built here: their instrumented release build costs more than
+//! CI's budget on two cores. Instead the `fuzz corpus replay` step runs every seed and kept
+//! crasher through the same target bodies (`fieldlog_tests::fuzz`) as a plain test;
+//! `cargo xtask fuzz` fuzzes.
+//!
 //! On a fresh machine with only rustup and cargo, it first adds the rustup components and the wasm
 //! target it needs, `exiftool` (for the photo tests) through apt-get, and the app's toolchain
 //! ([`crate::app::ensure_app_toolchain`]), only what is missing.
@@ -56,6 +61,26 @@ const STEPS: &[Step] = &[
             "--locked",
             "--exclude",
             "fieldlog-app-e2e",
+            "--",
+            "--skip",
+            "fuzz_replay",
+        ],
+    },
+    Step {
+        name: "fuzz corpus replay",
+        // Every seed and kept crasher through the fuzz targets' bodies, as a plain test:
+        // the instrumented fuzz build does not fit CI's time (see `cargo xtask fuzz`). The
+        // same packages and features as the step above, so nothing is rebuilt.
+        args: &[
+            "test",
+            "--workspace",
+            "--locked",
+            "--exclude",
+            "fieldlog-app-e2e",
+            "--test",
+            "e2e",
+            "--",
+            "fuzz_replay",
         ],
     },
 ];

@@ -7,6 +7,9 @@
 //! - [`demo`] — `cargo xtask run --cli`: builds the `fieldlog` CLI and walks through a demo session
 //!   on a fresh data dir.
 //! - [`bench`] — `cargo xtask bench <target>`: runs one named benchmark suite.
+//! - [`fuzz`] — `cargo xtask fuzz [--seconds N] [TARGET]`: runs the cargo-fuzz targets under a
+//!   memory cap and reports executions per target.
+//! - [`soak`] — `cargo xtask soak`: the SIGKILL and bureau-kill durability tests, 1,000 each.
 //! - [`sh`] — finding the workspace and cargo, and running commands with a visible transcript.
 //!
 //! Uses only std and anyhow, so it builds in seconds on a fresh machine.
@@ -20,7 +23,9 @@ mod app;
 mod bench;
 mod ci;
 mod demo;
+mod fuzz;
 mod sh;
+mod soak;
 
 use std::process::ExitCode;
 
@@ -33,6 +38,12 @@ Commands:
   test           Install what is missing, then run what CI runs: fmt, clippy, the wasm
                  builds, the workspace tests and the app's end-to-end tests
   bench <target> Run a benchmark suite (`cargo xtask bench` lists the targets)
+  fuzz [--seconds N] [TARGET]
+                 Run each fuzz target (or TARGET) for N seconds (default 1800) under a
+                 2 GiB memory cap; installs cargo-fuzz if missing
+  soak [--kills N] [--syncs N]
+                 1,000 SIGKILLs of a saving device, then 1,000 syncs through a cutting
+                 proxy with the bureau killed at random moments
 
 Options:
   -h, --help     Print this help";
@@ -52,6 +63,8 @@ fn main() -> ExitCode {
         "run" => app::run(rest),
         "test" => ci::test(rest),
         "bench" => bench::bench(rest),
+        "fuzz" => fuzz::fuzz(rest),
+        "soak" => soak::soak(rest),
         unknown => {
             eprintln!("xtask: unknown command `{unknown}`\n\n{USAGE}");
             return ExitCode::FAILURE;

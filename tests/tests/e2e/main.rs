@@ -8,6 +8,7 @@
 
 mod cli;
 mod durability;
+mod fuzz_replay;
 mod hostile;
 mod photos;
 mod relay;
