@@ -2,8 +2,9 @@
 //! slow link never holds the lock the UI's commands take.
 //!
 //! When the device is enrolled it syncs shortly after each save (saves in quick succession
-//! make one sync), every few minutes, and, after a failed attempt, again with doubling
-//! backoff, or at once when a cheap TCP probe finds the bureau reachable again. Every change
+//! make one sync), every few minutes; after a network failure or a "not now" refusal again
+//! with doubling backoff (after a network failure also at once when a cheap TCP probe finds
+//! the bureau reachable again); after any other error on the regular period. Every change
 //! of state is published (the app emits it to the UI as [`SYNC_EVENT`]).
 //!
 //! [`SYNC_EVENT`]: fieldlog_app_api::SYNC_EVENT
@@ -198,6 +199,18 @@ impl Worker {
                 self.offline_url = Some(enrollment.url);
                 self.set(SyncState::Offline {
                     last_sync_at: enrollment.last_sync_at,
+                });
+            }
+            // "Not now" from a bureau that is busy or rate-limits this device: back off as
+            // after a network failure, and say why.
+            (Err(error @ fieldlog_core::Error::Refused { reason, .. }), _)
+                if reason.is_temporary() =>
+            {
+                tracing::info!(%error, "bureau asked to come back later");
+                self.next = Some(Instant::now() + self.backoff);
+                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                self.set(SyncState::NeedsAttention {
+                    error: command_error(&error),
                 });
             }
             (Err(error), _) | (Ok(_), Err(error)) => self.needs_attention(&error),

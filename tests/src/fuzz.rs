@@ -13,7 +13,7 @@
 
 use fieldlog_bureau::{Bureau, Config, DeviceRecord, TeamType};
 use fieldlog_core::{ExportScope, Options, Store};
-use fieldlog_domain::sync::{DocChanges, PROTOCOL_VERSION, SyncRequest};
+use fieldlog_domain::sync::{ChangeSignature, DocChanges, PROTOCOL_VERSION, SyncRequest};
 use fieldlog_domain::{Role, VisitInput};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -197,11 +197,31 @@ pub fn admit_request(data: &[u8], doc_ids: &[String]) -> SyncRequest {
             Some(_) => doc_ids.first().cloned().unwrap_or_default(),
         };
         let change = serde_bytes::ByteBuf::from(input.chunk().to_vec());
+        // An odd byte adds a signature: a hash of the change if it decodes (else of the
+        // input), then 64 bytes (or what is left) as the signature.
+        let signature = (input.byte() % 2 == 1).then(|| {
+            let hash = automerge::Change::from_bytes(change.to_vec())
+                .map(|c| c.hash().0)
+                .unwrap_or_else(|_| {
+                    let mut hash = [0u8; 32];
+                    let taken = input.take(32);
+                    hash[..taken.len()].copy_from_slice(taken);
+                    hash
+                });
+            ChangeSignature {
+                hash,
+                signature: serde_bytes::ByteBuf::from(input.take(64).to_vec()),
+            }
+        });
         match docs.last_mut() {
-            Some(last) if last.doc_id == doc_id => last.changes.push(change),
+            Some(last) if last.doc_id == doc_id => {
+                last.changes.push(change);
+                last.signatures.extend(signature);
+            }
             _ => docs.push(DocChanges {
                 doc_id,
                 changes: vec![change],
+                signatures: signature.into_iter().collect(),
             }),
         }
     }
@@ -210,6 +230,7 @@ pub fn admit_request(data: &[u8], doc_ids: &[String]) -> SyncRequest {
         cursor,
         docs,
         max_changes,
+        signing_key: None,
     }
 }
 
@@ -385,8 +406,7 @@ impl World {
             .unwrap();
         bureau
             .import_schools_csv(
-                "name,district,area,level,enrollment\n南山小学,南山区,城区,小学,1280\n"
-                    .as_bytes(),
+                "name,district,area,level,enrollment\n南山小学,南山区,城区,小学,1280\n".as_bytes(),
             )
             .unwrap();
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -440,6 +460,7 @@ impl World {
                 code: code("王老师"),
                 device_name: "二号机".into(),
                 actors: vec![store_b.device().actor.clone()],
+                signing_key: None,
             })
             .unwrap();
         let device = bureau.authenticate(&enrolled.token).unwrap();
@@ -451,9 +472,7 @@ impl World {
             .unwrap();
         store_b.add_visit(&visit_input("声音"), today).unwrap();
         let (bundle_b, _) = store_b.export_bundle(&ExportScope::All).unwrap();
-        let (bundle_missing_b, _) = store_b
-            .export_bundle(&ExportScope::MissingAtPeers)
-            .unwrap();
+        let (bundle_missing_b, _) = store_b.export_bundle(&ExportScope::MissingAtPeers).unwrap();
 
         let actor_b = store_b.device().actor.clone();
         let mut doc_ids = Vec::new();
@@ -477,6 +496,7 @@ impl World {
                 docs.push(DocChanges {
                     doc_id: id.to_string(),
                     changes: mine,
+                    signatures: Vec::new(),
                 });
             }
         }
@@ -487,6 +507,7 @@ impl World {
             cursor,
             docs,
             max_changes: 100,
+            signing_key: None,
         };
         for (name, req) in [
             ("empty", request(0, Vec::new())),

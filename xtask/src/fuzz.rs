@@ -1,4 +1,5 @@
-//! `cargo xtask fuzz [--seconds N] [TARGET]`: runs the cargo-fuzz targets in `fuzz/`.
+//! `cargo xtask fuzz [--seconds N] [--runs N] [TARGET]`: runs the cargo-fuzz targets in
+//! `fuzz/`, each until N seconds or N inputs (30 minutes or 10 million by default).
 //!
 //! Installs cargo-fuzz when it is missing, then runs each target (or the one named) for `N`
 //! seconds on stable Rust (`--sanitizer none`), under libFuzzer's memory cap, so an
@@ -22,8 +23,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-/// Long enough to find something: half an hour per target.
+/// Long enough to find something: half an hour per target, or
 const DEFAULT_SECONDS: u64 = 1800;
+/// ten million inputs, whichever comes first.
+const DEFAULT_RUNS: u64 = 10_000_000;
 /// libFuzzer's memory cap, in MiB, for the whole process and for one allocation.
 pub const MEMORY_CAP_MB: u32 = 2048;
 
@@ -41,15 +44,17 @@ struct Outcome {
 
 pub fn fuzz(args: &[String]) -> Result<()> {
     let mut seconds = DEFAULT_SECONDS;
+    let mut runs = DEFAULT_RUNS;
     let mut only = None;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-h" | "--help" => {
                 println!(
-                    "Usage: cargo xtask fuzz [--seconds N] [TARGET]\n\n\
+                    "Usage: cargo xtask fuzz [--seconds N] [--runs N] [TARGET]\n\n\
                      Runs each fuzz target in fuzz/ (or TARGET) for N seconds (default \
-                     {DEFAULT_SECONDS}) with --sanitizer none, -rss_limit_mb={MEMORY_CAP_MB} \
+                     {DEFAULT_SECONDS}) or N inputs (default {DEFAULT_RUNS}), whichever \
+                     comes first, with --sanitizer none, -rss_limit_mb={MEMORY_CAP_MB} \
                      and -malloc_limit_mb={MEMORY_CAP_MB}; installs cargo-fuzz if missing."
                 );
                 return Ok(());
@@ -59,6 +64,12 @@ pub fn fuzz(args: &[String]) -> Result<()> {
                 seconds = value
                     .parse()
                     .with_context(|| format!("--seconds {value}: not a number"))?;
+            }
+            "--runs" => {
+                let value = args.next().context("--runs needs a number")?;
+                runs = value
+                    .parse()
+                    .with_context(|| format!("--runs {value}: not a number"))?;
             }
             target if !target.starts_with('-') && only.is_none() => only = Some(target),
             other => bail!("`cargo xtask fuzz` does not take `{other}`"),
@@ -70,12 +81,15 @@ pub fn fuzz(args: &[String]) -> Result<()> {
     let targets = list_targets(&root, &cargo)?;
     let chosen: Vec<String> = match only {
         Some(name) if targets.iter().any(|t| t == name) => vec![name.to_string()],
-        Some(name) => bail!("no fuzz target `{name}`; the targets: {}", targets.join(", ")),
+        Some(name) => bail!(
+            "no fuzz target `{name}`; the targets: {}",
+            targets.join(", ")
+        ),
         None => targets,
     };
     let outcomes = chosen
         .iter()
-        .map(|target| run_target(&root, &cargo, target, seconds))
+        .map(|target| run_target(&root, &cargo, target, seconds, runs))
         .collect::<Result<Vec<_>>>()?;
     report(&outcomes)
 }
@@ -103,7 +117,13 @@ fn list_targets(root: &Path, cargo: &std::ffi::OsStr) -> Result<Vec<String>> {
     Ok(targets)
 }
 
-fn run_target(root: &Path, cargo: &std::ffi::OsStr, target: &str, seconds: u64) -> Result<Outcome> {
+fn run_target(
+    root: &Path,
+    cargo: &std::ffi::OsStr,
+    target: &str,
+    seconds: u64,
+    runs: u64,
+) -> Result<Outcome> {
     let build_dir = sh::target_dir(root).join("fuzz");
     let grown = build_dir.join("corpus").join(target);
     std::fs::create_dir_all(&grown)
@@ -122,6 +142,7 @@ fn run_target(root: &Path, cargo: &std::ffi::OsStr, target: &str, seconds: u64) 
         seeds.display().to_string(),
         "--".into(),
         format!("-max_total_time={seconds}"),
+        format!("-runs={runs}"),
         format!("-rss_limit_mb={MEMORY_CAP_MB}"),
         format!("-malloc_limit_mb={MEMORY_CAP_MB}"),
         // An input that takes this long is a hang, and a finding.
@@ -131,7 +152,7 @@ fn run_target(root: &Path, cargo: &std::ffi::OsStr, target: &str, seconds: u64) 
     if !seeds.is_dir() {
         args.remove(8);
     }
-    println!("==> fuzz {target} for {seconds} s");
+    println!("==> fuzz {target} for {seconds} s or {runs} inputs");
     println!("$ {}", sh::display(cargo, &args));
     let clock = Stopwatch::start();
     let mut child = Command::new(cargo)
@@ -183,7 +204,9 @@ fn final_executions(line: &str) -> Option<u64> {
     }
     let rest = line.strip_prefix('#')?;
     let (n, tail) = rest.split_once(char::is_whitespace)?;
-    tail.trim_start().starts_with("DONE").then(|| n.parse().ok())?
+    tail.trim_start()
+        .starts_with("DONE")
+        .then(|| n.parse().ok())?
 }
 
 /// The seconds in libFuzzer's `Done N runs in S second(s)`.
@@ -201,10 +224,13 @@ fn report(outcomes: &[Outcome]) -> Result<()> {
     );
     for o in outcomes {
         let executions = o.executions.map_or("?".into(), |n| n.to_string());
-        let rate = o
-            .executions
-            .map_or("?".into(), |n| format!("{:.0}", n as f64 / o.seconds.max(0.001)));
-        let result = o.failure.as_deref().map_or("ok".into(), |f| format!("FAILED: {f}"));
+        let rate = o.executions.map_or("?".into(), |n| {
+            format!("{:.0}", n as f64 / o.seconds.max(0.001))
+        });
+        let result = o
+            .failure
+            .as_deref()
+            .map_or("ok".into(), |f| format!("FAILED: {f}"));
         println!(
             "    {:<16} {executions:>14} {:>10.0} {rate:>10}  {result}",
             o.target, o.seconds

@@ -7,7 +7,7 @@
 //! - [`demo`] — `cargo xtask run --cli`: builds the `fieldlog` CLI and walks through a demo session
 //!   on a fresh data dir.
 //! - [`bench`] — `cargo xtask bench <target>`: runs one named benchmark suite.
-//! - [`fuzz`] — `cargo xtask fuzz [--seconds N] [TARGET]`: runs the cargo-fuzz targets under a
+//! - [`fuzz`] — `cargo xtask fuzz [--seconds N] [--runs N] [TARGET]`: runs the cargo-fuzz targets under a
 //!   memory cap and reports executions per target.
 //! - [`soak`] — `cargo xtask soak`: the SIGKILL and bureau-kill durability tests, 1,000 each.
 //! - [`sh`] — finding the workspace and cargo, and running commands with a visible transcript.
@@ -38,7 +38,7 @@ Commands:
   test           Install what is missing, then run what CI runs: fmt, clippy, the wasm
                  builds, the workspace tests and the app's end-to-end tests
   bench <target> Run a benchmark suite (`cargo xtask bench` lists the targets)
-  fuzz [--seconds N] [TARGET]
+  fuzz [--seconds N] [--runs N] [TARGET]
                  Run each fuzz target (or TARGET) for N seconds (default 1800) under a
                  2 GiB memory cap; installs cargo-fuzz if missing
   soak [--kills N] [--syncs N]

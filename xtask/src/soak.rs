@@ -22,7 +22,9 @@ pub fn soak(args: &[String]) -> Result<()> {
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut number = |name: &str| -> Result<u64> {
-            let value = args.next().with_context(|| format!("{name} needs a number"))?;
+            let value = args
+                .next()
+                .with_context(|| format!("{name} needs a number"))?;
             value
                 .parse()
                 .with_context(|| format!("{name} {value}: not a number"))

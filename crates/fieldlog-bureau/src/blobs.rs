@@ -159,9 +159,10 @@ impl BlobStore {
 
     /// Appends a body that starts at `offset` (which must be what the bureau holds for this
     /// device) to a blob of `length` bytes, keeping whatever arrives even if the connection
-    /// breaks or the body times out. When the last byte is in, checks the sha256 and makes
-    /// the blob complete (or discards it: `checksum_mismatch`). Returns what the bureau holds
-    /// afterwards. The caller holds the (device, blob) lock and checked `offset <= length`.
+    /// breaks or the body times out (`too_slow`). When the last byte is in, checks the
+    /// sha256 and makes the blob complete (or discards it: `checksum_mismatch`). Returns
+    /// what the bureau holds afterwards. The caller holds the (device, blob) lock and
+    /// checked `offset <= length`.
     pub async fn append(
         &self,
         device: DeviceId,
@@ -198,9 +199,17 @@ impl BlobStore {
         let mut written = offset;
         let mut body = body;
         let mut too_long = false;
+        let mut cut = None;
         // A frame error (a cut connection, a body timeout) ends the body; what arrived is
         // kept either way.
-        while let Some(Ok(frame)) = body.frame().await {
+        while let Some(frame) = body.frame().await {
+            let frame = match frame {
+                Ok(frame) => frame,
+                Err(e) => {
+                    cut = Some(e);
+                    break;
+                }
+            };
             let Ok(data) = frame.into_data() else {
                 continue;
             };
@@ -219,6 +228,19 @@ impl BlobStore {
             return Err(Error::refused(
                 Refusal::Malformed,
                 format!("the body runs past the blob's {length} bytes"),
+            ));
+        }
+        // A device still there is told (`too_slow`, then the connection closes); it asks
+        // for the offset and resumes. One that went hears nothing either way.
+        if let Some(e) = cut
+            && crate::net::is_body_timeout(&e)
+        {
+            return Err(Error::refused(
+                Refusal::TooSlow,
+                format!(
+                    "the body was cut after {written} of {length} bytes, which are kept: {}",
+                    crate::http::error_chain(&e)
+                ),
             ));
         }
         if written < length {

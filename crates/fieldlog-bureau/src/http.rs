@@ -406,6 +406,14 @@ impl IntoResponse for ApiError {
                         .headers_mut()
                         .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs()));
                 }
+                if reason == Refusal::TooSlow {
+                    // The rest of the body is not read, so the connection cannot carry
+                    // another request; say so (RFC 9110, 15.5.9) rather than let a client
+                    // send its next request into a closing connection.
+                    answer
+                        .headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
                 answer
             }
             ApiError::Internal => {

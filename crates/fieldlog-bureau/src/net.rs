@@ -7,8 +7,9 @@
 //!   longer than [`ServeConfig::body_timeout`] ([`TimedBody`]); handlers see a body error;
 //! - at most [`ServeConfig::max_connections`] are served; a quarter more again are answered
 //!   `busy` (503) and closed, any beyond that are closed at once, so open files stay bounded;
-//! - on shutdown the listener closes, idle connections close, and requests in flight get
-//!   [`ServeConfig::shutdown_grace`]; whatever is left is then cut.
+//! - on shutdown the listener closes, idle connections close (those that never sent a
+//!   whole request head too), and requests in flight get [`ServeConfig::shutdown_grace`];
+//!   whatever is left is then cut.
 
 use crate::Bureau;
 use crate::http::{ApiError, Peer};
@@ -24,6 +25,7 @@ use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
@@ -166,9 +168,10 @@ pub async fn serve(
                 } else if let Ok(permit) = refused.clone().try_acquire_owned() {
                     tracing::warn!(%peer, "at the connection limit: answering busy");
                     let header_timeout = config.header_timeout;
+                    let stopping = stopping.clone();
                     connections.spawn(
                         async move {
-                            busy(stream, header_timeout).await;
+                            busy(stream, header_timeout, stopping).await;
                             drop(permit);
                         }
                         .instrument(span),
@@ -203,53 +206,91 @@ async fn connection(
     peer: SocketAddr,
     router: axum::Router,
     config: &ServeConfig,
-    mut stopping: watch::Receiver<bool>,
+    stopping: watch::Receiver<bool>,
 ) {
     let (stall, deadline) = (config.body_stall_timeout, config.body_timeout);
-    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-        let mut request = request.map(|body| Body::new(TimedBody::new(body, stall, deadline)));
-        request.extensions_mut().insert(Peer(peer));
-        router.clone().oneshot(request)
+    let started = Arc::new(AtomicBool::new(false));
+    let service = hyper::service::service_fn({
+        let started = started.clone();
+        move |request: hyper::Request<Incoming>| {
+            started.store(true, Ordering::Relaxed);
+            let mut request = request.map(|body| Body::new(TimedBody::new(body, stall, deadline)));
+            request.extensions_mut().insert(Peer(peer));
+            router.clone().oneshot(request)
+        }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(config.header_timeout);
     let connection = builder.serve_connection(TokioIo::new(stream), service);
-    let mut connection = std::pin::pin!(connection);
-    let outcome = tokio::select! {
-        outcome = connection.as_mut() => outcome,
-        _ = stopping.changed() => {
-            connection.as_mut().graceful_shutdown();
-            connection.await
-        }
-    };
-    if let Err(e) = outcome {
+    if let Err(e) = until_stopped(connection, &started, stopping).await {
         tracing::debug!(error = %e, "connection closed");
     }
 }
 
+/// Drives `connection` until it ends; on shutdown, closes it at once if no request has
+/// started on it yet, and otherwise lets the request in flight finish (hyper closes a
+/// kept-alive connection left idle itself).
+///
+/// hyper's graceful shutdown treats a connection that has not yet sent a whole request
+/// head as busy, so without this a client that connected and sent nothing (or half its
+/// headers) would hold shutdown for the whole grace.
+async fn until_stopped<S>(
+    connection: hyper::server::conn::http1::Connection<TokioIo<tokio::net::TcpStream>, S>,
+    started: &AtomicBool,
+    mut stopping: watch::Receiver<bool>,
+) -> hyper::Result<()>
+where
+    S: hyper::service::HttpService<Incoming>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::ResBody: 'static,
+    <S::ResBody as HttpBody>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        outcome = connection.as_mut() => outcome,
+        _ = stopping.changed() => {
+            // The service runs within this task, so no request starts while we look.
+            if !started.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    }
+}
+
 /// Answers every request on the connection `busy` and closes it.
-async fn busy(stream: tokio::net::TcpStream, header_timeout: Duration) {
-    let service = hyper::service::service_fn(|_: hyper::Request<Incoming>| async {
-        Ok::<_, Infallible>(
-            ApiError::refused(
-                Refusal::Busy,
-                "the bureau is serving as many connections as it can; try again shortly",
-            )
-            .retry_after(Duration::from_secs(BUSY_RETRY_AFTER_SECS))
-            .into_response(),
-        )
+async fn busy(
+    stream: tokio::net::TcpStream,
+    header_timeout: Duration,
+    stopping: watch::Receiver<bool>,
+) {
+    let started = Arc::new(AtomicBool::new(false));
+    let service = hyper::service::service_fn({
+        let started = started.clone();
+        move |_: hyper::Request<Incoming>| {
+            started.store(true, Ordering::Relaxed);
+            async {
+                Ok::<_, Infallible>(
+                    ApiError::refused(
+                        Refusal::Busy,
+                        "the bureau is serving as many connections as it can; try again shortly",
+                    )
+                    .retry_after(Duration::from_secs(BUSY_RETRY_AFTER_SECS))
+                    .into_response(),
+                )
+            }
+        }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         .keep_alive(false);
-    if let Err(e) = builder
-        .serve_connection(TokioIo::new(stream), service)
-        .await
-    {
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    if let Err(e) = until_stopped(connection, &started, stopping).await {
         tracing::debug!(error = %e, "busy connection closed");
     }
 }

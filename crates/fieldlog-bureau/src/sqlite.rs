@@ -29,10 +29,10 @@ use automerge::{ActorId, Automerge, Change, ChangeHash};
 use fieldlog_core::registry::{self, RegistryRows};
 use fieldlog_core::{Conflict, DocId, ReportFilter, VisitFilter};
 use fieldlog_domain::sync::{ChangeSignature, MAX_PASSED_CHANGE_BYTES, PublicKey, Refusal};
-use fieldlog_domain::{DeviceId, District, Role, SchoolFields, TeamId};
+use fieldlog_domain::{DeviceId, District, Role, TeamId};
 use fieldlog_domain::{Report, School, Visit};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -194,16 +194,16 @@ impl SqliteStorage {
         self.reader.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Appends newly applied changes to the log and updates the document's row.
+    /// Appends newly applied changes (sent as `from` says) to the log and updates the
+    /// document's row.
     /// Also rewrites the query rows of every record the changes touched (`before` is the
     /// document's heads before them), in the same transaction.
     fn store_changes(
         &self,
         tx: &rusqlite::Transaction<'_>,
         doc_id: &DocId,
-        device: Option<DeviceId>,
+        from: Provenance<'_>,
         new: &[Change],
-        signatures: &[ChangeSignature],
         cached: &mut CachedDoc,
         before: &[ChangeHash],
     ) -> Result<()> {
@@ -222,7 +222,7 @@ impl SqliteStorage {
         let path = &self.path;
         let id = doc_id.to_string();
         let scope = scope_key(doc_id);
-        let device = device.map(|d| d.to_string());
+        let device = from.device.map(|d| d.to_string());
         let mut elsewhere = tx
             .prepare_cached("SELECT doc_id FROM changes WHERE hash = ?1")
             .db(path)?;
@@ -244,7 +244,8 @@ impl SqliteStorage {
                     format!("change {hash} sent for {id} belongs to {other}"),
                 ));
             }
-            let signature = signatures
+            let signature = from
+                .signatures
                 .iter()
                 .find(|s| s.hash == hash.0)
                 .map(|s| &s.signature[..]);
@@ -633,9 +634,11 @@ impl Storage for SqliteStorage {
             self.store_changes(
                 &tx,
                 &incoming.doc_id,
-                Some(device.id),
+                Provenance {
+                    device: Some(device.id),
+                    signatures: &incoming.signatures,
+                },
                 &new,
-                &incoming.signatures,
                 &mut cached,
                 &before,
             )?;
@@ -777,7 +780,11 @@ impl Storage for SqliteStorage {
                     source: Box::new(source),
                 })?;
             let new = cached.doc.get_changes(&before);
-            self.store_changes(&tx, &doc_id, None, &new, &[], &mut cached, &before)?;
+            let from = Provenance {
+                device: None,
+                signatures: &[],
+            };
+            self.store_changes(&tx, &doc_id, from, &new, &mut cached, &before)?;
             changed.push((id, cached));
         }
         tx.commit().db(path)?;
@@ -788,14 +795,20 @@ impl Storage for SqliteStorage {
     }
 }
 
+/// Who sent changes: the device (none for the bureau's own) and the signatures that came
+/// with them (an author's, kept with its change).
+#[derive(Debug, Clone, Copy)]
+struct Provenance<'a> {
+    device: Option<DeviceId>,
+    signatures: &'a [ChangeSignature],
+}
+
+/// The changes a document keeps (with their `seq`, in order), and what purge removed.
+type LogSplit = (Vec<(i64, Change)>, Vec<Purged>);
+
 /// Splits a document's log into the changes to keep (with their `seq`, in order) and those
 /// `purge` removes: sent by a device and larger than `max_bytes`, or building on one removed.
-fn purge_log(
-    conn: &Connection,
-    path: &Path,
-    doc_id: &str,
-    max_bytes: usize,
-) -> Result<(Vec<(i64, Change)>, Vec<Purged>)> {
+fn purge_log(conn: &Connection, path: &Path, doc_id: &str, max_bytes: usize) -> Result<LogSplit> {
     let mut stmt = conn
         .prepare("SELECT seq, hash, device_id, bytes FROM changes WHERE doc_id = ?1 ORDER BY seq")
         .db(path)?;

@@ -70,13 +70,13 @@ pub enum BundleError {
     BadDocument {
         doc_id: String,
         #[source]
-        source: crate::chunks::DocumentError,
+        source: Box<crate::chunks::DocumentError>,
     },
     #[error("document {doc_id} carries a malformed change")]
     BadChange {
         doc_id: String,
         #[source]
-        source: crate::chunks::ChangeError,
+        source: Box<crate::chunks::ChangeError>,
     },
 }
 
@@ -278,13 +278,13 @@ impl Store {
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|source| BundleError::BadChange {
                         doc_id: part.doc_id.clone(),
-                        source,
+                        source: Box::new(source),
                     })?,
                 Payload::Document(bytes) => {
                     let doc = crate::chunks::load_document(&bytes, budget).map_err(|source| {
                         BundleError::BadDocument {
                             doc_id: part.doc_id.clone(),
-                            source,
+                            source: Box::new(source),
                         }
                     })?;
                     budget = budget.saturating_sub(bytes.len());

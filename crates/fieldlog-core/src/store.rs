@@ -92,6 +92,10 @@ pub struct VisitSave {
 }
 
 /// What [`Store::write_visit`] writes.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one short-lived value per save, never stored or moved in bulk"
+)]
 enum VisitWrite<'a> {
     New(&'a Visit),
     /// Writes the fields that differ between `before` (as read) and `after`, so concurrent

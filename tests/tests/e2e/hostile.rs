@@ -115,8 +115,13 @@ fn crafted_bundle_files_are_refused_under_a_memory_cap_and_change_nothing() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
             "compressed-change.flb",
-            bundle(sender, &[compressed_change(2 << 30)], b""),
+            bundle(sender, &[compressed_change(200 << 20)], b""),
             "malformed change",
+        ),
+        (
+            "compressed-bomb.flb",
+            bundle(sender, &[compressed_change(2 << 30)], b""),
+            "inflate to more than its contents can need",
         ),
         ("zstd-bomb.flb", framed(&zstd_bomb(700 << 20)), "inflate"),
         (
@@ -193,23 +198,41 @@ fn crafted_sync_requests_leave_a_memory_capped_bureau_alive() {
         .unwrap()
         .query_row("SELECT token FROM bureau", [], |r| r.get(0))
         .unwrap();
-    let bomb = compressed_change(3 << 30);
+    // Within the size of one change, but it would inflate to 200 MiB: refused as not a
+    // plain change before anything inflates.
+    let bomb = compressed_change(200 << 20);
+    assert!(bomb.len() < 256 * 1024);
+    // Larger than one change may be: refused by its declared length.
+    let huge = compressed_change(3 << 30);
     let cases = [
         (
             "one compressed change",
             sync_body(std::slice::from_ref(&bomb)),
             400,
+            "not a plain change chunk",
         ),
-        ("250 copies", sync_body(&vec![bomb.clone(); 250]), 400),
+        (
+            "one compressed change past the change limit",
+            sync_body(std::slice::from_ref(&huge)),
+            413,
+            "a change may take at most",
+        ),
+        (
+            "250 copies of a valid-sized compressed change (4 GiB inflated)",
+            sync_body(&vec![compressed_change(16 << 20); 250]),
+            400,
+            "not a plain change chunk",
+        ),
     ];
-    for (name, body, status) in cases {
+    for (name, body, status, reason) in cases {
         assert!(body.len() < 64 * 1024, "{name}: {} bytes", body.len());
         let (got, answer) = post_sync(&bureau, &token, &body);
         assert_eq!(got, status, "{name}: {answer}");
+        assert!(answer.contains(reason), "{name}: {answer}");
         assert!(bureau.is_running(), "{name} killed the bureau");
     }
-    // Four at once.
-    let body = sync_body(std::slice::from_ref(&bomb));
+    // Four at once, 16 GiB if inflated.
+    let body = sync_body(&vec![compressed_change(16 << 20); 250]);
     std::thread::scope(|s| {
         for _ in 0..4 {
             s.spawn(|| assert_eq!(post_sync(&bureau, &token, &body).0, 400));
@@ -217,6 +240,7 @@ fn crafted_sync_requests_leave_a_memory_capped_bureau_alive() {
     });
     assert!(bureau.is_running());
     // The device's own sync still goes through.
+    device.sync().unwrap();
     device.add("南山小学", 30);
     assert_eq!(device.sync().unwrap().accepted, 1);
 }

@@ -230,7 +230,10 @@ fn a_bureau_killed_mid_sync_loses_nothing_it_acknowledged() {
         bureau.kill_and_restart();
         assert_eq!(answered_before_kill, 0, "killed before the bureau answered");
         let (result, device) = syncing.join().unwrap();
-        assert!(result.is_err(), "the round that was killed cannot have been answered");
+        assert!(
+            result.is_err(),
+            "the round that was killed cannot have been answered"
+        );
         device
     });
     a = device;
@@ -241,7 +244,10 @@ fn a_bureau_killed_mid_sync_loses_nothing_it_acknowledged() {
     let mut b = Device::enrolled(&bureau, "二号机", "caravan-1");
     b.sync().unwrap();
     for id in &acknowledged {
-        assert!(b.store.visit(*id).is_ok(), "acknowledged visit {id} was lost");
+        assert!(
+            b.store.visit(*id).is_ok(),
+            "acknowledged visit {id} was lost"
+        );
     }
     assert_eq!(b.visits().len(), 2520);
     assert_eq!(a.visits(), b.visits());
@@ -402,7 +408,10 @@ fn syncs_through_cuts_and_bureau_kills_lose_and_duplicate_nothing() {
         if round % 100 == 99 {
             let held = bureau_visit_ids(&bureau);
             let lost: Vec<_> = acknowledged.difference(&held).collect();
-            assert!(lost.is_empty(), "round {round}: acknowledged but lost: {lost:?}");
+            assert!(
+                lost.is_empty(),
+                "round {round}: acknowledged but lost: {lost:?}"
+            );
         }
     }
     // Quiet: every device syncs cleanly until nothing moves.
@@ -421,7 +430,11 @@ fn syncs_through_cuts_and_bureau_kills_lose_and_duplicate_nothing() {
         "nothing lost"
     );
     assert_eq!(devices[0].visits(), devices[1].visits());
-    assert_eq!(devices[0].visits(), listener.visits(), "the listener's cursor skipped nothing");
+    assert_eq!(
+        devices[0].visits(),
+        listener.visits(),
+        "the listener's cursor skipped nothing"
+    );
     assert_eq!(bureau_visit_ids(&bureau), written);
     // The bureau's change log holds each of the ledgers' changes exactly once.
     let ledger_changes: usize = devices[0]
@@ -449,7 +462,9 @@ fn syncs_through_cuts_and_bureau_kills_lose_and_duplicate_nothing() {
 }
 
 /// The ids of every visit the bureau holds (deleted ones too).
-fn bureau_visit_ids(bureau: &bureau::Bureau) -> std::collections::BTreeSet<fieldlog_domain::VisitId> {
+fn bureau_visit_ids(
+    bureau: &bureau::Bureau,
+) -> std::collections::BTreeSet<fieldlog_domain::VisitId> {
     let visits = bureau.read(&["visits", "--deleted"]);
     let ids: Vec<_> = visits
         .as_array()

@@ -8,6 +8,8 @@
 //! - [`relay`]: teammates' signed changes carried by another device; the limits on one
 //!   change (size, compression, record layout); a poisoned bureau purged.
 //! - [`hostile`]: requests damaged at every layer are refused, never a crash.
+//! - [`connections`]: slow, idle and too many clients (timeouts, the connection cap, rate
+//!   limits, the shutdown deadline) and uploads that stall or reach into another's partial.
 //! - [`cli`]: the `fieldlog-bureau` binary: admin commands, then `serve` until SIGTERM.
 #![allow(
     clippy::unwrap_used,
@@ -17,6 +19,7 @@
 
 mod blobs;
 mod cli;
+mod connections;
 mod enroll;
 mod hostile;
 mod refusals;

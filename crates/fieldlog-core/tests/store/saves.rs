@@ -171,7 +171,7 @@ fn staged_photos_never_saved_go_after_a_day_or_when_discarded() {
         .unwrap();
     assert!(stored_path(&photos, &twin.display_sha256).is_file());
     d.store
-        .discard_staged_photos(&[twin.token.clone()])
+        .discard_staged_photos(std::slice::from_ref(&twin.token))
         .unwrap();
     assert!(!stored_path(&photos, &twin.display_sha256).is_file());
     assert!(!stored_path(&photos, &twin.thumbnail_sha256).is_file());
