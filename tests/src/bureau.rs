@@ -162,6 +162,9 @@ fn serve(bin: &Path, dir: &Path, address_space: Option<u64>) -> (Child, SocketAd
         .arg("--data-dir")
         .arg(dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
+        // Every device here enrolls from 127.0.0.1, a hundred at once in the ingest bench;
+        // the rate limits have their own tests (the bureau crate's `connections`).
+        .args(["--enroll-rate", "100000", "--device-rate", "1000000"])
         // Warnings and errors only: a served request is not news in a test.
         .env("FIELDLOG_LOG", "warn")
         .stdout(Stdio::piped())
