@@ -1,12 +1,11 @@
 //! Photo files: a real device store uploads them after its records; the protocol resumes
 //! at the byte, checks the sha256, and serves a file only to devices that may see its visit.
 
-use crate::support::Server;
+use crate::support::{Server, noise};
 use fieldlog_core::{Options, OriginalsPolicy, Store};
 use fieldlog_domain::Role;
 use fieldlog_domain::photo::PhotoRef;
 use fieldlog_domain::sync::{BLOB_CONTENT_TYPE, ErrorBody, Refusal, UPLOAD_LENGTH, UPLOAD_OFFSET};
-use rand::{Rng, SeedableRng, rngs::StdRng};
 use std::path::PathBuf;
 
 /// A caravan-1 device that recorded a visit with one photo.
@@ -32,37 +31,8 @@ impl Photographer {
 
 fn world() -> (Server, Photographer) {
     let server = Server::with_teams();
-    server
-        .bureau
-        .import_schools_csv("name,district,area\n南山小学,南山区,城区\n".as_bytes())
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::init(
-        &dir.path().join("data"),
-        "一号机",
-        "caravan-1",
-        Options::default(),
-    )
-    .unwrap();
-    let code = server.code("caravan-1", "李老师", Role::Volunteer);
-    fieldlog_core::sync::enroll(&mut store, &server.url, &code).unwrap();
-    fieldlog_core::sync::sync(&mut store, |_| {}).unwrap();
-    let input = serde_json::from_value(serde_json::json!({
-        "school": "南山小学", "activities": ["lecture"], "audience": {"students": 30},
-    }))
-    .unwrap();
-    let visit = store
-        .add_visit(&input, "2026-05-20".parse().unwrap())
-        .unwrap();
-    let source = dir.path().join("photo.png");
-    noise(800, 600, 7).save(&source).unwrap();
-    let photo = store.add_photo(visit.id, &source, "实验课", true).unwrap();
+    let (store, dir, photo) = server.photographer();
     (server, Photographer { store, dir, photo })
-}
-
-fn noise(width: u32, height: u32, seed: u64) -> image::RgbImage {
-    let mut rng = StdRng::seed_from_u64(seed);
-    image::RgbImage::from_fn(width, height, |_, _| image::Rgb(rng.random()))
 }
 
 fn blob_at_bureau(server: &Server, sha256: &str) -> PathBuf {

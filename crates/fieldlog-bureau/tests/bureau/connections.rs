@@ -9,14 +9,12 @@
 //! machine is slow.
 
 use crate::support::{Device, Server, request};
-use fieldlog_bureau::{Bureau, Config, RateLimit, ServeConfig, TeamType};
-use fieldlog_core::{Options, Store};
+use fieldlog_bureau::{Bureau, Config, RateLimit, ServeConfig};
+use fieldlog_core::Store;
 use fieldlog_domain::Role;
-use fieldlog_domain::photo::PhotoRef;
 use fieldlog_domain::sync::{
     BLOB_CONTENT_TYPE, EnrollRequest, ErrorBody, Refusal, UPLOAD_LENGTH, UPLOAD_OFFSET,
 };
-use rand::{Rng, SeedableRng, rngs::StdRng};
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -37,19 +35,6 @@ fn config(serve: impl FnOnce(&mut ServeConfig)) -> Config {
 }
 
 /// A bureau in 南山区 with team caravan-1 there, under `config`.
-fn with_team(config: Config) -> Server {
-    let server = Server::with_config(config);
-    server
-        .bureau
-        .initialize("王主任", &["南山区".into()], Duration::from_secs(3600))
-        .unwrap();
-    server
-        .bureau
-        .add_team("caravan-1", TeamType::Caravan, &["南山区".into()])
-        .unwrap();
-    server
-}
-
 fn address(url: &str) -> SocketAddr {
     url.trim_start_matches("http://").parse().unwrap()
 }
@@ -593,7 +578,7 @@ fn agent() -> ureq::Agent {
 
 #[test]
 fn a_device_over_its_rate_is_told_to_wait_and_other_devices_are_not() {
-    let server = with_team(config(|s| s.device_rate = RateLimit::per_minute(5)));
+    let server = Server::with_teams_config(config(|s| s.device_rate = RateLimit::per_minute(5)));
     let busy = server.device("caravan-1", "李老师", Role::Volunteer);
     let other = server.device("caravan-1", "钱老师", Role::Volunteer);
     // A minute's worth may come at once (the bucket refills one every 12 s).
@@ -649,7 +634,7 @@ fn enroll_from(from: &str, server: &Server, request: &EnrollRequest) -> Answer {
 
 #[test]
 fn enrollment_from_one_address_over_its_rate_is_refused_and_others_are_not() {
-    let server = with_team(config(|s| s.enroll_rate = RateLimit::per_minute(3)));
+    let server = Server::with_teams_config(config(|s| s.enroll_rate = RateLimit::per_minute(3)));
     let enrolled = server.device("caravan-1", "李老师", Role::Volunteer);
     let enrollment = |code: String| EnrollRequest {
         code,
@@ -689,35 +674,8 @@ struct Upload {
 }
 
 fn upload_world(config: Config) -> Upload {
-    let server = with_team(config);
-    server
-        .bureau
-        .import_schools_csv("name,district,area\n南山小学,南山区,城区\n".as_bytes())
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::init(
-        &dir.path().join("data"),
-        "一号机",
-        "caravan-1",
-        Options::default(),
-    )
-    .unwrap();
-    let code = server.code("caravan-1", "李老师", Role::Volunteer);
-    fieldlog_core::sync::enroll(&mut store, &server.url, &code).unwrap();
-    fieldlog_core::sync::sync(&mut store, |_| {}).unwrap();
-    let input = serde_json::from_value(serde_json::json!({
-        "school": "南山小学", "activities": ["lecture"], "audience": {"students": 30},
-    }))
-    .unwrap();
-    let visit = store
-        .add_visit(&input, "2026-05-20".parse().unwrap())
-        .unwrap();
-    let source = dir.path().join("photo.png");
-    let mut rng = StdRng::seed_from_u64(11);
-    image::RgbImage::from_fn(400, 300, |_, _| image::Rgb(rng.random()))
-        .save(&source)
-        .unwrap();
-    let photo: PhotoRef = store.add_photo(visit.id, &source, "实验课", true).unwrap();
+    let server = Server::with_teams_config(config);
+    let (mut store, dir, photo) = server.photographer();
     fieldlog_core::sync::sync(&mut store, |_| {}).unwrap();
     let sha256 = photo.display_sha256.clone();
     let bytes = std::fs::read(fieldlog_core::photo::stored_path(

@@ -4,6 +4,7 @@
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, AutoCommit, Change, ObjType, ROOT};
 use fieldlog_bureau::{Bureau, Config, FixedClock, TeamType};
+use fieldlog_domain::photo::PhotoRef;
 use fieldlog_domain::sync::{
     ChangeSignature, DocChanges, EnrollRequest, EnrollResponse, ErrorBody, PROTOCOL_VERSION,
     Refusal, SYNC_CONTENT_TYPE, SyncRequest, SyncResponse,
@@ -83,7 +84,12 @@ impl Server {
     /// The usual world: the bureau's region 南山区 and 北山区, caravan-1 in 南山区,
     /// caravan-2 in 西山区.
     pub fn with_teams() -> Server {
-        let server = Server::start();
+        Server::with_teams_config(Config::default())
+    }
+
+    /// [`Server::with_teams`] with `config`.
+    pub fn with_teams_config(config: Config) -> Server {
+        let server = Server::with_config(config);
         server
             .bureau
             .initialize(
@@ -101,6 +107,36 @@ impl Server {
             .add_team("caravan-2", TeamType::Caravan, &["西山区".into()])
             .unwrap();
         server
+    }
+
+    /// A caravan-1 device store (李老师's), enrolled and synced, that then recorded a visit
+    /// at 南山小学 (imported here) with one photo of noise, not yet synced.
+    pub fn photographer(&self) -> (fieldlog_core::Store, tempfile::TempDir, PhotoRef) {
+        self.bureau
+            .import_schools_csv("name,district,area\n南山小学,南山区,城区\n".as_bytes())
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = fieldlog_core::Store::init(
+            &dir.path().join("data"),
+            "一号机",
+            "caravan-1",
+            fieldlog_core::Options::default(),
+        )
+        .unwrap();
+        let code = self.code("caravan-1", "李老师", Role::Volunteer);
+        fieldlog_core::sync::enroll(&mut store, &self.url, &code).unwrap();
+        fieldlog_core::sync::sync(&mut store, |_| {}).unwrap();
+        let input = serde_json::from_value(serde_json::json!({
+            "school": "南山小学", "activities": ["lecture"], "audience": {"students": 30},
+        }))
+        .unwrap();
+        let visit = store
+            .add_visit(&input, "2026-05-20".parse().unwrap())
+            .unwrap();
+        let source = dir.path().join("photo.png");
+        noise(800, 600, 7).save(&source).unwrap();
+        let photo = store.add_photo(visit.id, &source, "实验课", true).unwrap();
+        (store, dir, photo)
     }
 
     pub fn code(&self, team: &str, member: &str, role: Role) -> String {
@@ -412,4 +448,11 @@ pub fn changes_of(answer: &SyncResponse, doc_id: &str) -> Vec<Vec<u8>> {
         .filter(|d| d.doc_id == doc_id)
         .flat_map(|d| d.changes.iter().map(|c| c.to_vec()))
         .collect()
+}
+
+/// A `width`×`height` image of random pixels (JPEG cannot shrink it much).
+pub fn noise(width: u32, height: u32, seed: u64) -> image::RgbImage {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    image::RgbImage::from_fn(width, height, |_, _| image::Rgb(rng.random()))
 }
