@@ -4,6 +4,7 @@
 use crate::support::*;
 use automerge::transaction::Transactable;
 use automerge::{ObjType, ROOT};
+use fieldlog_bureau::TeamType;
 use fieldlog_domain::Role;
 use fieldlog_domain::sync::{
     DocChanges, MAX_CHANGE_BYTES, MAX_PASSED_CHANGE_BYTES, Refusal, SyncRequest,
@@ -197,38 +198,63 @@ fn a_change_outside_the_record_layout_is_refused() {
 #[test]
 fn a_poisoned_ledger_and_registry_stop_no_one_and_purge_removes_them() {
     let server = Server::with_teams();
+    server
+        .bureau
+        .import_schools_csv("name,district,area\n南山小学,南山区,城区\n".as_bytes())
+        .unwrap();
+    // Another team in the same district: it receives the district's registry.
+    server
+        .bureau
+        .add_team("caravan-3", TeamType::Caravan, &["南山区".into()])
+        .unwrap();
     let mut attacker = server.device("caravan-1", "坏人", Role::Volunteer);
     let mut teammate = server.device("caravan-1", "李老师", Role::Volunteer);
+    let mut neighbour = server.device("caravan-3", "赵老师", Role::Volunteer);
     let first = teammate.add_visit(LEDGER, "水的三态");
     server.round(&mut teammate, docs(LEDGER, vec![first]), 100);
+    let registry_changes = changes_of(&server.round(&mut neighbour, Vec::new(), 100), REGISTRY);
+    assert!(!registry_changes.is_empty());
 
-    // Stored as an older bureau would have: straight into the log.
-    let huge = {
-        let doc = attacker.doc(LEDGER);
-        let visit = doc
-            .put_object(ROOT, uuid::Uuid::now_v7().to_string(), ObjType::Map)
-            .unwrap();
-        doc.put(&visit, "notes", "x".repeat(MAX_PASSED_CHANGE_BYTES + 1024))
-            .unwrap();
-        doc.commit();
-        doc.get_last_local_change().unwrap().raw_bytes().to_vec()
-    };
+    // Stored as an older bureau would have: straight into the log, one change in the team's
+    // ledger and one in the district's registry.
     let conn = rusqlite::Connection::open(server.dir.path().join(fieldlog_bureau::sqlite::DB_FILE))
         .unwrap();
     let base: i64 = conn
         .query_row("SELECT count(*) FROM changes", [], |r| r.get(0))
         .unwrap();
-    conn.execute(
-        "INSERT INTO changes (doc_id, scope_key, hash, device_id, bytes)
-         VALUES (?1, (SELECT scope_key FROM documents WHERE doc_id = ?1), ?2, ?3, ?4)",
-        rusqlite::params![LEDGER, &hash_of(&huge)[..], attacker.device_id, huge],
-    )
-    .unwrap();
-    conn.execute(
-        "UPDATE documents SET last_seq = (SELECT max(seq) FROM changes) WHERE doc_id = ?1",
-        [LEDGER],
-    )
-    .unwrap();
+    let mut poison = |doc_id: &str| {
+        let doc = attacker.doc(doc_id);
+        let record = doc
+            .put_object(ROOT, uuid::Uuid::now_v7().to_string(), ObjType::Map)
+            .unwrap();
+        doc.put(&record, "notes", "x".repeat(MAX_PASSED_CHANGE_BYTES + 1024))
+            .unwrap();
+        doc.commit();
+        let huge = doc.get_last_local_change().unwrap().raw_bytes().to_vec();
+        conn.execute(
+            "INSERT INTO changes (doc_id, scope_key, hash, device_id, bytes)
+             VALUES (?1, (SELECT scope_key FROM documents WHERE doc_id = ?1), ?2, ?3, ?4)",
+            rusqlite::params![doc_id, &hash_of(&huge)[..], attacker.device_id, huge],
+        )
+        .unwrap();
+        conn.execute(
+            "UPDATE documents SET last_seq = (SELECT max(seq) FROM changes) WHERE doc_id = ?1",
+            [doc_id],
+        )
+        .unwrap();
+        huge
+    };
+    let huge = poison(LEDGER);
+    let huge_registry = poison(REGISTRY);
+
+    // The other team keeps syncing: a fresh device of it gets the registry without the
+    // huge change.
+    let mut neighbour_newcomer = server.device("caravan-3", "孙老师", Role::Volunteer);
+    let answer = server.round(&mut neighbour_newcomer, Vec::new(), 100);
+    assert_eq!(changes_of(&answer, REGISTRY), registry_changes);
+    assert!(!answer.more);
+    let answer = server.round(&mut neighbour, Vec::new(), 100);
+    assert!(changes_of(&answer, REGISTRY).is_empty(), "passed, not sent");
 
     // A new teammate syncs past it: the answer holds only what a device takes.
     let mut newcomer = server.device("caravan-1", "张老师", Role::Volunteer);
@@ -246,9 +272,20 @@ fn a_poisoned_ledger_and_registry_stop_no_one_and_purge_removes_them() {
     assert!(heads_of(&answer, LEDGER).contains(&hash_of(&second)));
 
     let purged = server.bureau.storage().purge(MAX_CHANGE_BYTES).unwrap();
-    assert_eq!(purged.len(), 1, "{purged:?}");
-    assert_eq!(purged[0].hash, hex::encode(hash_of(&huge)));
-    assert_eq!(purged[0].reason, fieldlog_bureau::PurgeReason::TooLarge);
+    assert_eq!(purged.len(), 2, "{purged:?}");
+    let mut hashes: Vec<_> = purged.iter().map(|p| p.hash.clone()).collect();
+    hashes.sort();
+    let mut expected = vec![
+        hex::encode(hash_of(&huge)),
+        hex::encode(hash_of(&huge_registry)),
+    ];
+    expected.sort();
+    assert_eq!(hashes, expected);
+    assert!(
+        purged
+            .iter()
+            .all(|p| p.reason == fieldlog_bureau::PurgeReason::TooLarge)
+    );
     let stored = server.stored();
     assert_eq!(
         stored.changes.len() as i64,
