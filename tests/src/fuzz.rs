@@ -200,7 +200,9 @@ pub fn admit_request(data: &[u8], doc_ids: &[String]) -> SyncRequest {
         // An odd byte adds a signature: a hash of the change if it decodes (else of the
         // input), then 64 bytes (or what is left) as the signature.
         let signature = (input.byte() % 2 == 1).then(|| {
-            let hash = automerge::Change::from_bytes(change.to_vec())
+            // Through core's check, as the bureau decodes: Automerge itself panics on some
+            // chunks that are not changes (a kept crasher of this target).
+            let hash = fieldlog_core::chunks::decode_change(change.to_vec(), usize::MAX)
                 .map(|c| c.hash().0)
                 .unwrap_or_else(|_| {
                     let mut hash = [0u8; 32];

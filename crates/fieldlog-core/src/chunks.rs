@@ -223,6 +223,24 @@ mod tests {
         doc.get_last_local_change().unwrap().clone()
     }
 
+    /// Found by the `bureau_admit` fuzz target: a bundle chunk (kind 3) that makes
+    /// `Change::from_bytes` panic inside Automerge. The kind is checked first, so it never
+    /// reaches Automerge.
+    #[test]
+    fn a_bundle_chunk_that_panics_automerge_is_refused_unread() {
+        let bytes = include_bytes!("testdata/bundle-chunk-panics-automerge.bin").to_vec();
+        let panics = std::panic::catch_unwind(|| Change::from_bytes(bytes.clone()));
+        assert!(panics.is_err(), "Automerge 0.12 panics on this chunk");
+        assert!(matches!(
+            decode_change(bytes.clone(), 1 << 20),
+            Err(ChangeError::NotAChange(_))
+        ));
+        assert!(matches!(
+            load_document(&bytes, 1 << 20),
+            Err(DocumentError::Malformed(_))
+        ));
+    }
+
     #[test]
     fn a_compressed_change_is_refused_before_it_is_inflated() {
         let mut change = big_change();
