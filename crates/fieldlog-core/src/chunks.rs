@@ -36,6 +36,9 @@ pub enum ChangeError {
     TooLarge { len: usize, max: usize },
     #[error("it is not a plain change chunk ({0})")]
     NotAChange(&'static str),
+    /// Automerge 0.12 panics on some crafted chunks instead of returning an error.
+    #[error("Automerge cannot decode it (it panicked)")]
+    Panicked,
 }
 
 /// Why a document from elsewhere was not loaded.
@@ -47,6 +50,8 @@ pub enum DocumentError {
     Malformed(&'static str),
     #[error(transparent)]
     Load(#[from] automerge::AutomergeError),
+    #[error("Automerge cannot load it (it panicked)")]
+    Panicked,
 }
 
 impl ChangeError {
@@ -128,7 +133,10 @@ pub fn decode_change(bytes: Vec<u8>, max_bytes: usize) -> Result<Change, ChangeE
     if chunk.len != bytes.len() {
         return Err(ChangeError::NotAChange("bytes after the chunk"));
     }
-    let change = Change::from_bytes(bytes)?;
+    // Automerge 0.12 panics on some crafted changes (found by fuzzing: an `unwrap` while
+    // verifying ops); one bad change must not take the bureau or the app down.
+    let change = std::panic::catch_unwind(|| Change::from_bytes(bytes))
+        .map_err(|_| ChangeError::Panicked)??;
     if change.raw_bytes().get(4..8) != Some(&change.hash().0[..4]) {
         return Err(ChangeError::Checksum);
     }
@@ -139,7 +147,9 @@ pub fn decode_change(bytes: Vec<u8>, max_bytes: usize) -> Result<Change, ChangeE
 /// every chunk before Automerge inflates anything.
 pub fn load_document(bytes: &[u8], max_inflated: usize) -> Result<Automerge, DocumentError> {
     inflated_size(bytes, max_inflated)?;
-    Ok(Automerge::load(bytes)?)
+    // As in `decode_change`: a panic inside Automerge is a refusal.
+    Ok(std::panic::catch_unwind(|| Automerge::load(bytes))
+        .map_err(|_| DocumentError::Panicked)??)
 }
 
 /// What `bytes` (document and change chunks) inflate to; refuses past `max`.
@@ -239,6 +249,21 @@ mod tests {
             load_document(&bytes, 1 << 20),
             Err(DocumentError::Malformed(_))
         ));
+    }
+
+    /// Found by the `bureau_admit` fuzz target: a plain change chunk on which
+    /// `Change::from_bytes` panics (automerge `types.rs`, an `unwrap` of a `TryFromIntError`).
+    #[test]
+    fn a_change_that_panics_automerge_is_refused() {
+        let bytes = include_bytes!("testdata/change-chunk-panics-automerge.bin").to_vec();
+        assert_eq!(bytes[8], CHANGE, "a plain change chunk");
+        let panics = std::panic::catch_unwind(|| Change::from_bytes(bytes.clone()));
+        assert!(panics.is_err(), "Automerge 0.12 panics on this chunk");
+        assert!(matches!(
+            decode_change(bytes.clone(), 1 << 20),
+            Err(ChangeError::Panicked)
+        ));
+        assert!(load_document(&bytes, 1 << 20).is_err());
     }
 
     #[test]

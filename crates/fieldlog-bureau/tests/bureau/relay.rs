@@ -408,3 +408,24 @@ fn a_bundle_passed_through_three_devices_reaches_the_bureau_from_the_last() {
         2
     );
 }
+
+/// Found by fuzzing `bureau_admit`: a plain change chunk on which Automerge 0.12 panics while
+/// decoding. The bureau refuses it as malformed and goes on serving.
+#[test]
+fn a_change_that_panics_automerge_is_refused_and_the_bureau_goes_on() {
+    let server = Server::with_teams();
+    let mut device = server.device("caravan-1", "李老师", Role::Volunteer);
+    let crafted =
+        include_bytes!("../../../fieldlog-core/src/testdata/change-chunk-panics-automerge.bin");
+    let refused = server
+        .sync(
+            &device.token,
+            &request(0, docs(LEDGER, vec![crafted.to_vec()]), 100),
+        )
+        .unwrap_err();
+    assert_eq!(refused.reason, Refusal::Malformed, "{}", refused.message);
+    assert!(refused.message.contains("panicked"), "{}", refused.message);
+    let visit = device.add_visit(LEDGER, "水的三态");
+    let answer = server.round(&mut device, docs(LEDGER, vec![visit]), 100);
+    assert_eq!(answer.accepted, 1);
+}
