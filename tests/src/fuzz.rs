@@ -38,6 +38,15 @@ pub const RESET_EVERY: u32 = 256;
 const TEAM: &str = "caravan-1";
 const DISTRICT: &str = "南山区";
 
+/// libfuzzer-sys's panic hook aborts on every panic, even one the code under test catches
+/// (core's `chunks` catches Automerge's own panics and refuses the bytes). With the default
+/// hook back, a panic that escapes a target is still a crash (libfuzzer-sys aborts when it
+/// reaches it), and a caught one is the refusal it is.
+fn findings_are_uncaught_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| drop(std::panic::take_hook()));
+}
+
 /// Runs `data` through the target named `target`; `false` if there is no such target.
 pub fn run(target: &str, data: &[u8]) -> bool {
     match target {
@@ -56,6 +65,7 @@ pub fn run(target: &str, data: &[u8]) -> bool {
 /// The bureau's decoding and admission of a sync request body: `Bureau::sync` with the wire
 /// body (zstd(postcard(SyncRequest))) of an enrolled device.
 pub fn bureau_sync(data: &[u8]) {
+    findings_are_uncaught_panics();
     let world = World::get();
     let _ = world.bureau.sync(&world.device, data);
 }
@@ -64,6 +74,7 @@ pub fn bureau_sync(data: &[u8]) {
 /// decoding rather than in zstd: the input is read as a cursor and a run of
 /// `[document selector][u16 length][change bytes]` records (see [`admit_request`]).
 pub fn bureau_admit(data: &[u8]) {
+    findings_are_uncaught_panics();
     let world = World::get();
     let request = admit_request(data, &world.doc_ids);
     let _ = world.bureau.sync_request(&world.device, request);
@@ -71,6 +82,7 @@ pub fn bureau_admit(data: &[u8]) {
 
 /// The device's decoding of a sync answer.
 pub fn sync_answer(data: &[u8]) {
+    findings_are_uncaught_panics();
     let _ = fieldlog_core::sync::decode_response(data);
 }
 
@@ -78,6 +90,7 @@ pub fn sync_answer(data: &[u8]) {
 /// which no mutation keeps right; so the input's checksum is set to its payload's first,
 /// and the fuzzer reaches zstd, postcard and Automerge rather than the checksum check.
 pub fn bundle_import(data: &[u8]) {
+    findings_are_uncaught_panics();
     let world = World::get();
     let bundle = with_bundle_checksum(data);
     world.bundle_store.with(|store| {
@@ -102,6 +115,7 @@ pub fn with_bundle_checksum(data: &[u8]) -> Vec<u8> {
 /// The bureau's blob endpoints through its router: the input picks the method, the blob, the
 /// header values and the body (see [`blob_request`]).
 pub fn blob_headers(data: &[u8]) {
+    findings_are_uncaught_panics();
     use tower::ServiceExt;
     let world = World::get();
     let Some(request) = blob_request(data, world) else {
@@ -117,6 +131,7 @@ pub fn blob_headers(data: &[u8]) {
 
 /// Photo ingest: the bytes as a file, decoded, resized and encoded as a store would.
 pub fn photo_decode(data: &[u8]) {
+    findings_are_uncaught_panics();
     let world = World::get();
     let Ok(scratch) = tempfile::tempdir_in(&world.scratch) else {
         return;
@@ -134,6 +149,7 @@ pub fn photo_decode(data: &[u8]) {
 
 /// A school registry CSV imported into a device store.
 pub fn school_csv(data: &[u8]) {
+    findings_are_uncaught_panics();
     let world = World::get();
     world.csv_store.with(|store| {
         let _ = store.import_schools_csv(data);
