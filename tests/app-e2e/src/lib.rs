@@ -97,6 +97,23 @@ fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// Opens the new-visit editor: clicks `#new-visit` until the editor's school search shows (a
+/// click that lands while the screen is re-rendering, on a slow machine, is lost).
+pub async fn open_editor(client: &Client) -> Result<()> {
+    for _ in 0..3 {
+        click(client, "#new-visit").await?;
+        let opened = client
+            .wait()
+            .at_most(PATIENCE / 6)
+            .for_element(Locator::Css("#school-search"))
+            .await;
+        if opened.is_ok() {
+            return Ok(());
+        }
+    }
+    bail!("the editor did not open after three clicks on `#new-visit`")
+}
+
 /// Waits for an element matching `css` and returns it.
 pub async fn wait_for(client: &Client, css: &str) -> Result<fantoccini::elements::Element> {
     client

@@ -11,7 +11,8 @@
 use anyhow::{Context, Result, ensure};
 use fantoccini::{Client, Locator};
 use fieldlog_app_e2e::{
-    Driver, click, env_path, screenshot, sha256_hex, text_of, type_into, wait_for, write_test_photo,
+    Driver, click, env_path, open_editor, screenshot, sha256_hex, text_of, type_into, wait_for,
+    write_test_photo,
 };
 use fieldlog_tests::bureau::Bureau;
 use std::path::Path;
@@ -74,7 +75,7 @@ async fn journey(
 
     // A new visit: school by pinyin initials, a lecture, counters, a photo.
     click(client, "#nav-home").await?;
-    click(client, "#new-visit").await?;
+    open_editor(client).await?;
     type_into(client, "#school-search", "nsxx").await?;
     click(client, &format!(".school-hit[data-school='{SCHOOL}']")).await?;
     wait_for(client, "#school-chosen").await?;
@@ -141,7 +142,7 @@ async fn journey(
 
     // Refused input: no school and a negative count. Shown beside the fields; nothing saved.
     click(client, "#nav-home").await?;
-    click(client, "#new-visit").await?;
+    open_editor(client).await?;
     click(client, "#chip-lecture").await?;
     type_into(client, "#count-students", "-3").await?;
     click(client, "#save-visit").await?;
@@ -176,7 +177,7 @@ async fn journey(
     );
     screens(client, shots, "zh-CN").await?;
     click(client, "#nav-home").await?;
-    click(client, "#new-visit").await?;
+    open_editor(client).await?;
     click(client, "#save-visit").await?;
     let school_error = text_of(client, "#error-school").await?;
     ensure!(school_error.contains("必填"), "{school_error}");
@@ -198,7 +199,7 @@ async fn offline_then_online(
 ) -> Result<()> {
     bureau.proxy.set_offline(true);
     click(client, "#nav-home").await?;
-    click(client, "#new-visit").await?;
+    open_editor(client).await?;
     type_into(client, "#school-search", "nsxx").await?;
     click(client, &format!(".school-hit[data-school='{SCHOOL}']")).await?;
     wait_for(client, "#school-chosen").await?;
@@ -307,7 +308,7 @@ async fn screens(client: &Client, shots: &Path, lang: &str) -> Result<()> {
         wait_for(client, ".visit-row").await?;
         screenshot(client, shots, &format!("{lang}-{width}-visits")).await?;
         click(client, "#nav-home").await?;
-        click(client, "#new-visit").await?;
+        open_editor(client).await?;
         type_into(client, "#school-search", "qx").await?;
         wait_for(client, ".school-hit").await?;
         screenshot(client, shots, &format!("{lang}-{width}-editor")).await?;
