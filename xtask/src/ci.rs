@@ -1,9 +1,8 @@
 //! `cargo xtask test`: what CI runs, in order, stopping at the first failure.
 //!
-//! The fuzz targets are not built here: their instrumented release build costs more than
-//! CI's budget on two cores. Instead the `fuzz corpus replay` step runs every seed and kept
-//! crasher through the same target bodies (`fieldlog_tests::fuzz`) as a plain test;
-//! `cargo xtask fuzz` fuzzes.
+//! Fuzzing: the `fuzz corpus replay` step runs every seed and kept crasher through the
+//! target bodies (`fieldlog_tests::fuzz`) as a plain test; the last step fuzzes each target
+//! for [`FUZZ_SMOKE_SECONDS`] from its corpus. The long runs are `cargo xtask fuzz`.
 //!
 //! On a fresh machine with only rustup and cargo, it first adds the rustup components and the wasm
 //! target it needs, `exiftool` (for the photo tests) through apt-get, and the app's toolchain
@@ -15,6 +14,8 @@ use std::ffi::OsStr;
 use std::path::Path;
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// How long CI fuzzes each target, after its corpus has run.
+const FUZZ_SMOKE_SECONDS: u64 = 5;
 
 /// One CI step: a name for the header and the failure line, and cargo's arguments.
 struct Step {
@@ -68,8 +69,7 @@ const STEPS: &[Step] = &[
     },
     Step {
         name: "fuzz corpus replay",
-        // Every seed and kept crasher through the fuzz targets' bodies, as a plain test:
-        // the instrumented fuzz build does not fit CI's time (see `cargo xtask fuzz`). The
+        // Every seed and kept crasher through the fuzz targets' bodies, as a plain test. The
         // same packages and features as the step above, so nothing is rebuilt.
         args: &[
             "test",
@@ -95,6 +95,7 @@ pub fn test(args: &[String]) -> Result<()> {
             println!("  {}", sh::display("cargo", step.args));
         }
         println!("  then the app's end-to-end tests (see `cargo xtask run --help`)");
+        println!("  then cargo xtask fuzz --seconds {FUZZ_SMOKE_SECONDS} (each target)");
         return Ok(());
     }
     if let Some(extra) = args.first() {
@@ -130,9 +131,14 @@ pub fn test(args: &[String]) -> Result<()> {
     crate::app::e2e(&root)
         .with_context(|| format!("step `app e2e` failed after {:.1} s", clock.seconds()))?;
     println!("    app e2e: ok in {:.1} s", clock.seconds());
+    println!("==> fuzz smoke ({FUZZ_SMOKE_SECONDS} s per target from its corpus)");
+    let clock = Stopwatch::start();
+    crate::fuzz::run(&root, None, FUZZ_SMOKE_SECONDS, crate::fuzz::DEFAULT_RUNS)
+        .with_context(|| format!("step `fuzz smoke` failed after {:.1} s", clock.seconds()))?;
+    println!("    fuzz smoke: ok in {:.1} s", clock.seconds());
     println!(
         "==> all {} steps passed in {:.1} s",
-        STEPS.len() + 2,
+        STEPS.len() + 3,
         total.seconds()
     );
     Ok(())

@@ -26,7 +26,7 @@ use std::process::{Command, Stdio};
 /// Long enough to find something: half an hour per target, or
 const DEFAULT_SECONDS: u64 = 1800;
 /// ten million inputs, whichever comes first.
-const DEFAULT_RUNS: u64 = 10_000_000;
+pub const DEFAULT_RUNS: u64 = 10_000_000;
 /// libFuzzer's memory cap, in MiB, for the whole process and for one allocation.
 pub const MEMORY_CAP_MB: u32 = 2048;
 
@@ -76,9 +76,15 @@ pub fn fuzz(args: &[String]) -> Result<()> {
         }
     }
     let root = sh::workspace_root()?;
+    run(&root, only, seconds, runs)
+}
+
+/// Fuzzes each target (or `only`) for `seconds` or `runs` inputs and prints the summary;
+/// fails when a target failed. CI calls it with a few seconds per target.
+pub fn run(root: &Path, only: Option<&str>, seconds: u64, runs: u64) -> Result<()> {
     let cargo = sh::cargo();
-    ensure_cargo_fuzz(&root, &cargo)?;
-    let targets = list_targets(&root, &cargo)?;
+    ensure_cargo_fuzz(root, &cargo)?;
+    let targets = list_targets(root, &cargo)?;
     let chosen: Vec<String> = match only {
         Some(name) if targets.iter().any(|t| t == name) => vec![name.to_string()],
         Some(name) => bail!(
@@ -89,7 +95,7 @@ pub fn fuzz(args: &[String]) -> Result<()> {
     };
     let outcomes = chosen
         .iter()
-        .map(|target| run_target(&root, &cargo, target, seconds, runs))
+        .map(|target| run_target(root, &cargo, target, seconds, runs))
         .collect::<Result<Vec<_>>>()?;
     report(&outcomes)
 }

@@ -346,6 +346,18 @@ fn corrupt(
 #[error("the image has no pixels")]
 struct Empty;
 
+/// Every 8×8 block of a JPEG codes its DC coefficient in at least one bit, so a whole JPEG
+/// has at least one byte per this many pixels. A file with fewer bytes is truncated, and
+/// decoding it would fill the missing blocks one by one (seconds of work for a few bytes).
+const JPEG_MAX_PIXELS_PER_BYTE: u64 = 8 * 64;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{bytes} bytes cannot hold the {pixels} pixels the header declares")]
+struct TooShort {
+    bytes: u64,
+    pixels: u64,
+}
+
 struct Decoded {
     /// RGB pixels, possibly already scaled down (JPEG DCT scaling).
     pixels: RgbImage,
@@ -366,6 +378,16 @@ fn decode_jpeg(data: &[u8], path: &Path, limits: &Limits) -> Result<Decoded, Pho
         return Err(corrupt_empty(path, Format::Jpeg));
     }
     check_pixels(path, source_width, source_height, limits)?;
+    let (bytes, pixels) = (
+        data.len() as u64,
+        u64::from(source_width) * u64::from(source_height),
+    );
+    if pixels > bytes.saturating_mul(JPEG_MAX_PIXELS_PER_BYTE) {
+        return Err(self::corrupt(path, Format::Jpeg)(Box::new(TooShort {
+            bytes,
+            pixels,
+        })));
+    }
     decoder.set_max_decoding_buffer_size(decoding_budget(limits));
     let (want_width, want_height) = fit(source_width, source_height, DISPLAY_EDGE);
     if (want_width, want_height) != (source_width, source_height) {

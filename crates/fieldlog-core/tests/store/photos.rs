@@ -353,6 +353,28 @@ fn truncated_jpeg_is_refused_as_corrupt() {
 }
 
 #[test]
+fn a_jpeg_too_short_for_its_declared_size_is_refused_before_decoding() {
+    let dir = TempDir::new().unwrap();
+    // 10,000 × 6,000 (under the pixel cap) declared by a file of a few kilobytes: decoding
+    // it would fill 60 million missing pixels.
+    let short = dir.path().join("short.jpg");
+    fs::write(&short, jpeg_declaring(dir.path(), 10_000, 6_000)).unwrap();
+    let error = refused(&short, &Limits::default(), "photo_corrupt");
+    assert!(error.to_string().contains("60000000 pixels"), "{error}");
+
+    // What fuzzing found: 859 bytes declaring 10,496 × 6,720; it took 32 s to decode.
+    let found = dir.path().join("found.jpg");
+    fs::write(
+        &found,
+        include_bytes!(
+            "../../../../fuzz/artifacts-kept/photo_decode/slow-859-byte-jpeg-declaring-10496x6720"
+        ),
+    )
+    .unwrap();
+    refused(&found, &Limits::default(), "photo_corrupt");
+}
+
+#[test]
 fn random_bytes_and_text_are_not_images() {
     let dir = TempDir::new().unwrap();
     let noise = dir.path().join("noise.jpg");
