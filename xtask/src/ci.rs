@@ -133,8 +133,14 @@ pub fn test(args: &[String]) -> Result<()> {
     println!("    app e2e: ok in {:.1} s", clock.seconds());
     println!("==> fuzz smoke ({FUZZ_SMOKE_SECONDS} s per target from its corpus)");
     let clock = Stopwatch::start();
-    crate::fuzz::run(&root, None, FUZZ_SMOKE_SECONDS, crate::fuzz::DEFAULT_RUNS)
-        .with_context(|| format!("step `fuzz smoke` failed after {:.1} s", clock.seconds()))?;
+    crate::fuzz::run(
+        &root,
+        None,
+        FUZZ_SMOKE_SECONDS,
+        crate::fuzz::DEFAULT_RUNS,
+        crate::fuzz::Build::Dev,
+    )
+    .with_context(|| format!("step `fuzz smoke` failed after {:.1} s", clock.seconds()))?;
     println!("    fuzz smoke: ok in {:.1} s", clock.seconds());
     println!(
         "==> all {} steps passed in {:.1} s",
