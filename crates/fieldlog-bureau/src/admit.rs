@@ -11,7 +11,10 @@
 //!    out, not stored; the device sends it again once the bureau has what it builds on.
 //! 4. Every change writes only inside the record layout a device may write
 //!    ([`fieldlog_core::ledger::check_layout`]; `malformed`).
-//! 5. A volunteer device may add schools to a registry as `pending` and edit the pending
+//! 5. Review decisions and targets (`review/…`, `targets/…`) are written by coordinator
+//!    devices only (`not_coordinator`); the region is the sender's scope, and a carried
+//!    decision's author must be in scope itself.
+//! 6. A volunteer device may add schools to a registry as `pending` and edit the pending
 //!    ones it entered, nothing else (`registry_edit`). The changes are applied to a copy,
 //!    and the copy is compared with the document before, record by record, including
 //!    every concurrent value, so a losing concurrent write is caught too. The rule applies
@@ -68,6 +71,18 @@ pub fn admit(
             ),
         ));
     }
+    if let Some(c) = fresh
+        .iter()
+        .find(|c| author_of(c).is_some_and(|a| !may_decide(a, doc_id)))
+    {
+        return Err(Error::refused(
+            Refusal::NotCoordinator,
+            format!(
+                "a change to {doc_id} is by actor {}, whose device is not a coordinator's of it",
+                c.actor_id()
+            ),
+        ));
+    }
     let ready = ready_in_order(doc, fresh);
     if ready.is_empty() {
         return Ok(ready);
@@ -95,6 +110,16 @@ pub fn admit(
     ledger::check_layout(doc, doc_id, &before_heads)
         .map_err(|why| Error::refused(Refusal::Malformed, format!("{doc_id}: {why}")))?;
     Ok(ready)
+}
+
+/// Whether `author` may write `doc_id` as far as decisions go: review documents and targets
+/// are coordinators' (targets their own team's); everything else is not a decision.
+fn may_decide(author: &DeviceRecord, doc_id: &DocId) -> bool {
+    match doc_id {
+        DocId::Review { .. } => author.role == Role::Coordinator,
+        DocId::Targets { team } => author.role == Role::Coordinator && author.team == *team,
+        DocId::Ledger { .. } | DocId::Registry { .. } => true,
+    }
 }
 
 /// Whether the document holds this change. (The bureau's documents never keep a queue of

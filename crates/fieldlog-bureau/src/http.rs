@@ -368,9 +368,11 @@ impl From<Error> for ApiError {
 pub fn status_of(reason: Refusal) -> StatusCode {
     match reason {
         Refusal::Unauthenticated | Refusal::Revoked => StatusCode::UNAUTHORIZED,
-        Refusal::BadCode | Refusal::ForgedActor | Refusal::OutOfScope | Refusal::RegistryEdit => {
-            StatusCode::FORBIDDEN
-        }
+        Refusal::BadCode
+        | Refusal::ForgedActor
+        | Refusal::OutOfScope
+        | Refusal::RegistryEdit
+        | Refusal::NotCoordinator => StatusCode::FORBIDDEN,
         Refusal::TooLarge | Refusal::TooManyChanges => StatusCode::PAYLOAD_TOO_LARGE,
         Refusal::Malformed | Refusal::UnsupportedProtocol => StatusCode::BAD_REQUEST,
         Refusal::UnknownBlob => StatusCode::NOT_FOUND,

@@ -45,7 +45,10 @@ impl Scope {
     pub fn allows(&self, doc: &DocId) -> bool {
         match doc {
             DocId::Ledger { team, .. } => self.teams.contains(team),
-            DocId::Registry { district } => self.districts.contains(district),
+            DocId::Registry { district } | DocId::Review { district, .. } => {
+                self.districts.contains(district)
+            }
+            DocId::Targets { team } => self.teams.contains(team),
         }
     }
 
@@ -71,8 +74,10 @@ const DISTRICT_PREFIX: &str = "district:";
 /// cursor in my scope" is one indexed query.
 pub fn scope_key(doc: &DocId) -> String {
     match doc {
-        DocId::Ledger { team, .. } => format!("{TEAM_PREFIX}{team}"),
-        DocId::Registry { district } => format!("{DISTRICT_PREFIX}{district}"),
+        DocId::Ledger { team, .. } | DocId::Targets { team } => format!("{TEAM_PREFIX}{team}"),
+        DocId::Registry { district } | DocId::Review { district, .. } => {
+            format!("{DISTRICT_PREFIX}{district}")
+        }
     }
 }
 

@@ -125,6 +125,7 @@ ALTER TABLE changes ADD COLUMN signature BLOB;
 -- Bumped when `purge` removes changes from a document, so cached copies are reloaded.
 ALTER TABLE documents ADD COLUMN purges INTEGER NOT NULL DEFAULT 0;
 "#,
+    fieldlog_core::review::TABLES,
 ];
 
 /// Tuning knobs; the defaults suit a county bureau.
@@ -1174,6 +1175,7 @@ mod tests {
             "3bd9f2669e02e7344f21963066c0d369b26384241c01ce9693c31bbc9c53ce0e",
             "2a22be86990a93b7b70420506d7c24174f751a03f4aa9b7cc4e55a5a1bcdc284",
             "c40c780889ea6046cc54522d5b95b7a7e6cd27d2a4d9e1842588ebc81afa815f",
+            "3d94ab6d3d149c9e3550c91ed5e79f330d23d8b9a4a57996335a3ca701d98032",
         ];
         let actual: Vec<String> = MIGRATIONS
             .iter()

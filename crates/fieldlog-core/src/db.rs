@@ -146,6 +146,7 @@ CREATE TABLE change_signatures (
 -- Whether the bureau holds the signing key (enrolled with it, or told in an answered round).
 ALTER TABLE bureau ADD COLUMN key_registered INTEGER NOT NULL DEFAULT 0;
 "#,
+    crate::review::TABLES,
 ];
 
 /// The sha256 (hex) a migration is pinned by.
@@ -234,6 +235,7 @@ mod tests {
             "2a22be86990a93b7b70420506d7c24174f751a03f4aa9b7cc4e55a5a1bcdc284",
             "fff207ee728138bc4371ce3ae0eb343f0cde6ecf5969bd8de21d1c8209660d94",
             "e3f618b81b5f7f5259c8a7cdef53eee03ff8aec6ee7de5fa48f4a653b62edc99",
+            "3d94ab6d3d149c9e3550c91ed5e79f330d23d8b9a4a57996335a3ca701d98032",
         ];
         let actual: Vec<String> = MIGRATIONS.iter().map(|m| migration_hash(m)).collect();
         assert_eq!(

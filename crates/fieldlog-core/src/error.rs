@@ -1,4 +1,4 @@
-use fieldlog_domain::{Lang, SchoolId, ValidationErrors, VisitId};
+use fieldlog_domain::{Field, Lang, SchoolId, ValidationErrors, VisitId};
 use std::path::PathBuf;
 
 /// Everything that can go wrong in the device store. Input problems are [`Error::Invalid`],
@@ -79,6 +79,26 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("only a device enrolled as a coordinator may make review decisions")]
+    NotCoordinator,
+    #[error("{district} is not in this coordinator's region")]
+    OutsideRegion { district: String },
+    #[error("a visit cannot be merged into itself ({0})")]
+    MergeIntoItself(VisitId),
+    #[error(
+        "merging {other} into {keep} would make a cycle: {keep} is already merged into {other}"
+    )]
+    MergeCycle { keep: VisitId, other: VisitId },
+    #[error("visit {0} is not merged into another")]
+    NotMerged(VisitId),
+    #[error("visit {0} is deleted; a decision about it changes nothing")]
+    VisitDeleted(VisitId),
+    #[error("{name} is not a pending school")]
+    SchoolNotPending { name: String },
+    #[error("{name} is not a registered school")]
+    SchoolNotRegistered { name: String },
+    #[error("field {field} of visit {visit} cannot be set by a decision")]
+    NotResolvable { visit: VisitId, field: Field },
 }
 
 impl Error {
@@ -105,6 +125,15 @@ impl Error {
             Error::Refused { .. } => "refused",
             Error::BadResponse { .. } => "bad_response",
             Error::SyncUnfinished { .. } => "sync_unfinished",
+            Error::NotCoordinator => "not_coordinator",
+            Error::OutsideRegion { .. } => "outside_region",
+            Error::MergeIntoItself(_) => "merge_into_itself",
+            Error::MergeCycle { .. } => "merge_cycle",
+            Error::NotMerged(_) => "not_merged",
+            Error::VisitDeleted(_) => "visit_deleted",
+            Error::SchoolNotPending { .. } => "school_not_pending",
+            Error::SchoolNotRegistered { .. } => "school_not_registered",
+            Error::NotResolvable { .. } => "not_resolvable",
         }
     }
 
@@ -159,6 +188,27 @@ impl Error {
             }
             (Error::Database { path, source }, Lang::ZhCn) => {
                 format!("数据库 {} 出错：{source}", path.display())
+            }
+            (Error::NotCoordinator, Lang::ZhCn) => {
+                "只有以协调员身份加入的设备可以做审核决定".into()
+            }
+            (Error::OutsideRegion { district }, Lang::ZhCn) => {
+                format!("{district} 不在本协调员负责的区域内")
+            }
+            (Error::MergeIntoItself(id), Lang::ZhCn) => format!("记录 {id} 不能合并到它自己"),
+            (Error::MergeCycle { keep, other }, Lang::ZhCn) => {
+                format!("不能把 {other} 合并到 {keep}：{keep} 已经合并到 {other}，会形成循环")
+            }
+            (Error::NotMerged(id), Lang::ZhCn) => format!("记录 {id} 没有被合并，无需撤销"),
+            (Error::VisitDeleted(id), Lang::ZhCn) => {
+                format!("记录 {id} 已删除，不能再对它做审核决定")
+            }
+            (Error::SchoolNotPending { name }, Lang::ZhCn) => format!("{name} 不是待审核的学校"),
+            (Error::SchoolNotRegistered { name }, Lang::ZhCn) => {
+                format!("{name} 不是已登记的学校")
+            }
+            (Error::NotResolvable { visit, field }, Lang::ZhCn) => {
+                format!("记录 {visit} 的“{}”不能通过审核决定修改", field.label(lang))
             }
             _ => self.to_string(),
         }

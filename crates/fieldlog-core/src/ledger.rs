@@ -12,8 +12,9 @@ use automerge::transaction::Transactable;
 use automerge::{ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use fieldlog_domain::photo::PhotoRef;
 use fieldlog_domain::{
-    ActivityKind, Area, Audience, Cohort, District, Donations, Field, School, SchoolFields,
-    SchoolId, SchoolLevel, SchoolStatus, TeamId, Visit, VisitFields, VisitId, VisitStatus,
+    ActivityKind, Area, Audience, AudienceRule, Cohort, Decision, DecisionKind, District,
+    Donations, Field, Goal, School, SchoolFields, SchoolId, SchoolLevel, SchoolStatus, Target,
+    TargetKey, TeamId, Visit, VisitFields, VisitId, VisitStatus,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,8 +25,22 @@ pub type AmResult<T> = Result<T, automerge::AutomergeError>;
 /// Which document a record lives in.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DocId {
-    Ledger { team: TeamId, month: String },
-    Registry { district: District },
+    Ledger {
+        team: TeamId,
+        month: String,
+    },
+    Registry {
+        district: District,
+    },
+    /// Coordinators' decisions about a district's visits and schools, by year decided.
+    Review {
+        district: District,
+        year: i32,
+    },
+    /// The targets a team's coordinators set.
+    Targets {
+        team: TeamId,
+    },
 }
 
 impl DocId {
@@ -46,7 +61,19 @@ impl DocId {
         }
     }
 
-    /// Parses `ledger/<team>/<YYYY-MM>` or `registry/<district>`; anything else is `None`.
+    pub fn review(district: &District, decided_at_ms: i64) -> DocId {
+        let year = chrono::DateTime::from_timestamp_millis(decided_at_ms)
+            .unwrap_or_default()
+            .format("%Y")
+            .to_string();
+        DocId::Review {
+            district: district.clone(),
+            year: year.parse().unwrap_or(1970),
+        }
+    }
+
+    /// Parses `ledger/<team>/<YYYY-MM>`, `registry/<district>`, `review/<district>/<YYYY>`
+    /// or `targets/<team>`; anything else is `None`.
     pub fn parse(id: &str) -> Option<DocId> {
         let mut parts = id.split('/');
         let doc = match (parts.next()?, parts.next()?, parts.next()) {
@@ -61,6 +88,16 @@ impl DocId {
             ("registry", district, None) => DocId::Registry {
                 district: District::parse(district).ok()?,
             },
+            ("review", district, Some(year)) => DocId::Review {
+                district: District::parse(district).ok()?,
+                year: (year.len() == 4)
+                    .then(|| year.parse().ok())
+                    .flatten()
+                    .filter(|y| (1970..=9999).contains(y))?,
+            },
+            ("targets", team, None) => DocId::Targets {
+                team: TeamId::parse(team).ok()?,
+            },
             _ => return None,
         };
         (parts.next().is_none() && doc.to_string() == id).then_some(doc)
@@ -72,6 +109,8 @@ impl fmt::Display for DocId {
         match self {
             DocId::Ledger { team, month } => write!(f, "ledger/{team}/{month}"),
             DocId::Registry { district } => write!(f, "registry/{district}"),
+            DocId::Review { district, year } => write!(f, "review/{district}/{year}"),
+            DocId::Targets { team } => write!(f, "targets/{team}"),
         }
     }
 }
@@ -126,6 +165,7 @@ const K_DELETED: &str = "deleted";
 const K_DUPLICATE_OF: &str = "duplicate_of";
 const K_CREATED_AT: &str = "created_at";
 const K_CREATED_BY: &str = "created_by";
+const K_EDITED_AT: &str = "edited_at";
 const K_PHOTOS: &str = "photos";
 
 /// Scalar visit fields that can hold concurrent values, and the field each one is.
@@ -255,25 +295,66 @@ fn child_map<T: Transactable + ReadDoc>(tx: &mut T, obj: &ObjId, key: &str) -> A
     }
 }
 
-pub(crate) fn set_visit_scalar<T: Transactable>(
-    tx: &mut T,
-    obj: &ObjId,
-    key: VisitFlag,
-) -> AmResult<()> {
-    match key {
-        VisitFlag::Deleted => tx.put(obj, K_DELETED, true),
-        VisitFlag::Status(status) => tx.put(obj, K_STATUS, status.key()),
-        VisitFlag::DuplicateOf(Some(id)) => tx.put(obj, K_DUPLICATE_OF, id.to_string()),
-        VisitFlag::DuplicateOf(None) => tx.delete(obj, K_DUPLICATE_OF),
-    }
+/// Marks when a visit was last edited (a coordinator sees a flagged visit fixed after it).
+pub(crate) fn touch<T: Transactable>(tx: &mut T, obj: &ObjId, now: i64) -> AmResult<()> {
+    tx.put(obj, K_EDITED_AT, ScalarValue::Timestamp(now))
 }
 
-/// Record-level facts that are set on their own, not through the editor's fields.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum VisitFlag {
-    Deleted,
-    Status(VisitStatus),
-    DuplicateOf(Option<VisitId>),
+/// Writes one field's value over every concurrent value this document holds (a
+/// coordinator's resolve): scalars are put even when equal to the value shown, counters move
+/// to the value.
+pub(crate) fn settle_field<T: Transactable>(
+    tx: &mut T,
+    obj: &ObjId,
+    field: Field,
+    current: &VisitFields,
+    settled: &VisitFields,
+) -> AmResult<()> {
+    let Some(key) = field_key(field) else {
+        return Ok(());
+    };
+    let counter = |a: &Audience| match field {
+        Field::Students => Some(a.students),
+        Field::Teachers => Some(a.teachers),
+        Field::Others => Some(a.others),
+        _ => None,
+    };
+    if let (Some(old), Some(new)) = (counter(&current.audience), counter(&settled.audience)) {
+        return increment_by(tx, obj, key, old, new);
+    }
+    let value: ScalarValue = match field {
+        Field::School => settled.school.to_string().into(),
+        Field::Date => settled.date.to_string().into(),
+        Field::Topic => settled.topic.as_str().into(),
+        Field::Presenters => settled.presenters.as_str().into(),
+        Field::Notes => settled.notes.as_str().into(),
+        Field::Books => i64::from(settled.donations.books).into(),
+        Field::Kits => i64::from(settled.donations.kits).into(),
+        _ => return Ok(()),
+    };
+    tx.put(obj, key, value)
+}
+
+/// The document key of a visit field a coordinator may settle.
+pub fn field_key(field: Field) -> Option<&'static str> {
+    Some(match field {
+        Field::School => K_SCHOOL,
+        Field::Date => K_DATE,
+        Field::Topic => K_TOPIC,
+        Field::Presenters => K_PRESENTERS,
+        Field::Notes => K_NOTES,
+        Field::Books => K_BOOKS,
+        Field::Kits => K_KITS,
+        Field::Students => K_STUDENTS,
+        Field::Teachers => K_TEACHERS,
+        Field::Others => K_OTHERS,
+        _ => return None,
+    })
+}
+
+/// Marks a visit deleted: the record stays, so a concurrent edit still merges.
+pub(crate) fn mark_deleted<T: Transactable>(tx: &mut T, obj: &ObjId) -> AmResult<()> {
+    tx.put(obj, K_DELETED, true)
 }
 
 /// Reads a visit; `None` when the record is malformed (e.g. written by a foreign tool).
@@ -327,6 +408,20 @@ pub fn read_visit(doc: &impl ReadDoc, id: &str, obj: &ObjId) -> Option<Visit> {
             _ => 0,
         },
         created_by: get_str(doc, obj, K_CREATED_BY).unwrap_or_default(),
+        // The latest of concurrent edits.
+        edited_at: doc
+            .get_all(obj, K_EDITED_AT)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|(value, _)| match value {
+                Value::Scalar(s) => match s.as_ref() {
+                    ScalarValue::Timestamp(ms) | ScalarValue::Int(ms) => Some(*ms),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0),
         photos: read_photos(doc, obj),
     })
 }
@@ -482,6 +577,7 @@ const K_DISTRICT: &str = "district";
 const K_AREA: &str = "area";
 const K_LEVEL: &str = "level";
 const K_ENROLLMENT: &str = "enrollment";
+const K_MERGED_INTO: &str = "merged_into";
 
 pub fn put_school<T: Transactable + ReadDoc>(tx: &mut T, school: &School) -> AmResult<()> {
     let obj = match record_obj(tx, &school.id.to_string()) {
@@ -512,6 +608,13 @@ pub fn put_school<T: Transactable + ReadDoc>(tx: &mut T, school: &School) -> AmR
     if o.is_none_or(|(_, status)| status != school.status) {
         tx.put(&obj, K_STATUS, school.status.key())?;
     }
+    let old_into = old.as_ref().and_then(|s| s.merged_into);
+    if old_into != school.merged_into {
+        match school.merged_into {
+            Some(into) => tx.put(&obj, K_MERGED_INTO, into.to_string())?,
+            None => tx.delete(&obj, K_MERGED_INTO)?,
+        }
+    }
     Ok(())
 }
 
@@ -531,11 +634,148 @@ pub fn read_school(doc: &impl ReadDoc, id: &str, obj: &ObjId) -> Option<School> 
         status: get_str(doc, obj, K_STATUS)
             .and_then(|s| SchoolStatus::parse(&s).ok())
             .unwrap_or(SchoolStatus::Pending),
+        merged_into: get_str(doc, obj, K_MERGED_INTO).and_then(|s| s.parse().ok()),
     })
 }
 
 pub(crate) fn school_id(id: &str) -> Option<SchoolId> {
     id.parse().ok()
+}
+
+// ---- decisions and targets ----
+
+const DECISION_FIELDS: [&str; 12] = [
+    "kind", "visit", "other", "school", "into", "audience", "fields", "value", "note", "member",
+    "device", "at",
+];
+const TARGET_FIELDS: [&str; 3] = ["goal", "set_by", "set_at"];
+
+/// Writes a decision as a record of its own (its id is new, so nothing rivals it).
+pub(crate) fn insert_decision<T: Transactable + ReadDoc>(
+    tx: &mut T,
+    decision: &Decision,
+) -> AmResult<()> {
+    let obj = tx.put_object(ROOT, decision.id.as_str(), ObjType::Map)?;
+    tx.put(&obj, "kind", decision.kind.key())?;
+    let ids = [
+        ("visit", decision.visit.map(|v| v.to_string())),
+        ("other", decision.other.map(|v| v.to_string())),
+        ("school", decision.school.map(|s| s.to_string())),
+        ("into", decision.into.map(|s| s.to_string())),
+        ("audience", decision.audience.map(|a| a.key().to_string())),
+    ];
+    for (key, value) in ids {
+        if let Some(value) = value {
+            tx.put(&obj, key, value)?;
+        }
+    }
+    if !decision.fields.is_empty() {
+        let keys: Vec<&str> = decision.fields.iter().map(|f| f.key()).collect();
+        tx.put(&obj, "fields", keys.join(","))?;
+    }
+    for (key, value) in [("value", &decision.value), ("note", &decision.note)] {
+        if !value.is_empty() {
+            tx.put(&obj, key, value.as_str())?;
+        }
+    }
+    tx.put(&obj, "member", decision.member.as_str())?;
+    tx.put(&obj, "device", decision.device.as_str())?;
+    tx.put(&obj, "at", ScalarValue::Timestamp(decision.at))?;
+    Ok(())
+}
+
+/// Reads a decision; `None` when the record is malformed.
+pub fn read_decision(doc: &impl ReadDoc, id: &str, obj: &ObjId) -> Option<Decision> {
+    fn parse<T: std::str::FromStr>(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<T> {
+        get_str(doc, obj, key).and_then(|s| s.parse().ok())
+    }
+    Some(Decision {
+        id: id.to_string(),
+        kind: DecisionKind::parse(&get_str(doc, obj, "kind")?).ok()?,
+        visit: parse(doc, obj, "visit"),
+        other: parse(doc, obj, "other"),
+        school: parse(doc, obj, "school"),
+        into: parse(doc, obj, "into"),
+        audience: get_str(doc, obj, "audience").and_then(|a| AudienceRule::parse(&a).ok()),
+        fields: get_str(doc, obj, "fields")
+            .map(|keys| {
+                keys.split(',')
+                    .filter_map(|k| Field::try_from(k.to_string()).ok())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        value: get_str(doc, obj, "value").unwrap_or_default(),
+        note: get_str(doc, obj, "note").unwrap_or_default(),
+        member: get_str(doc, obj, "member").unwrap_or_default(),
+        device: get_str(doc, obj, "device").unwrap_or_default(),
+        at: match get_scalar(doc, obj, "at") {
+            Some(ScalarValue::Timestamp(ms) | ScalarValue::Int(ms)) => ms,
+            _ => 0,
+        },
+    })
+}
+
+/// Where a target sits in a targets document: `<year>/<district or *>/<key>`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TargetSlot {
+    pub year: i32,
+    pub district: Option<District>,
+    pub key: TargetKey,
+}
+
+impl TargetSlot {
+    pub fn parse(text: &str) -> Option<TargetSlot> {
+        let mut parts = text.split('/');
+        let (year, district, key) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || year.len() != 4 {
+            return None;
+        }
+        let slot = TargetSlot {
+            year: year.parse().ok().filter(|y| (1970..=9999).contains(y))?,
+            district: match district {
+                "*" => None,
+                d => Some(District::parse(d).ok()?),
+            },
+            key: TargetKey::parse(key).ok().filter(|k| k.key() == key)?,
+        };
+        (slot.to_string() == text).then_some(slot)
+    }
+}
+
+impl fmt::Display for TargetSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let district = self.district.as_ref().map_or("*", |d| d.as_str());
+        write!(f, "{}/{district}/{}", self.year, self.key.key())
+    }
+}
+
+/// Sets a target: the slot's record is replaced as a whole.
+pub(crate) fn put_target<T: Transactable + ReadDoc>(tx: &mut T, target: &Target) -> AmResult<()> {
+    let slot = TargetSlot {
+        year: target.year,
+        district: target.district.clone(),
+        key: target.key,
+    };
+    let obj = tx.put_object(ROOT, slot.to_string(), ObjType::Map)?;
+    tx.put(&obj, "goal", target.goal.to_text())?;
+    tx.put(&obj, "set_by", target.set_by.as_str())?;
+    tx.put(&obj, "set_at", ScalarValue::Timestamp(target.set_at))?;
+    Ok(())
+}
+
+pub fn read_target(doc: &impl ReadDoc, slot: &str, obj: &ObjId) -> Option<Target> {
+    let slot = TargetSlot::parse(slot)?;
+    Some(Target {
+        year: slot.year,
+        goal: Goal::parse(slot.key, &get_str(doc, obj, "goal")?).ok()?,
+        district: slot.district,
+        key: slot.key,
+        set_by: get_str(doc, obj, "set_by").unwrap_or_default(),
+        set_at: match get_scalar(doc, obj, "set_at") {
+            Some(ScalarValue::Timestamp(ms) | ScalarValue::Int(ms)) => ms,
+            _ => 0,
+        },
+    })
 }
 
 // ---- reading scalars ----
@@ -567,7 +807,8 @@ fn get_count(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> u32 {
 
 // ---- the layout a device may write ----
 
-const VISIT_FIELDS: [&str; 19] = [
+const VISIT_FIELDS: [&str; 20] = [
+    K_EDITED_AT,
     K_TEAM,
     K_SCHOOL,
     K_DATE,
@@ -598,7 +839,15 @@ const PHOTO_FIELDS: [&str; 8] = [
     "display_bytes",
     "thumbnail_bytes",
 ];
-const SCHOOL_FIELDS: [&str; 6] = [K_NAME, K_DISTRICT, K_AREA, K_LEVEL, K_ENROLLMENT, K_STATUS];
+const SCHOOL_FIELDS: [&str; 7] = [
+    K_NAME,
+    K_DISTRICT,
+    K_AREA,
+    K_LEVEL,
+    K_ENROLLMENT,
+    K_STATUS,
+    K_MERGED_INTO,
+];
 
 /// Checks that everything that changed since `before` lies inside the record layout this
 /// module writes: root keys are record ids (of the document's kind) holding maps, or
@@ -670,6 +919,10 @@ fn allowed(doc_id: &DocId, path: &[&str], is_map: Option<bool>) -> bool {
         (DocId::Ledger { .. }, [_, K_PHOTOS, _, field]) => scalar && PHOTO_FIELDS.contains(field),
         (DocId::Registry { .. }, [school]) => map && school.parse::<SchoolId>().is_ok(),
         (DocId::Registry { .. }, [_, field]) => scalar && SCHOOL_FIELDS.contains(field),
+        (DocId::Review { .. }, [decision]) => map && uuid::Uuid::parse_str(decision).is_ok(),
+        (DocId::Review { .. }, [_, field]) => scalar && DECISION_FIELDS.contains(field),
+        (DocId::Targets { .. }, [target]) => map && TargetSlot::parse(target).is_some(),
+        (DocId::Targets { .. }, [_, field]) => scalar && TARGET_FIELDS.contains(field),
         _ => false,
     }
 }

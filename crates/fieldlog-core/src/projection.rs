@@ -89,8 +89,13 @@ pub fn project_record(
     id: &str,
 ) -> Result<()> {
     match doc_id {
-        DocId::Ledger { .. } => project_visit(conn, path, doc, doc_id, id),
+        DocId::Ledger { .. } => {
+            project_visit(conn, path, doc, doc_id, id)?;
+            crate::review::refresh(conn, path, [id.to_string()])
+        }
         DocId::Registry { .. } => project_school(conn, path, doc, doc_id, id),
+        DocId::Review { .. } => crate::review::project_decision(conn, path, doc, doc_id, id),
+        DocId::Targets { .. } => crate::review::project_target(conn, path, doc, doc_id, id),
     }
 }
 
@@ -144,8 +149,8 @@ fn project_visit(
     let record = serde_json::to_string(&visit).unwrap_or_default();
     conn.prepare_cached(
         "INSERT INTO visits (id, doc_id, team, school_id, date, audience, lecture, books, kits,
-                             deleted, duplicate_of, created_at, record)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                             deleted, duplicate_of, created_at, record, teachers, training)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )
     .db(path)?
     .execute(params![
@@ -159,9 +164,14 @@ fn project_visit(
         visit.fields.donations.books,
         visit.fields.donations.kits,
         visit.deleted,
-        visit.duplicate_of.map(|d| d.to_string()),
+        Option::<String>::None,
         visit.created_at,
         record,
+        visit.fields.audience.teachers,
+        visit
+            .fields
+            .activities
+            .contains(&ActivityKind::TeacherTraining),
     ])
     .db(path)?;
     for photo in &visit.photos {
@@ -219,8 +229,8 @@ fn project_school(
     let record = serde_json::to_string(&school).unwrap_or_default();
     conn.prepare_cached(
         "INSERT INTO schools (id, doc_id, name, district, area, level, enrollment, status,
-                              pinyin_initials, pinyin_full, record)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                              pinyin_initials, pinyin_full, record, merged_into)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )
     .db(path)?
     .execute(params![
@@ -235,6 +245,7 @@ fn project_school(
         initials,
         full,
         record,
+        school.merged_into.map(|s| s.to_string()),
     ])
     .db(path)?;
     Ok(())
@@ -243,7 +254,8 @@ fn project_school(
 /// Empties the query tables, ready for every document to be projected again.
 pub(crate) fn clear(conn: &Connection, path: &Path) -> Result<()> {
     conn.execute_batch(
-        "DELETE FROM visits; DELETE FROM schools; DELETE FROM conflicts; DELETE FROM visit_photos;",
+        "DELETE FROM visits; DELETE FROM schools; DELETE FROM conflicts; DELETE FROM visit_photos;
+         DELETE FROM decisions; DELETE FROM targets;",
     )
     .db(path)
 }
@@ -334,31 +346,40 @@ pub fn conflicts(conn: &Connection, path: &Path) -> Result<Vec<Conflict>> {
     Ok(conflicts)
 }
 
-/// The bureau's figures. Deleted visits and merged duplicates never count; a school
-/// counts once however often it was visited, with the area the registry holds now.
+/// The figures, by the report rules (one implementation for the device, the bureau,
+/// targets and exports): a deleted visit never counts, a merged duplicate counts once (as
+/// the visit it was merged into, with the audience the merge chose), a school counts once
+/// per period with the area the registry holds now, and a visit to a pending school merged
+/// into a registered one counts for the registered one.
 pub fn report(conn: &Connection, path: &Path, filter: &ReportFilter) -> Result<Report> {
-    conn.query_row(
+    let sql = format!(
         "SELECT count(*),
-                    count(DISTINCT v.school_id),
-                    count(DISTINCT CASE WHEN s.area = 'rural' THEN v.school_id END),
-                    count(DISTINCT CASE WHEN s.area = 'urban' THEN v.school_id END),
-                    coalesce(sum(v.audience), 0),
-                    coalesce(sum(v.lecture), 0),
-                    coalesce(sum(v.books), 0),
-                    coalesce(sum(v.kits), 0)
-             FROM visits v LEFT JOIN schools s ON s.id = v.school_id
-             WHERE v.deleted = 0 AND v.duplicate_of IS NULL
-               AND (?1 IS NULL OR v.date >= ?1)
-               AND (?2 IS NULL OR v.date <= ?2)
-               AND (?3 IS NULL OR s.district = ?3)",
+                count(DISTINCT s.id),
+                count(DISTINCT CASE WHEN s.area = 'rural' THEN s.id END),
+                count(DISTINCT CASE WHEN s.area = 'urban' THEN s.id END),
+                coalesce(sum(v.audience), 0),
+                coalesce(sum(v.lecture), 0),
+                coalesce(sum(v.books), 0),
+                coalesce(sum(v.kits), 0),
+                coalesce(sum(CASE WHEN s.area = 'rural' THEN v.lecture END), 0),
+                count(DISTINCT s.district),
+                coalesce(sum(CASE WHEN v.training THEN v.teachers END), 0),
+                coalesce(sum(v.review = 'verified'), 0),
+                (SELECT count(*) {FROM_VISITS} AND v.duplicate_of IS NOT NULL)
+         {FROM_VISITS} AND v.duplicate_of IS NULL"
+    );
+    let mut stmt = conn.prepare_cached(&sql).db(path)?;
+    stmt.query_row(
         params![
             filter.from.map(|d| d.to_string()),
             filter.to.map(|d| d.to_string()),
             filter.district.as_ref().map(|d| d.to_string())
         ],
         |r| {
+            let visits: u64 = r.get(0)?;
+            let verified: u64 = r.get(11)?;
             Ok(Report {
-                visits: r.get(0)?,
+                visits,
                 schools_reached: r.get(1)?,
                 rural_schools: r.get(2)?,
                 urban_schools: r.get(3)?,
@@ -366,11 +387,27 @@ pub fn report(conn: &Connection, path: &Path, filter: &ReportFilter) -> Result<R
                 lectures: r.get(5)?,
                 books: r.get(6)?,
                 kits: r.get(7)?,
+                rural_lectures: r.get(8)?,
+                districts_covered: r.get(9)?,
+                teachers_trained: r.get(10)?,
+                duplicates_merged: r.get(12)?,
+                verified_visits: verified,
+                unverified_visits: visits.saturating_sub(verified),
             })
         },
     )
     .db(path)
 }
+
+/// The visits a report looks at (`?1`..`?3`: from, to, district), each with `s`, the school
+/// it counts for (a pending school merged into a registered one counts as that one).
+pub const FROM_VISITS: &str = "FROM visits v
+         LEFT JOIN schools s0 ON s0.id = v.school_id
+         LEFT JOIN schools s ON s.id = coalesce(s0.merged_into, v.school_id)
+         WHERE v.deleted = 0
+           AND (?1 IS NULL OR v.date >= ?1)
+           AND (?2 IS NULL OR v.date <= ?2)
+           AND (?3 IS NULL OR s.district = ?3)";
 
 pub(crate) fn query_records<T: serde::de::DeserializeOwned>(
     conn: &Connection,

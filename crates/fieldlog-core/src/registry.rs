@@ -178,6 +178,7 @@ fn plan(doc: &impl ReadDoc, rows: Vec<SchoolFields>, summary: &mut ImportSummary
                     id: old.id,
                     fields,
                     status: SchoolStatus::Registered,
+                    merged_into: old.merged_into,
                 });
             }
             None => {
@@ -186,6 +187,7 @@ fn plan(doc: &impl ReadDoc, rows: Vec<SchoolFields>, summary: &mut ImportSummary
                     id: SchoolId(uuid::Uuid::now_v7()),
                     fields,
                     status: SchoolStatus::Registered,
+                    merged_into: None,
                 });
             }
         }

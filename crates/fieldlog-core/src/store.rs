@@ -3,7 +3,7 @@
 use crate::clock::{Clock, SystemClock};
 use crate::docs::{self, DocCache};
 use crate::error::{DbContext, Error, Result};
-use crate::ledger::{self, Conflict, DocId, VisitFlag};
+use crate::ledger::{self, Conflict, DocId};
 use crate::photo::Limits as PhotoLimits;
 use crate::projection;
 use crate::registry;
@@ -247,6 +247,7 @@ impl Store {
             id: SchoolId(Uuid::now_v7()),
             fields,
             status,
+            merged_into: None,
         };
         let mut w = self.begin()?;
         w.put_school(&school)?;
@@ -349,6 +350,7 @@ impl Store {
             duplicate_of: None,
             created_at: self.clock.now_ms(),
             created_by: self.device.name.clone(),
+            edited_at: 0,
             photos: Vec::new(),
         }
     }
@@ -385,19 +387,12 @@ impl Store {
     /// Marks a visit deleted. The record stays (so a concurrent edit still merges) but it
     /// never counts again.
     pub fn delete_visit(&mut self, id: VisitId) -> Result<()> {
-        self.flag_visit(id, VisitFlag::Deleted)
-    }
-
-    pub fn set_visit_status(&mut self, id: VisitId, status: VisitStatus) -> Result<()> {
-        self.flag_visit(id, VisitFlag::Status(status))
-    }
-
-    /// Marks `id` as a duplicate of `original`: it then counts once, as the original.
-    pub fn mark_duplicate(&mut self, id: VisitId, original: Option<VisitId>) -> Result<()> {
-        if let Some(original) = original {
-            self.visit(original)?;
-        }
-        self.flag_visit(id, VisitFlag::DuplicateOf(original))
+        let doc_id = self.visit_doc(id)?;
+        let mut w = self.begin()?;
+        w.change_visit(&doc_id, id, "delete", |tx, obj, _| {
+            ledger::mark_deleted(tx, obj)
+        })?;
+        w.commit()
     }
 
     /// Where this device keeps photo files (`<data dir>/photos`).
@@ -571,8 +566,10 @@ impl Store {
                     })?;
                 }
                 VisitWrite::Edit { id, before, after } => {
+                    let now = w.now;
                     w.change_visit(&doc_id, *id, "edit", |tx, obj, _| {
                         ledger::write_visit_fields(tx, obj, Some(before), after)?;
+                        ledger::touch(tx, obj, now)?;
                         put_photos(tx, obj)
                     })?;
                 }
@@ -623,16 +620,11 @@ impl Store {
         walk(&self.photo_dir())
     }
 
-    fn flag_visit(&mut self, id: VisitId, flag: VisitFlag) -> Result<()> {
-        let doc_id = self.visit_doc(id)?;
-        let mut w = self.begin()?;
-        w.change_visit(&doc_id, id, "set", |tx, obj, _| {
-            ledger::set_visit_scalar(tx, obj, flag)
-        })?;
-        w.commit()
-    }
-
-    fn validate_visit(&self, input: &VisitInput, today: NaiveDate) -> Result<VisitFields> {
+    pub(crate) fn validate_visit(
+        &self,
+        input: &VisitInput,
+        today: NaiveDate,
+    ) -> Result<VisitFields> {
         let find = |reference: &str| self.find_school(reference).ok().flatten();
         let ctx = Context {
             today,
@@ -641,7 +633,7 @@ impl Store {
         Ok(input.validate(&ctx)?)
     }
 
-    fn visit_doc(&self, id: VisitId) -> Result<DocId> {
+    pub(crate) fn visit_doc(&self, id: VisitId) -> Result<DocId> {
         let doc: Option<String> = self
             .conn
             .query_row(
@@ -843,7 +835,7 @@ impl Writer<'_> {
     }
 
     /// Changes an existing visit, reading its current state inside the transaction.
-    fn change_visit(
+    pub(crate) fn change_visit(
         &mut self,
         doc_id: &DocId,
         id: VisitId,

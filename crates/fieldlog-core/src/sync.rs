@@ -164,6 +164,13 @@ impl Store {
             Some(DocId::Registry { district }) => {
                 enrollment.districts.iter().any(|d| d == district.as_str())
             }
+            Some(DocId::Review { district, .. }) => {
+                enrollment.role == Role::Coordinator
+                    && enrollment.districts.iter().any(|d| d == district.as_str())
+            }
+            Some(DocId::Targets { team }) => {
+                enrollment.role == Role::Coordinator && team == self.device.team
+            }
             None => false,
         }
     }

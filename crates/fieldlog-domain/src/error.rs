@@ -52,10 +52,16 @@ pub enum Field {
     DeviceName,
     Caption,
     FieldName,
+    Audience,
+    Decision,
+    Target,
+    Year,
+    Visit,
+    Note,
 }
 
 impl Field {
-    pub const ALL: [Field; 23] = [
+    pub const ALL: [Field; 29] = [
         Field::School,
         Field::Date,
         Field::Activities,
@@ -79,6 +85,12 @@ impl Field {
         Field::DeviceName,
         Field::Caption,
         Field::FieldName,
+        Field::Audience,
+        Field::Decision,
+        Field::Target,
+        Field::Year,
+        Field::Visit,
+        Field::Note,
     ];
 
     pub fn key(self) -> &'static str {
@@ -106,6 +118,12 @@ impl Field {
             Field::DeviceName => "device_name",
             Field::Caption => "photo.caption",
             Field::FieldName => "field",
+            Field::Audience => "audience",
+            Field::Decision => "decision",
+            Field::Target => "target",
+            Field::Year => "year",
+            Field::Visit => "visit",
+            Field::Note => "note",
         }
     }
 
@@ -134,6 +152,12 @@ impl Field {
             Field::DeviceName => ("设备名称", "device name"),
             Field::Caption => ("照片说明", "caption"),
             Field::FieldName => ("字段名", "field name"),
+            Field::Audience => ("受众人数", "audience"),
+            Field::Decision => ("审核决定", "decision"),
+            Field::Target => ("目标", "target"),
+            Field::Year => ("年度", "year"),
+            Field::Visit => ("走访记录", "visit"),
+            Field::Note => ("说明", "note"),
         };
         match lang {
             Lang::ZhCn => zh,

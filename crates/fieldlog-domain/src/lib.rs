@@ -8,7 +8,7 @@
 //!   validates into its checked form.
 //! - [`error`]: [`FieldError`] names the field and the reason, with stable keys and messages
 //!   in Chinese and English.
-//! - [`report`]: the published figures.
+//! - [`report`]: the published figures; [`review`]: coordinators' decisions and targets.
 //! - [`sync`]: the device ↔ bureau protocol.
 //!
 //! ```
@@ -27,9 +27,11 @@
 
 pub mod error;
 pub mod ids;
+#[macro_use]
 pub mod kinds;
 pub mod photo;
 pub mod report;
+pub mod review;
 pub mod rules;
 pub mod school;
 pub mod sync;
@@ -42,5 +44,9 @@ pub use kinds::{
     ActivityKind, Area, Gender, GradeBand, Role, SchoolLevel, SchoolStatus, TeamKind, VisitStatus,
 };
 pub use report::Report;
+pub use review::{
+    AudienceRule, Decision, DecisionKind, DuplicatePair, DuplicateReason, Goal, ReviewState,
+    Target, TargetKey, TargetProgress, VisitReview,
+};
 pub use school::{School, SchoolFields, SchoolInput};
 pub use visit::{Audience, Cohort, Donations, Visit, VisitFields, VisitInput};

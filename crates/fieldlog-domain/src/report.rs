@@ -14,4 +14,21 @@ pub struct Report {
     pub lectures: u64,
     pub books: u64,
     pub kits: u64,
+    /// Lectures at schools the registry holds as rural now.
+    #[serde(default)]
+    pub rural_lectures: u64,
+    /// Districts with at least one counted visit.
+    #[serde(default)]
+    pub districts_covered: u64,
+    /// Teachers counted at visits that include teacher training.
+    #[serde(default)]
+    pub teachers_trained: u64,
+    /// Visits merged into another as duplicates (not counted).
+    #[serde(default)]
+    pub duplicates_merged: u64,
+    /// Counted visits a coordinator verified, and the rest.
+    #[serde(default)]
+    pub verified_visits: u64,
+    #[serde(default)]
+    pub unverified_visits: u64,
 }

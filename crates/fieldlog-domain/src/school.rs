@@ -89,4 +89,8 @@ pub struct School {
     #[serde(flatten)]
     pub fields: SchoolFields,
     pub status: SchoolStatus,
+    /// A pending school a coordinator found to be this registered one: its visits count
+    /// for that school, and it leaves the pending list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<SchoolId>,
 }

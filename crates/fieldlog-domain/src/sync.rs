@@ -208,6 +208,9 @@ pub enum Refusal {
     OutOfScope,
     /// A volunteer device edited a registered school or registered one.
     RegistryEdit,
+    /// A review decision or a target from a device that is not a coordinator's of the
+    /// region the decision is about.
+    NotCoordinator,
     /// The body is larger than the limit, before or after decompression.
     TooLarge,
     /// More changes than one request may carry.
@@ -263,6 +266,10 @@ impl Refusal {
             (Refusal::RegistryEdit, ZhCn) => "志愿者不能修改已登记的学校，请联系协调员",
             (Refusal::RegistryEdit, En) => {
                 "volunteers may not change registered schools; ask a coordinator"
+            }
+            (Refusal::NotCoordinator, ZhCn) => "只有本地区的协调员设备可以做审核决定和设定目标",
+            (Refusal::NotCoordinator, En) => {
+                "only a coordinator device of the region may make review decisions and set targets"
             }
             (Refusal::TooLarge, ZhCn) => "发送的数据超过上限",
             (Refusal::TooLarge, En) => "the data sent is over the limit",

@@ -375,6 +375,9 @@ pub struct Visit {
     pub created_at: i64,
     /// The device that first recorded the visit.
     pub created_by: String,
+    /// When the visit was last edited (milliseconds; 0 if never).
+    #[serde(default)]
+    pub edited_at: i64,
     /// Photos, by time taken (then by hash).
     #[serde(default)]
     pub photos: Vec<crate::photo::PhotoRef>,

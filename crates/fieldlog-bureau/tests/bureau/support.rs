@@ -366,6 +366,7 @@ impl Device {
                 enrollment: None,
             },
             status,
+            merged_into: None,
         };
         let doc = self.doc(REGISTRY);
         fieldlog_core::ledger::put_school(doc, &school).unwrap();

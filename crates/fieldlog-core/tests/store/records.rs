@@ -128,7 +128,16 @@ fn report_follows_the_counting_rules() {
         .unwrap();
     d.store.delete_visit(deleted.id).unwrap();
     let dup = d.store.add_visit(&visit("南山小学", 40), today()).unwrap();
-    d.store.mark_duplicate(dup.id, Some(nanshan.id)).unwrap();
+    d.act_as_coordinator("王协调", &["南山区", "青溪县", "石门县"]);
+    d.store
+        .merge_visits(&fieldlog_core::decide::MergeRequest {
+            keep: nanshan.id,
+            other: dup.id,
+            audience: fieldlog_domain::AudienceRule::Keep,
+            take: Vec::new(),
+            note: String::new(),
+        })
+        .unwrap();
     let mut no_lecture = visit("青溪县马场乡教学点", 5);
     no_lecture.activities = vec!["hands_on".into()];
     no_lecture.donations.kits = 3;
@@ -147,6 +156,12 @@ fn report_follows_the_counting_rules() {
             lectures: 3,
             books: 40,
             kits: 3,
+            rural_lectures: 1,
+            districts_covered: 2,
+            teachers_trained: 0,
+            duplicates_merged: 1,
+            verified_visits: 0,
+            unverified_visits: 4,
         }
     );
     let may_in_qingxi = d

@@ -48,6 +48,23 @@ impl Device {
         self.store = Store::open(self.dir.path(), options).unwrap();
     }
 
+    /// Makes this device a coordinator of `districts`, as an enrollment with that role
+    /// records it (these tests run without a bureau; the e2e tests enroll for real).
+    pub fn act_as_coordinator(&mut self, member: &str, districts: &[&str]) {
+        let conn = rusqlite::Connection::open(self.store.path()).unwrap();
+        conn.execute(
+            "INSERT OR REPLACE INTO bureau (singleton, url, token, device_id, member, role,
+                 districts, enrolled_at)
+             VALUES (1, 'http://127.0.0.1:9', 'token', ?1, ?2, 'coordinator', ?3, 0)",
+            rusqlite::params![
+                self.store.device().id.to_string(),
+                member,
+                serde_json::to_string(districts).unwrap()
+            ],
+        )
+        .unwrap();
+    }
+
     /// Every row of a table, as text, for comparing states.
     pub fn rows(&self, table: &str) -> Vec<String> {
         let conn = rusqlite::Connection::open(self.store.path()).unwrap();

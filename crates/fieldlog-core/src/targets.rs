@@ -1,0 +1,159 @@
+//! Targets and where the figures stand against them.
+//!
+//! A target is set per year, for a district or the whole region (`targets/<team>`
+//! documents, by coordinators). Progress is the report of that year (and district), by the
+//! same rules as every figure: counts compare with the goal; the rural share of lectures is
+//! rural lectures over lectures; coverage counts the districts with a counted visit and
+//! names those still at zero (for `all`, every district of the registry this store holds).
+
+use crate::error::{DbContext, Result};
+use crate::projection::{self, FROM_VISITS, query_records};
+use crate::store::ReportFilter;
+use chrono::NaiveDate;
+use fieldlog_domain::{District, Goal, Target, TargetKey, TargetProgress};
+use rusqlite::Connection;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// The targets in force (the latest set per year, district and key), filtered.
+pub fn list(
+    conn: &Connection,
+    path: &Path,
+    year: Option<i32>,
+    district: Option<&District>,
+) -> Result<Vec<Target>> {
+    let all: Vec<Target> = query_records(conn, path, "SELECT record FROM targets", [])?;
+    let mut latest: BTreeMap<(i32, Option<District>, TargetKey), Target> = BTreeMap::new();
+    for target in all {
+        let slot = (target.year, target.district.clone(), target.key);
+        match latest.get(&slot) {
+            Some(kept) if (kept.set_at, &kept.set_by) >= (target.set_at, &target.set_by) => {}
+            _ => {
+                latest.insert(slot, target);
+            }
+        }
+    }
+    Ok(latest
+        .into_values()
+        .filter(|t| year.is_none_or(|y| t.year == y))
+        .filter(|t| district.is_none_or(|d| t.district.as_ref() == Some(d)))
+        .collect())
+}
+
+/// Each target with its current value, numerator and denominator, and whether it is met.
+pub fn progress(
+    conn: &Connection,
+    path: &Path,
+    year: Option<i32>,
+    district: Option<&District>,
+) -> Result<Vec<TargetProgress>> {
+    list(conn, path, year, district)?
+        .into_iter()
+        .map(|target| measure(conn, path, target))
+        .collect()
+}
+
+fn measure(conn: &Connection, path: &Path, target: Target) -> Result<TargetProgress> {
+    let filter = ReportFilter {
+        from: NaiveDate::from_ymd_opt(target.year, 1, 1),
+        to: NaiveDate::from_ymd_opt(target.year, 12, 31),
+        district: target.district.clone(),
+    };
+    let report = projection::report(conn, path, &filter)?;
+    let count = |n: u64| (n as f64, None, None);
+    let mut missing = Vec::new();
+    let (current, numerator, denominator) = match target.key {
+        TargetKey::Lectures => count(report.lectures),
+        TargetKey::Audience => count(report.audience),
+        TargetKey::Schools => count(report.schools_reached),
+        TargetKey::TeachersTrained => count(report.teachers_trained),
+        TargetKey::Books => count(report.books),
+        TargetKey::RuralLectureShare => {
+            let share = if report.lectures == 0 {
+                0.0
+            } else {
+                report.rural_lectures as f64 / report.lectures as f64
+            };
+            (share, Some(report.rural_lectures), Some(report.lectures))
+        }
+        TargetKey::DistrictsCovered => {
+            let all = districts(conn, path, target.district.as_ref())?;
+            let covered = covered_districts(conn, path, &filter)?;
+            missing = all.difference(&covered).cloned().collect();
+            (
+                covered.len() as f64,
+                Some(covered.len() as u64),
+                Some(all.len() as u64),
+            )
+        }
+    };
+    let met = match (target.goal, target.key) {
+        (Goal::All, _) => missing.is_empty(),
+        (Goal::Number(goal), TargetKey::RuralLectureShare) => {
+            denominator.is_some_and(|d| d > 0) && current + 1e-9 >= goal
+        }
+        (Goal::Number(goal), _) => current + 1e-9 >= goal,
+    };
+    Ok(TargetProgress {
+        year: target.year,
+        district: target.district,
+        key: target.key,
+        goal: target.goal,
+        current,
+        numerator,
+        denominator,
+        met,
+        missing_districts: missing,
+    })
+}
+
+/// Every district the registry holds (or just `only`).
+fn districts(
+    conn: &Connection,
+    path: &Path,
+    only: Option<&District>,
+) -> Result<BTreeSet<District>> {
+    if let Some(d) = only {
+        return Ok(BTreeSet::from([d.clone()]));
+    }
+    let mut stmt = conn
+        .prepare_cached("SELECT DISTINCT district FROM schools")
+        .db(path)?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0)).db(path)?;
+    let mut out = BTreeSet::new();
+    for row in rows {
+        if let Ok(d) = District::parse(&row.db(path)?) {
+            out.insert(d);
+        }
+    }
+    Ok(out)
+}
+
+/// The districts with at least one counted visit under the filter.
+pub fn covered_districts(
+    conn: &Connection,
+    path: &Path,
+    filter: &ReportFilter,
+) -> Result<BTreeSet<District>> {
+    let sql = format!(
+        "SELECT DISTINCT s.district {FROM_VISITS} AND v.duplicate_of IS NULL AND s.district IS NOT NULL"
+    );
+    let mut stmt = conn.prepare_cached(&sql).db(path)?;
+    let rows = stmt
+        .query_map(
+            rusqlite::params![
+                filter.from.map(|d| d.to_string()),
+                filter.to.map(|d| d.to_string()),
+                filter.district.as_ref().map(|d| d.to_string())
+            ],
+            |r| r.get::<_, String>(0),
+        )
+        .db(path)?;
+    let mut out = BTreeSet::new();
+    for row in rows {
+        if let Ok(d) = District::parse(&row.db(path)?) {
+            out.insert(d);
+        }
+    }
+    Ok(out)
+}
