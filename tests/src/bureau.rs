@@ -76,6 +76,20 @@ impl Bureau {
         json["code"].as_str().unwrap().to_string()
     }
 
+    /// A one-time enrollment code for a coordinator of the bureau's own team (the region).
+    pub fn coordinator_code(&self, member: &str) -> String {
+        let json = self.read(&[
+            "enroll",
+            "--team",
+            "bureau",
+            "--member",
+            member,
+            "--role",
+            "coordinator",
+        ]);
+        json["code"].as_str().unwrap().to_string()
+    }
+
     /// Adds a volunteer team working in `districts` (comma-separated).
     pub fn add_team(&self, team: &str, districts: &str) {
         self.show(&[

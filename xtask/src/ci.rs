@@ -5,7 +5,8 @@
 //! for [`FUZZ_SMOKE_SECONDS`] from its corpus. The long runs are `cargo xtask fuzz`.
 //!
 //! On a fresh machine with only rustup and cargo, it first adds the rustup components and the wasm
-//! target it needs, `exiftool` (for the photo tests) through apt-get, and the app's toolchain
+//! target it needs, `exiftool` (for the photo tests) and `libreoffice-calc` (to open the
+//! exported work ledger) through apt-get, and the app's toolchain
 //! ([`crate::app::ensure_app_toolchain`]), only what is missing.
 
 use crate::sh::{self, Stopwatch};
@@ -176,6 +177,8 @@ fn ensure_toolchain(root: &Path, cargo: &OsStr) -> Result<()> {
     }
     // The photo tests check stripped metadata with exiftool.
     ensure_apt_tool(root, "exiftool", "libimage-exiftool-perl")?;
+    // The work ledger test opens the exported XLSX with LibreOffice.
+    ensure_apt_tool(root, "libreoffice", "libreoffice-calc")?;
     // The app's shell links WebKitGTK even for clippy; its UI needs trunk and wasm-bindgen.
     crate::app::ensure_app_toolchain(root).map(drop)
 }

@@ -126,6 +126,35 @@ impl Bureau {
         self.storage().report(filter)
     }
 
+    /// What waits for a coordinator, region-wide (read-only).
+    pub fn review_queue(
+        &self,
+        today: chrono::NaiveDate,
+        unverified_after_days: u32,
+    ) -> Result<fieldlog_core::queue::ReviewQueue> {
+        self.storage().review_queue(today, unverified_after_days)
+    }
+
+    /// The targets the coordinators set, with their progress over everything held.
+    pub fn targets(
+        &self,
+        year: Option<i32>,
+        district: Option<&fieldlog_domain::District>,
+    ) -> Result<Vec<fieldlog_domain::TargetProgress>> {
+        self.storage().targets(year, district)
+    }
+
+    /// Writes the work ledger over everything held; returns the rows.
+    pub fn export_ledger(
+        &self,
+        format: fieldlog_core::decide::LedgerFormat,
+        file: &std::path::Path,
+        filter: &fieldlog_core::ReportFilter,
+        offset: chrono::FixedOffset,
+    ) -> Result<u64> {
+        self.storage().export_ledger(format, file, filter, offset)
+    }
+
     pub fn teams(&self) -> Result<Vec<Team>> {
         self.storage().teams()
     }

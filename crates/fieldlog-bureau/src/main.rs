@@ -74,6 +74,23 @@ enum Command {
     Conflicts,
     /// Photos of the visits held, and whether their files have arrived.
     Photos,
+    /// What waits for a coordinator, region-wide: duplicates, conflicts, pending schools,
+    /// fixed visits, unverified ones (read-only; decisions come from coordinator devices).
+    Review {
+        /// List unverified visits dated at least this many days ago.
+        #[arg(long, value_name = "DAYS", default_value_t = fieldlog_core::settings::DEFAULT_REVIEW_AFTER_DAYS)]
+        older_than_days: u32,
+    },
+    /// The targets coordinators set, with their progress over everything synced.
+    Targets {
+        #[arg(long)]
+        year: Option<i32>,
+        #[arg(long)]
+        district: Option<String>,
+    },
+    /// Export records over everything synced.
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Remove changes devices sent that are larger than a change may be (stored before the
     /// bureau refused them), with every change built on them; lists what it removed.
     /// Devices that could not sync past them recover at their next sync.
@@ -128,6 +145,33 @@ enum Command {
     /// Enrolled devices.
     #[command(subcommand)]
     Device(DeviceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ExportCommand {
+    /// The work ledger (工作台账): the same rows as `fieldlog export ledger` on a device.
+    Ledger {
+        /// Write an Excel workbook (工作台账, 汇总, 审核记录).
+        #[arg(
+            long,
+            value_name = "FILE",
+            required_unless_present = "csv",
+            conflicts_with = "csv"
+        )]
+        xlsx: Option<PathBuf>,
+        /// Write the ledger as CSV (UTF-8 with a BOM).
+        #[arg(long, value_name = "FILE")]
+        csv: Option<PathBuf>,
+        /// First visit date (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        from: Option<chrono::NaiveDate>,
+        /// Last visit date (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        to: Option<chrono::NaiveDate>,
+        /// Only schools of this district.
+        #[arg(long)]
+        district: Option<String>,
+    },
 }
 
 /// Limits on clients (defaults in `fieldlog_bureau::ServeConfig`).
@@ -338,7 +382,7 @@ fn run(cli: Cli) -> Result<()> {
                 return print(&serde_json::to_string(&report)?);
             }
             print(&format!(
-                "visits: {}\nschools reached: {} (rural {} / urban {})\naudience: {}\nlectures: {}\nbooks: {}\nkits: {}",
+                "visits: {}\nschools reached: {} (rural {} / urban {})\naudience: {}\nlectures: {}\nbooks: {}\nkits: {}\nlectures at rural schools: {}\ndistricts covered: {}\nteachers trained: {}\nduplicates merged: {}\nverified / unverified: {} / {}",
                 report.visits,
                 report.schools_reached,
                 report.rural_schools,
@@ -346,7 +390,118 @@ fn run(cli: Cli) -> Result<()> {
                 report.audience,
                 report.lectures,
                 report.books,
-                report.kits
+                report.kits,
+                report.rural_lectures,
+                report.districts_covered,
+                report.teachers_trained,
+                report.duplicates_merged,
+                report.verified_visits,
+                report.unverified_visits
+            ))
+        }
+        Command::Review { older_than_days } => {
+            let bureau = open_existing(&data_dir, config)?;
+            let today = chrono::Local::now().date_naive();
+            let queue = bureau.review_queue(today, older_than_days)?;
+            if json {
+                return print(&serde_json::to_string(&queue)?);
+            }
+            let mut out = vec![format!(
+                "suspected duplicates: {}\nconflicts: {}\npending schools: {}\nfixed, awaiting review: {}\nunverified for {older_than_days} days or more: {}",
+                queue.duplicates.len(),
+                queue.conflicts.len(),
+                queue.pending_schools.len(),
+                queue.fixed.len(),
+                queue.unverified.len()
+            )];
+            for pair in &queue.duplicates {
+                let reasons: Vec<&str> = pair.reasons.iter().map(|r| r.key()).collect();
+                out.push(format!(
+                    "  duplicate? {} {} score {:.2} ({})",
+                    pair.a,
+                    pair.b,
+                    pair.score,
+                    reasons.join(", ")
+                ));
+            }
+            for school in &queue.pending_schools {
+                out.push(format!(
+                    "  pending school {} {} {}",
+                    school.fields.name, school.fields.district, school.id
+                ));
+            }
+            for visit in &queue.fixed {
+                out.push(format!(
+                    "  fixed {} {} {} {}",
+                    visit.date, visit.school, visit.created_by, visit.id
+                ));
+            }
+            print(&out.join("\n"))
+        }
+        Command::Targets { year, district } => {
+            let bureau = open_existing(&data_dir, config)?;
+            let district = district
+                .map(|d| fieldlog_domain::District::parse(&d))
+                .transpose()
+                .map_err(fieldlog_domain::ValidationErrors::from)?;
+            let targets = bureau.targets(year, district.as_ref())?;
+            if json {
+                return print(&serde_json::to_string(&targets)?);
+            }
+            let mut table = table(&[
+                "year",
+                "district",
+                "target",
+                "goal",
+                "current",
+                "met",
+                "districts not reached",
+            ]);
+            for t in targets {
+                let current = match (t.numerator, t.denominator) {
+                    (Some(n), Some(d)) => format!("{} ({n}/{d})", t.current),
+                    _ => t.current.to_string(),
+                };
+                table.add_row(vec![
+                    t.year.to_string(),
+                    t.district
+                        .map_or_else(|| "region".into(), |d| d.to_string()),
+                    t.key.key().to_string(),
+                    t.goal.to_text(),
+                    current,
+                    t.met.to_string(),
+                    join(&t.missing_districts),
+                ]);
+            }
+            print(&render(&mut table))
+        }
+        Command::Export(ExportCommand::Ledger {
+            xlsx,
+            csv,
+            from,
+            to,
+            district,
+        }) => {
+            use fieldlog_core::decide::LedgerFormat;
+            let bureau = open_existing(&data_dir, config)?;
+            let district = district
+                .map(|d| fieldlog_domain::District::parse(&d))
+                .transpose()
+                .map_err(fieldlog_domain::ValidationErrors::from)?;
+            let (format, file) = match (xlsx, csv) {
+                (Some(file), _) => (LedgerFormat::Xlsx, file),
+                (None, Some(file)) => (LedgerFormat::Csv, file),
+                (None, None) => unreachable!("clap requires --xlsx or --csv"),
+            };
+            let filter = fieldlog_core::ReportFilter { from, to, district };
+            let offset = *chrono::Local::now().offset();
+            let rows = bureau.export_ledger(format, &file, &filter, offset)?;
+            if json {
+                return print(&serde_json::json!({ "file": file, "rows": rows }).to_string());
+            }
+            print(&format!(
+                "wrote the work ledger to {} ({rows} rows)",
+                file.display()
             ))
         }
         Command::Visits { deleted } => {

@@ -351,6 +351,49 @@ impl Storage for SqliteStorage {
         )?)
     }
 
+    fn review_queue(
+        &self,
+        today: chrono::NaiveDate,
+        unverified_after_days: u32,
+    ) -> Result<fieldlog_core::queue::ReviewQueue> {
+        Ok(fieldlog_core::queue::queue(
+            &self.reader(),
+            &self.path,
+            today,
+            unverified_after_days,
+        )?)
+    }
+
+    fn targets(
+        &self,
+        year: Option<i32>,
+        district: Option<&fieldlog_domain::District>,
+    ) -> Result<Vec<fieldlog_domain::TargetProgress>> {
+        Ok(fieldlog_core::targets::progress(
+            &self.reader(),
+            &self.path,
+            year,
+            district,
+        )?)
+    }
+
+    fn export_ledger(
+        &self,
+        format: fieldlog_core::decide::LedgerFormat,
+        file: &std::path::Path,
+        filter: &ReportFilter,
+        offset: chrono::FixedOffset,
+    ) -> Result<u64> {
+        Ok(fieldlog_core::decide::export_ledger(
+            &self.reader(),
+            &self.path,
+            format,
+            file,
+            filter,
+            offset,
+        )?)
+    }
+
     fn photo_refs(&self, sha256: &str) -> Result<Vec<(DocId, u64)>> {
         Ok(fieldlog_core::projection::photo_refs(
             &self.reader(),

@@ -59,6 +59,26 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     fn conflicts(&self) -> Result<Vec<Conflict>>;
     /// The published figures, by the same rules as everywhere else.
     fn report(&self, filter: &ReportFilter) -> Result<Report>;
+    /// What waits for a coordinator, over everything held (core's queue).
+    fn review_queue(
+        &self,
+        today: chrono::NaiveDate,
+        unverified_after_days: u32,
+    ) -> Result<fieldlog_core::queue::ReviewQueue>;
+    /// The targets in force with their progress (core's rules).
+    fn targets(
+        &self,
+        year: Option<i32>,
+        district: Option<&fieldlog_domain::District>,
+    ) -> Result<Vec<fieldlog_domain::TargetProgress>>;
+    /// Writes the work ledger over everything held (core's export); returns the rows.
+    fn export_ledger(
+        &self,
+        format: fieldlog_core::decide::LedgerFormat,
+        file: &std::path::Path,
+        filter: &ReportFilter,
+        offset: chrono::FixedOffset,
+    ) -> Result<u64>;
 
     /// The visits that refer to a photo file: each one's document and the size it records.
     fn photo_refs(&self, sha256: &str) -> Result<Vec<(DocId, u64)>>;

@@ -80,19 +80,164 @@ pub enum Command {
         /// keep, until-uploaded (the default) or drop. They never leave the device.
         #[arg(long, value_name = "POLICY", value_parser = parse_originals)]
         originals: Option<OriginalsPolicy>,
+        /// Coordinators: list unverified visits in `fieldlog review` once they are this many
+        /// days old (default 14)
+        #[arg(long, value_name = "DAYS")]
+        review_after_days: Option<u32>,
     },
-    /// The figures a bureau publishes / 统计报表
-    Report {
-        /// First visit date counted (YYYY-MM-DD)
-        #[arg(long, value_name = "DATE")]
-        from: Option<NaiveDate>,
-        /// Last visit date counted (YYYY-MM-DD)
-        #[arg(long, value_name = "DATE")]
-        to: Option<NaiveDate>,
-        /// Only schools of this district (区县)
+    /// Coordinators: what waits for review, and decisions about visits / 审核
+    Review {
+        #[command(subcommand)]
+        command: Option<ReviewCommand>,
+    },
+    /// Coordinators: set targets / 设定目标
+    #[command(subcommand)]
+    Target(TargetCommand),
+    /// Targets and where the figures stand / 目标进度
+    Targets {
+        /// Only this year's targets
+        #[arg(long)]
+        year: Option<i32>,
+        /// Only this district's targets
         #[arg(long)]
         district: Option<String>,
     },
+    /// Export records / 导出
+    #[command(subcommand)]
+    Export(ExportCommand),
+    /// The figures a bureau publishes / 统计报表
+    Report {
+        #[command(flatten)]
+        period: Period,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReviewCommand {
+    /// Suspected duplicates: visits that may be one event logged twice, best first
+    Duplicates {
+        #[command(flatten)]
+        period: Period,
+    },
+    /// OTHER is a duplicate of KEEP: it stops counting; both stay readable
+    Merge {
+        /// The visit that counts (if it was merged itself, the one it was merged into)
+        keep: String,
+        /// The visit that stops counting
+        other: String,
+        /// Whose audience counts: keep, other, or sum (two people who counted different doors)
+        #[arg(long, default_value = "keep")]
+        audience: String,
+        /// Fields KEEP takes from OTHER: date, activities, topic, presenters, notes,
+        /// donations.books, donations.kits (comma-separated)
+        #[arg(long, value_name = "FIELD,...")]
+        take: Option<String>,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Undo the merge of OTHER: both count again
+    Unmerge {
+        other: String,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// A and B are not the same event: never suggest the pair again
+    Distinct {
+        a: String,
+        b: String,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Settle a field that holds concurrent values (or set a count to the right total)
+    Resolve {
+        visit: String,
+        /// topic, date, school, presenters, notes, audience.students, audience.teachers,
+        /// audience.others, donations.books, donations.kits
+        field: String,
+        value: String,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Mark visits verified (已核实)
+    Verify {
+        #[arg(required = true)]
+        visits: Vec<String>,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Ask the volunteer to fix a visit; the note reaches their device
+    Flag {
+        visit: String,
+        #[arg(long)]
+        note: String,
+    },
+    /// Every decision about a visit, oldest first
+    History { visit: String },
+}
+
+/// Which visits: by date and district.
+#[derive(Debug, Clone, Args)]
+pub struct Period {
+    /// First visit date (YYYY-MM-DD)
+    #[arg(long, value_name = "DATE")]
+    pub from: Option<NaiveDate>,
+    /// Last visit date (YYYY-MM-DD)
+    #[arg(long, value_name = "DATE")]
+    pub to: Option<NaiveDate>,
+    /// Only schools of this district (区县)
+    #[arg(long)]
+    pub district: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TargetCommand {
+    /// Set goals: lectures, audience, schools, rural_lecture_share (0.2 or 20%),
+    /// districts_covered (a number or all), teachers_trained, books
+    Set {
+        #[arg(long)]
+        year: i32,
+        /// A district's targets; the whole region's without it
+        #[arg(long)]
+        district: Option<String>,
+        #[arg(required = true, value_name = "KEY=VALUE", value_parser = parse_assignment)]
+        goals: Vec<(String, String)>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// The work ledger (工作台账): one row per counted visit
+    Ledger {
+        /// Write an Excel workbook (工作台账, 汇总, 审核记录)
+        #[arg(
+            long,
+            value_name = "FILE",
+            required_unless_present = "csv",
+            conflicts_with = "csv"
+        )]
+        xlsx: Option<PathBuf>,
+        /// Write the ledger as CSV (UTF-8 with a BOM)
+        #[arg(long, value_name = "FILE")]
+        csv: Option<PathBuf>,
+        #[command(flatten)]
+        period: Period,
+    },
+}
+
+/// Corrections to a school's registry entry.
+#[derive(Debug, Clone, Args)]
+pub struct SchoolCorrections {
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub district: Option<String>,
+    /// rural|urban|乡村|城区
+    #[arg(long)]
+    pub area: Option<String>,
+    #[arg(long)]
+    pub level: Option<String>,
+    #[arg(long, default_value = "")]
+    pub note: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,6 +267,28 @@ pub enum SchoolCommand {
     },
     /// List every school
     List,
+    /// Coordinators: register a school entered in the field, with corrections
+    Approve {
+        /// The school's id or exact name
+        school: String,
+        #[command(flatten)]
+        corrections: SchoolCorrections,
+    },
+    /// Coordinators: a pending school is the registered INTO; its visits count for INTO
+    Merge {
+        pending: String,
+        into: String,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Coordinators: correct a school's registry entry (its area applies to all its visits)
+    Set {
+        school: String,
+        #[command(flatten)]
+        corrections: SchoolCorrections,
+    },
+    /// Every decision about a school, oldest first
+    History { school: String },
     /// Find schools by part of the name or by pinyin (nsxx, nanshan)
     Search {
         query: String,

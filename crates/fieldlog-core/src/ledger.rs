@@ -651,10 +651,7 @@ const DECISION_FIELDS: [&str; 12] = [
 const TARGET_FIELDS: [&str; 3] = ["goal", "set_by", "set_at"];
 
 /// Writes a decision as a record of its own (its id is new, so nothing rivals it).
-pub(crate) fn insert_decision<T: Transactable + ReadDoc>(
-    tx: &mut T,
-    decision: &Decision,
-) -> AmResult<()> {
+pub fn insert_decision<T: Transactable + ReadDoc>(tx: &mut T, decision: &Decision) -> AmResult<()> {
     let obj = tx.put_object(ROOT, decision.id.as_str(), ObjType::Map)?;
     tx.put(&obj, "kind", decision.kind.key())?;
     let ids = [
@@ -750,7 +747,7 @@ impl fmt::Display for TargetSlot {
 }
 
 /// Sets a target: the slot's record is replaced as a whole.
-pub(crate) fn put_target<T: Transactable + ReadDoc>(tx: &mut T, target: &Target) -> AmResult<()> {
+pub fn put_target<T: Transactable + ReadDoc>(tx: &mut T, target: &Target) -> AmResult<()> {
     let slot = TargetSlot {
         year: target.year,
         district: target.district.clone(),

@@ -7,6 +7,7 @@
 )]
 
 mod cli;
+mod coordinators;
 mod durability;
 mod fuzz_replay;
 mod hostile;

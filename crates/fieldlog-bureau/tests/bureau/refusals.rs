@@ -118,6 +118,49 @@ fn a_volunteer_editing_a_registered_school() {
 }
 
 #[test]
+fn a_volunteer_sending_a_decision_or_a_target() {
+    let (server, mut a, _) = world();
+    let token = a.token.clone();
+    let visit = a.visit_key(1);
+    let decision = a.verify("review/南山区/2026", &visit);
+    let body = encode(&request(
+        a.cursor,
+        docs("review/南山区/2026", vec![decision]),
+        100,
+    ));
+    let message = refused(&server, Some(&token), body, 403, Refusal::NotCoordinator);
+    assert!(message.contains("review/南山区/2026"), "{message}");
+    let target = a.set_target("targets/caravan-1");
+    let body = encode(&request(
+        a.cursor,
+        docs("targets/caravan-1", vec![target]),
+        100,
+    ));
+    refused(&server, Some(&token), body, 403, Refusal::NotCoordinator);
+
+    // A coordinator of the region decides; of another team's targets, it may not.
+    let mut c = server.device("bureau", "王主任", Role::Coordinator);
+    let decision = c.verify("review/南山区/2026", &visit);
+    let answer = server.round(&mut c, docs("review/南山区/2026", vec![decision]), 100);
+    assert_eq!(answer.accepted, 1);
+    let target = c.set_target("targets/caravan-1");
+    let body = encode(&request(
+        c.cursor,
+        docs("targets/caravan-1", vec![target]),
+        100,
+    ));
+    let token = c.token.clone();
+    refused(&server, Some(&token), body, 403, Refusal::NotCoordinator);
+    let target = c.set_target("targets/bureau");
+    assert_eq!(
+        server
+            .round(&mut c, docs("targets/bureau", vec![target]), 100)
+            .accepted,
+        1
+    );
+}
+
+#[test]
 fn a_volunteer_registering_a_school() {
     let (server, mut a, _) = world();
     let token = a.token.clone();

@@ -373,6 +373,43 @@ impl Device {
         (school.id, commit(doc, "put school"))
     }
 
+    /// Writes a "verified" decision about `visit` into a review document; returns the change.
+    pub fn verify(&mut self, doc_id: &str, visit: &str) -> Vec<u8> {
+        let decision = fieldlog_domain::Decision {
+            id: uuid::Uuid::now_v7().to_string(),
+            kind: fieldlog_domain::DecisionKind::Verify,
+            visit: visit.parse().ok(),
+            other: None,
+            school: None,
+            into: None,
+            audience: None,
+            fields: Vec::new(),
+            value: String::new(),
+            note: String::new(),
+            member: "someone".into(),
+            device: "some device".into(),
+            at: T0,
+        };
+        let doc = self.doc(doc_id);
+        fieldlog_core::ledger::insert_decision(doc, &decision).unwrap();
+        commit(doc, "decide")
+    }
+
+    /// Sets a target in a targets document; returns the change.
+    pub fn set_target(&mut self, doc_id: &str) -> Vec<u8> {
+        let target = fieldlog_domain::Target {
+            year: 2026,
+            district: None,
+            key: fieldlog_domain::TargetKey::Lectures,
+            goal: fieldlog_domain::Goal::Number(1.0),
+            set_by: "someone".into(),
+            set_at: T0,
+        };
+        let doc = self.doc(doc_id);
+        fieldlog_core::ledger::put_target(doc, &target).unwrap();
+        commit(doc, "set target")
+    }
+
     /// Sets one field of a record in a document; returns the change.
     pub fn set(&mut self, doc_id: &str, record: &str, key: &str, value: &str) -> Vec<u8> {
         let doc = self.doc(doc_id);

@@ -4,6 +4,7 @@ mod bundle;
 mod conflicts;
 mod photo;
 mod report;
+mod review;
 mod school;
 mod sync;
 mod visit;
@@ -67,11 +68,18 @@ pub fn run(command: Command, ctx: &Ctx) -> Result<String> {
         Command::Photo(command) => photo::run(command, ctx),
         Command::Conflicts => conflicts::run(ctx),
         Command::Bundle(command) => bundle::run(command, ctx),
-        Command::Report { from, to, district } => report::run(ctx, from, to, district),
+        Command::Report { period } => report::run(ctx, &period),
+        Command::Review { command } => review::run(command, ctx),
+        Command::Target(command) => review::target(command, ctx),
+        Command::Targets { year, district } => review::targets(ctx, year, district),
+        Command::Export(command) => review::export(command, ctx),
         Command::Enroll { url, code } => sync::enroll(ctx, &url, &code),
         Command::Sync => sync::sync(ctx),
         Command::Status => sync::status(ctx),
-        Command::Settings { originals } => sync::settings(ctx, originals),
+        Command::Settings {
+            originals,
+            review_after_days,
+        } => sync::settings(ctx, originals, review_after_days),
     }
 }
 

@@ -5,19 +5,10 @@ use crate::output::emit;
 use anyhow::Result;
 use chrono::NaiveDate;
 use fieldlog_core::ReportFilter;
-use fieldlog_domain::{Area, District, Field, Report};
+use fieldlog_domain::{Area, Field, Report};
 
-pub fn run(
-    ctx: &Ctx,
-    from: Option<NaiveDate>,
-    to: Option<NaiveDate>,
-    district: Option<String>,
-) -> Result<String> {
-    let district = district
-        .map(|d| District::parse(&d))
-        .transpose()
-        .map_err(fieldlog_core::Error::from)?;
-    let filter = ReportFilter { from, to, district };
+pub fn run(ctx: &Ctx, period: &crate::args::Period) -> Result<String> {
+    let filter = super::review::filter(period)?;
     let report = ctx.open()?.report(&filter)?;
     emit(ctx.json, &report, |r| text(ctx, &filter, r))
 }
@@ -52,6 +43,20 @@ fn text(ctx: &Ctx, filter: &ReportFilter, r: &Report) -> String {
         ctx.line(ctx.tr("讲座场次", "lectures"), r.lectures),
         ctx.line(Field::Books.label(lang), r.books),
         ctx.line(Field::Kits.label(lang), r.kits),
+        ctx.line(
+            ctx.tr("乡村学校讲座", "lectures at rural schools"),
+            r.rural_lectures,
+        ),
+        ctx.line(ctx.tr("覆盖区县", "districts covered"), r.districts_covered),
+        ctx.line(ctx.tr("培训教师", "teachers trained"), r.teachers_trained),
+        ctx.line(
+            ctx.tr("已合并的重复记录", "duplicates merged"),
+            r.duplicates_merged,
+        ),
+        ctx.line(
+            ctx.tr("已核实 / 未核实", "verified / unverified"),
+            format!("{} / {}", r.verified_visits, r.unverified_visits),
+        ),
     ]);
     lines.join("\n")
 }

@@ -143,10 +143,17 @@ fn last_sync(ctx: &Ctx, e: &Enrollment) -> String {
         .map_or_else(|| ctx.tr("从未", "never").to_string(), local_time)
 }
 
-pub fn settings(ctx: &Ctx, originals: Option<OriginalsPolicy>) -> Result<String> {
+pub fn settings(
+    ctx: &Ctx,
+    originals: Option<OriginalsPolicy>,
+    review_after_days: Option<u32>,
+) -> Result<String> {
     let mut store = ctx.open()?;
     if let Some(policy) = originals {
         store.set_originals_policy(policy)?;
+    }
+    if let Some(days) = review_after_days {
+        store.set_review_after_days(days)?;
     }
     emit(ctx.json, &store.settings()?, |s: &Settings| {
         let originals = match s.originals {
@@ -154,9 +161,19 @@ pub fn settings(ctx: &Ctx, originals: Option<OriginalsPolicy>) -> Result<String>
             OriginalsPolicy::UntilUploaded => ctx.tr("上传后删除", "until uploaded"),
             OriginalsPolicy::Drop => ctx.tr("不保留", "drop"),
         };
-        ctx.line(
-            ctx.tr("照片原图（仅存本机）", "photo originals (this device only)"),
-            format!("{originals} ({})", s.originals.key()),
-        )
+        [
+            ctx.line(
+                ctx.tr("照片原图（仅存本机）", "photo originals (this device only)"),
+                format!("{originals} ({})", s.originals.key()),
+            ),
+            ctx.line(
+                ctx.tr(
+                    "未核实记录列入审核（天）",
+                    "review unverified visits after (days)",
+                ),
+                s.review_after_days,
+            ),
+        ]
+        .join("\n")
     })
 }

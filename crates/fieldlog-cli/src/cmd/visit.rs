@@ -9,7 +9,8 @@ use anyhow::Result;
 use fieldlog_core::{Conflict, Store, VisitFilter};
 use fieldlog_domain::visit::{AudienceInput, DonationsInput};
 use fieldlog_domain::{
-    Field, FieldError, Lang, Reason, School, SchoolId, Visit, VisitId, VisitInput,
+    Field, FieldError, Lang, Reason, ReviewState, School, SchoolId, Visit, VisitId, VisitInput,
+    VisitReview,
 };
 use serde_json::json;
 use std::collections::HashMap;
@@ -32,14 +33,12 @@ pub fn run(command: VisitCommand, ctx: &Ctx) -> Result<String> {
             let id = parse_id(&id)?;
             let mut store = ctx.open()?;
             let visit = store.edit_visit(id, &set, ctx.today)?;
-            let conflicts = store.conflicts()?;
-            emit(ctx.json, &visit, |v| show(ctx, &store, v, &conflicts))
+            shown(ctx, &store, visit)
         }
         VisitCommand::Show { id } => {
             let store = ctx.open()?;
             let visit = store.visit(parse_id(&id)?)?;
-            let conflicts = store.conflicts()?;
-            emit(ctx.json, &visit, |v| show(ctx, &store, v, &conflicts))
+            shown(ctx, &store, visit)
         }
         VisitCommand::List {
             month,
@@ -56,7 +55,16 @@ pub fn run(command: VisitCommand, ctx: &Ctx) -> Result<String> {
                 include_deleted: deleted,
             })?;
             let schools = school_names(&store)?;
-            emit(ctx.json, &visits, |v| list(ctx, &schools, v, deleted))
+            let reviewed = visits
+                .into_iter()
+                .map(|v| {
+                    Ok(Reviewed {
+                        review: store.visit_review(v.id)?,
+                        visit: v,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            emit(ctx.json, &reviewed, |v| list(ctx, &schools, v, deleted))
         }
         VisitCommand::Delete { id } => {
             let id = parse_id(&id)?;
@@ -66,6 +74,37 @@ pub fn run(command: VisitCommand, ctx: &Ctx) -> Result<String> {
             })
         }
     }
+}
+
+/// A visit with where it stands in review: its JSON is the visit's plus a `review` key.
+#[derive(Debug, serde::Serialize)]
+struct Reviewed {
+    #[serde(flatten)]
+    visit: Visit,
+    review: VisitReview,
+}
+
+fn shown(ctx: &Ctx, store: &Store, visit: Visit) -> Result<String> {
+    let conflicts = store.conflicts()?;
+    let reviewed = Reviewed {
+        review: store.visit_review(visit.id)?,
+        visit,
+    };
+    emit(ctx.json, &reviewed, |r| show(ctx, store, r, &conflicts))
+}
+
+/// The review state as a short label; a flag says so loudly, with its note.
+fn review_label(ctx: &Ctx, review: &VisitReview) -> String {
+    let state = review.state.unwrap_or(ReviewState::Unreviewed);
+    let mut label = state.label(ctx.lang).to_string();
+    if review.duplicate_of.is_some() {
+        label = format!(
+            "{label}{}{}",
+            list_sep(ctx.lang),
+            ctx.tr("已合并为重复", "merged as duplicate")
+        );
+    }
+    label
 }
 
 fn read_json_in() -> Result<VisitInput> {
@@ -132,7 +171,8 @@ fn activities(ctx: &Ctx, visit: &Visit) -> String {
 }
 
 /// What `visit show` prints: one labelled line per field, and which fields are in conflict.
-fn show(ctx: &Ctx, store: &Store, visit: &Visit, conflicts: &[Conflict]) -> String {
+fn show(ctx: &Ctx, store: &Store, reviewed: &Reviewed, conflicts: &[Conflict]) -> String {
+    let (visit, review) = (&reviewed.visit, &reviewed.review);
     let lang = ctx.lang;
     let f = &visit.fields;
     let school = match store.school(f.school) {
@@ -186,12 +226,18 @@ fn show(ctx: &Ctx, store: &Store, visit: &Visit, conflicts: &[Conflict]) -> Stri
         ),
         ctx.line(Field::Notes.label(lang), or_dash(&f.notes)),
     ]);
-    let mut status = visit.status.label(lang).to_string();
+    let mut status = review_label(ctx, review);
     if visit.deleted {
         status = format!("{status}{sep}{}", ctx.tr("已删除", "deleted"));
     }
-    lines.push(ctx.line(Field::Status.label(lang), status));
-    if let Some(original) = visit.duplicate_of {
+    lines.push(ctx.line(ctx.tr("审核状态", "review"), status));
+    if !review.flag_note.is_empty() {
+        lines.push(ctx.line(
+            ctx.tr("协调员退回说明", "coordinator's note"),
+            &review.flag_note,
+        ));
+    }
+    if let Some(original) = review.duplicate_of {
         lines.push(ctx.line(Field::DuplicateOf.label(lang), original));
     }
     lines.push(ctx.line(
@@ -224,7 +270,7 @@ fn show(ctx: &Ctx, store: &Store, visit: &Visit, conflicts: &[Conflict]) -> Stri
 fn list(
     ctx: &Ctx,
     schools: &HashMap<SchoolId, School>,
-    visits: &[Visit],
+    visits: &[Reviewed],
     with_status: bool,
 ) -> String {
     if visits.is_empty() {
@@ -233,7 +279,8 @@ fn list(
     let lang = ctx.lang;
     let rows = visits
         .iter()
-        .map(|v| {
+        .map(|r| {
+            let v = &r.visit;
             let school = schools
                 .get(&v.fields.school)
                 .map_or_else(|| v.fields.school.to_string(), |s| s.fields.name.clone());
@@ -242,12 +289,16 @@ fn list(
                 school,
                 activities(ctx, v),
                 v.audience_total().to_string(),
+                review_label(ctx, &r.review),
             ];
+            if !r.review.flag_note.is_empty() {
+                row[4] = format!("{}{}{}", row[4], ctx.tr("：", ": "), r.review.flag_note);
+            }
             if with_status {
                 row.push(if v.deleted {
                     ctx.tr("已删除", "deleted").to_string()
                 } else {
-                    v.status.label(lang).to_string()
+                    String::new()
                 });
             }
             row.push(v.id.to_string());
@@ -259,6 +310,7 @@ fn list(
         Field::School.label(lang),
         Field::Activities.label(lang),
         ctx.tr("受众人数", "audience"),
+        ctx.tr("审核", "review"),
     ];
     if with_status {
         header.push(Field::Status.label(lang));

@@ -8,6 +8,7 @@
 mod answers;
 mod bundles;
 mod convergence;
+mod decisions;
 mod photos;
 mod records;
 mod registry;
