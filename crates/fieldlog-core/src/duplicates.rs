@@ -13,11 +13,10 @@
 
 use crate::error::{DbContext, Result};
 use crate::projection::query_records;
-use crate::review;
 use crate::store::ReportFilter;
 use fieldlog_domain::{DuplicatePair, DuplicateReason, School, Visit};
 use rusqlite::{Connection, params};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 
 /// How alike two school names must be for a pending school to block with a registered one.
@@ -113,45 +112,49 @@ pub fn score(a: &Visit, b: &Visit, same_school: bool) -> Option<DuplicatePair> {
 
 /// Every suspected duplicate pair among the counted visits the filter covers, best first.
 pub fn find(conn: &Connection, path: &Path, filter: &ReportFilter) -> Result<Vec<DuplicatePair>> {
-    let mut candidates: Vec<(String, String, bool)> = Vec::new();
+    let distinct = distinct_pairs(conn, path)?;
+    let mut pairs = Vec::new();
+    let mut consider = |a: Visit, b: Visit, same_school: bool| {
+        let key = ordered(a.id.to_string(), b.id.to_string());
+        if distinct.contains(&key) {
+            return;
+        }
+        if let Some(pair) = score(&a, &b, same_school) {
+            pairs.push(pair);
+        }
+    };
     {
         let mut stmt = conn
             .prepare_cached(
                 "WITH c AS MATERIALIZED (
-                     SELECT v.id, v.date, coalesce(s.merged_into, v.school_id) AS school
+                     SELECT v.id, v.date, coalesce(s.merged_into, v.school_id) AS school,
+                            coalesce(v.effective, v.record) AS record
                      FROM visits v LEFT JOIN schools s ON s.id = v.school_id
                      WHERE v.deleted = 0 AND v.duplicate_of IS NULL
                        AND (?1 IS NULL OR v.date >= ?1) AND (?2 IS NULL OR v.date <= ?2)
                        AND (?3 IS NULL OR s.district = ?3))
-                 SELECT a.id, b.id FROM c a JOIN c b
+                 SELECT a.record, b.record FROM c a JOIN c b
                    ON b.school = a.school AND b.id > a.id
                   AND b.date BETWEEN date(a.date, '-1 day') AND date(a.date, '+1 day')",
             )
             .db(path)?;
-        let rows = stmt
-            .query_map(params_of(filter), |r| Ok((r.get(0)?, r.get(1)?, true)))
-            .db(path)?;
-        for row in rows {
-            candidates.push(row.db(path)?);
+        let mut rows = stmt.query(params_of(filter)).db(path)?;
+        while let Some(row) = rows.next().db(path)? {
+            let a: String = row.get(0).db(path)?;
+            let b: String = row.get(1).db(path)?;
+            if let (Ok(a), Ok(b)) = (serde_json::from_str(&a), serde_json::from_str(&b)) {
+                consider(a, b, true);
+            }
         }
     }
-    candidates.extend(close_name_candidates(conn, path, filter)?);
-
-    let mut visits: HashMap<String, Option<Visit>> = HashMap::new();
-    let mut pairs = Vec::new();
-    for (a, b, same_school) in candidates {
-        if review::said_distinct(conn, path, &a, &b)? {
-            continue;
-        }
-        let (Some(va), Some(vb)) = (
-            counted_visit(conn, path, &mut visits, &a)?,
-            counted_visit(conn, path, &mut visits, &b)?,
+    for (a, b) in close_name_candidates(conn, path, filter)? {
+        let (Some(a), Some(b)) = (
+            counted_visit(conn, path, &a)?,
+            counted_visit(conn, path, &b)?,
         ) else {
             continue;
         };
-        if let Some(pair) = score(&va, &vb, same_school) {
-            pairs.push(pair);
-        }
+        consider(a, b, false);
     }
     pairs.sort_by(|x, y| {
         y.score
@@ -159,6 +162,32 @@ pub fn find(conn: &Connection, path: &Path, filter: &ReportFilter) -> Result<Vec
             .then_with(|| (x.a, x.b).cmp(&(y.a, y.b)))
     });
     Ok(pairs)
+}
+
+fn ordered(a: String, b: String) -> (String, String) {
+    if a < b { (a, b) } else { (b, a) }
+}
+
+/// The pairs coordinators called distinct, each as (smaller id, larger id).
+fn distinct_pairs(conn: &Connection, path: &Path) -> Result<HashSet<(String, String)>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT visit, other FROM decisions WHERE kind = 'distinct'")
+        .db(path)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?,
+                r.get::<_, Option<String>>(1)?,
+            ))
+        })
+        .db(path)?;
+    let mut out = HashSet::new();
+    for row in rows {
+        if let (Some(a), Some(b)) = row.db(path)? {
+            out.insert(ordered(a, b));
+        }
+    }
+    Ok(out)
 }
 
 fn params_of(filter: &ReportFilter) -> [Option<String>; 3] {
@@ -169,25 +198,16 @@ fn params_of(filter: &ReportFilter) -> [Option<String>; 3] {
     ]
 }
 
-/// A visit as the figures see it (with what merges took into it), from a small cache.
-fn counted_visit(
-    conn: &Connection,
-    path: &Path,
-    cache: &mut HashMap<String, Option<Visit>>,
-    id: &str,
-) -> Result<Option<Visit>> {
-    if let Some(hit) = cache.get(id) {
-        return Ok(hit.clone());
-    }
-    let visit: Option<Visit> = query_records(
+/// A counted visit as the figures see it (with what merges took into it).
+fn counted_visit(conn: &Connection, path: &Path, id: &str) -> Result<Option<Visit>> {
+    Ok(query_records(
         conn,
         path,
-        "SELECT coalesce(effective, record) FROM visits WHERE id = ?1",
+        "SELECT coalesce(effective, record) FROM visits
+         WHERE id = ?1 AND deleted = 0 AND duplicate_of IS NULL",
         [id],
     )?
-    .pop();
-    cache.insert(id.to_string(), visit.clone());
-    Ok(visit)
+    .pop())
 }
 
 /// Pairs of visits to a pending school (not merged) and to a registered school of the same
@@ -196,7 +216,7 @@ fn close_name_candidates(
     conn: &Connection,
     path: &Path,
     filter: &ReportFilter,
-) -> Result<Vec<(String, String, bool)>> {
+) -> Result<Vec<(String, String)>> {
     let schools: Vec<School> = query_records(
         conn,
         path,
@@ -232,10 +252,7 @@ fn close_name_candidates(
             let rows = stmt
                 .query_map(
                     params![from, to, p.id.to_string(), r.id.to_string()],
-                    |row| {
-                        let (a, b): (String, String) = (row.get(0)?, row.get(1)?);
-                        Ok(if a < b { (a, b, false) } else { (b, a, false) })
-                    },
+                    |row| Ok(ordered(row.get(0)?, row.get(1)?)),
                 )
                 .db(path)?;
             for row in rows {

@@ -468,14 +468,3 @@ fn sorted(mut list: Vec<Decision>) -> Vec<Decision> {
     list.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
     list
 }
-
-/// Whether a coordinator said `a` and `b` are not the same event.
-pub fn said_distinct(conn: &Connection, path: &Path, a: &str, b: &str) -> Result<bool> {
-    conn.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM decisions WHERE kind = 'distinct'
-             AND ((visit = ?1 AND other = ?2) OR (visit = ?2 AND other = ?1)))",
-    )
-    .db(path)?
-    .query_row([a, b], |r| r.get(0))
-    .db(path)
-}

@@ -319,22 +319,16 @@ fn op() -> impl Strategy<Value = Op> {
             topic
         }),
         (d.clone(), v).prop_map(|(device, visit)| Op::Delete { device, visit }),
-        (c.clone(), v, v, 0..3usize).prop_map(
-            |(coordinator, keep, other, rule)| {
-                Op::Merge {
-                    coordinator,
-                    keep,
-                    other,
-                    rule,
-                }
+        (c.clone(), v, v, 0..3usize).prop_map(|(coordinator, keep, other, rule)| {
+            Op::Merge {
+                coordinator,
+                keep,
+                other,
+                rule,
             }
-        ),
-        (c.clone(), v).prop_map(|(coordinator, visit)| Op::Unmerge { coordinator, visit }),
-        (c.clone(), v, v).prop_map(|(coordinator, a, b)| Op::Distinct {
-            coordinator,
-            a,
-            b
         }),
+        (c.clone(), v).prop_map(|(coordinator, visit)| Op::Unmerge { coordinator, visit }),
+        (c.clone(), v, v).prop_map(|(coordinator, a, b)| Op::Distinct { coordinator, a, b }),
         (c.clone(), v).prop_map(|(coordinator, visit)| Op::Verify { coordinator, visit }),
         (c.clone(), v).prop_map(|(coordinator, visit)| Op::Flag { coordinator, visit }),
         (c, v, 0..3u8).prop_map(|(coordinator, visit, topic)| Op::Resolve {
