@@ -54,7 +54,27 @@ impl Bureau {
             "--districts",
             "石门县",
         ]);
-        bureau(&["school", "import", registry.to_str().unwrap()]);
+        Bureau::launch(bin, dir, registry, address_space)
+    }
+
+    /// A bureau whose region is `districts` (comma-separated), holding `registry`, with no
+    /// team but the coordinators'.
+    pub fn start_region(bin: &Path, registry: &Path, districts: &str) -> Bureau {
+        let dir = tempfile::tempdir().unwrap();
+        admin(
+            bin,
+            dir.path(),
+            &["init", "--coordinator", "王协调", "--districts", districts],
+        );
+        Bureau::launch(bin, dir, registry, None)
+    }
+
+    fn launch(bin: &Path, dir: TempDir, registry: &Path, address_space: Option<u64>) -> Bureau {
+        admin(
+            bin,
+            dir.path(),
+            &["school", "import", registry.to_str().unwrap()],
+        );
         let (child, addr) = serve(bin, dir.path(), address_space);
         let proxy = Proxy::start(addr).unwrap();
         Bureau {

@@ -9,7 +9,8 @@ struct Target {
     package: &'static str,
     bench: &'static str,
     about: &'static str,
-    /// A release binary the suite runs, built first and passed in `FIELDLOG_BUREAU_BIN`.
+    /// Release binaries the suite runs, built first and passed in `FIELDLOG_BUREAU_BIN` and
+    /// `FIELDLOG_BIN`.
     bureau: bool,
     /// Programs the suite runs, each with the Debian package that installs it if missing.
     tools: &'static [(&'static str, &'static str)],
@@ -20,6 +21,7 @@ struct Target {
 const TARGETS: &[Target] = &[
     Target { name: "core", package: "fieldlog-core", bench: "core", about: "fieldlog-core: storage and queries", bureau: false, tools: &[] },
     Target { name: "sync", package: "fieldlog-tests", bench: "sync", about: "sync bytes and round trips vs Automerge sync; bureau ingest", bureau: true, tools: &[] },
+    Target { name: "coordinator", package: "fieldlog-tests", bench: "coordinator", about: "report, targets, duplicates and the XLSX ledger on 100,000 visits vs plain SQL / rust_xlsxwriter; export peak memory", bureau: true, tools: &[("time", "time")] },
     Target { name: "photos", package: "fieldlog-core", bench: "photos", about: "photo ingest vs vipsthumbnail on one core: time and peak memory", bureau: false, tools: &[("vipsthumbnail", "libvips-tools")] },
 ];
 
@@ -64,14 +66,26 @@ pub fn bench(args: &[String]) -> Result<()> {
         ci::ensure_apt_tool(&root, program, package)?;
     }
     let bureau_bin = sh::target_dir(&root).join("release/fieldlog-bureau");
+    let cli_bin = sh::target_dir(&root).join("release/fieldlog");
     if target.bureau {
-        let build = ["build", "--release", "--locked", "-p", "fieldlog-bureau"];
+        let build = [
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "fieldlog-bureau",
+            "-p",
+            "fieldlog-cli",
+        ];
         println!("$ {}", sh::display(&cargo, &build));
         sh::run(&root, &cargo, &build)?;
     }
     println!("==> bench {}", target.name);
     println!("$ {}", sh::display(&cargo, &cargo_args));
-    let env = [("FIELDLOG_BUREAU_BIN", bureau_bin.as_os_str())];
+    let env = [
+        ("FIELDLOG_BUREAU_BIN", bureau_bin.as_os_str()),
+        ("FIELDLOG_BIN", cli_bin.as_os_str()),
+    ];
     sh::run_env(
         &root,
         &cargo,
