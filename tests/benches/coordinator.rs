@@ -231,7 +231,7 @@ fn main() {
     let scratch = tempfile::tempdir().unwrap();
     let bureau_bin = release_bin("FIELDLOG_BUREAU_BIN");
     let cli_bin = release_bin("FIELDLOG_BIN");
-    println!("coordinator bench — {}", machine());
+    println!("coordinator bench — {}", fieldlog_tests::machine());
     println!(
         "region: {VISITS} visits over 2024–2026, {DISTRICTS} districts, {} schools, 5 % logged twice",
         DISTRICTS * SCHOOLS_PER_DISTRICT
@@ -455,18 +455,4 @@ fn sync(store: &mut Store) {
         }
     }
     panic!("sync did not finish");
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{cpu}, {cores} cores")
 }

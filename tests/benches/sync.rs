@@ -213,7 +213,7 @@ fn ingest(devices: usize, visits_each: usize) {
 }
 
 fn main() {
-    println!("sync bench — {}", machine());
+    println!("sync bench — {}", fieldlog_tests::machine());
     for visits in [100, 1_000, 10_000] {
         costs(visits);
     }
@@ -221,18 +221,4 @@ fn main() {
     for (devices, each) in [(1, 2_000), (10, 200), (100, 20)] {
         ingest(devices, each);
     }
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{cpu}, {cores} cores")
 }

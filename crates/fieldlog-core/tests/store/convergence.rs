@@ -2,7 +2,7 @@
 //! Once they have talked until nothing new arrives, they must agree on everything, and
 //! every tally must equal the sum of all increments.
 
-use crate::support::{Device, send, team, today, visit};
+use crate::support::{pair, pick, talk_until_quiet, team, today, visit};
 use fieldlog_core::{ExportScope, VisitFilter};
 use fieldlog_domain::{ActivityKind, VisitId};
 use proptest::prelude::*;
@@ -85,28 +85,6 @@ fn op() -> impl Strategy<Value = Op> {
             }
         }),
     ]
-}
-
-fn pick(device: &Device, index: usize) -> Option<VisitId> {
-    let all = device
-        .store
-        .visits(&VisitFilter {
-            include_deleted: true,
-            ..Default::default()
-        })
-        .unwrap();
-    (!all.is_empty()).then(|| all[index % all.len()].id)
-}
-
-fn pair(devices: &mut [Device], from: usize, to: usize) -> (&mut Device, &mut Device) {
-    assert_ne!(from, to);
-    if from < to {
-        let (left, right) = devices.split_at_mut(to);
-        (&mut left[from], &mut right[0])
-    } else {
-        let (left, right) = devices.split_at_mut(from);
-        (&mut right[0], &mut left[to])
-    }
 }
 
 fn run(ops: Vec<Op>) {
@@ -210,24 +188,7 @@ fn run(ops: Vec<Op>) {
         }
     }
 
-    // Talk until quiet.
-    let mut rounds = 0;
-    loop {
-        let mut applied = 0;
-        for from in 0..3 {
-            for to in 0..3 {
-                if from != to {
-                    let (sender, receiver) = pair(&mut devices, from, to);
-                    applied += send(sender, receiver).applied;
-                }
-            }
-        }
-        if applied == 0 {
-            break;
-        }
-        rounds += 1;
-        assert!(rounds < 6, "still exchanging changes after {rounds} rounds");
-    }
+    talk_until_quiet(&mut devices);
 
     let everything = VisitFilter {
         include_deleted: true,

@@ -2,7 +2,7 @@
 //! coordinators and three volunteers deciding and editing concurrently, with bundles lost,
 //! repeated and reordered, end with the same reports, queues and histories everywhere.
 
-use crate::support::{Device, send, team, today, visit};
+use crate::support::{Device, pair, pick, talk_until_quiet, team, today, visit};
 use fieldlog_core::Error;
 use fieldlog_core::decide::MergeRequest;
 use fieldlog_domain::{AudienceRule, Field, ReviewState, VisitId};
@@ -25,34 +25,6 @@ fn merge(keep: VisitId, other: VisitId, audience: AudienceRule) -> MergeRequest 
         audience,
         take: Vec::new(),
         note: String::new(),
-    }
-}
-
-fn talk_until_quiet(devices: &mut [Device]) {
-    for round in 0.. {
-        let mut applied = 0;
-        for from in 0..devices.len() {
-            for to in 0..devices.len() {
-                if from != to {
-                    let (sender, receiver) = pair(devices, from, to);
-                    applied += send(sender, receiver).applied;
-                }
-            }
-        }
-        if applied == 0 {
-            return;
-        }
-        assert!(round < 8, "still exchanging changes after {round} rounds");
-    }
-}
-
-fn pair(devices: &mut [Device], from: usize, to: usize) -> (&mut Device, &mut Device) {
-    if from < to {
-        let (left, right) = devices.split_at_mut(to);
-        (&mut left[from], &mut right[0])
-    } else {
-        let (left, right) = devices.split_at_mut(from);
-        (&mut right[0], &mut left[to])
     }
 }
 
@@ -350,17 +322,6 @@ fn op() -> impl Strategy<Value = Op> {
             twice: false
         }),
     ]
-}
-
-fn pick(device: &Device, index: usize) -> Option<VisitId> {
-    let all = device
-        .store
-        .visits(&fieldlog_core::VisitFilter {
-            include_deleted: true,
-            ..Default::default()
-        })
-        .unwrap();
-    (!all.is_empty()).then(|| all[index % all.len()].id)
 }
 
 /// A decision may be refused for what the device knows (a cycle, a deleted visit, nothing

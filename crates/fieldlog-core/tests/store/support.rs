@@ -144,3 +144,46 @@ pub fn visit(school: &str, students: i64) -> VisitInput {
     }))
     .unwrap()
 }
+
+/// Two devices of a slice, to send from one to the other.
+pub fn pair(devices: &mut [Device], from: usize, to: usize) -> (&mut Device, &mut Device) {
+    assert_ne!(from, to);
+    if from < to {
+        let (left, right) = devices.split_at_mut(to);
+        (&mut left[from], &mut right[0])
+    } else {
+        let (left, right) = devices.split_at_mut(from);
+        (&mut right[0], &mut left[to])
+    }
+}
+
+/// The `index`-th visit a device holds (deleted ones too), wrapping around.
+pub fn pick(device: &Device, index: usize) -> Option<fieldlog_domain::VisitId> {
+    let all = device
+        .store
+        .visits(&fieldlog_core::VisitFilter {
+            include_deleted: true,
+            ..Default::default()
+        })
+        .unwrap();
+    (!all.is_empty()).then(|| all[index % all.len()].id)
+}
+
+/// Every device sends every other what it lacks, until nothing new arrives.
+pub fn talk_until_quiet(devices: &mut [Device]) {
+    for round in 0.. {
+        let mut applied = 0;
+        for from in 0..devices.len() {
+            for to in 0..devices.len() {
+                if from != to {
+                    let (sender, receiver) = pair(devices, from, to);
+                    applied += send(sender, receiver).applied;
+                }
+            }
+        }
+        if applied == 0 {
+            return;
+        }
+        assert!(round < 8, "still exchanging changes after {round} rounds");
+    }
+}
