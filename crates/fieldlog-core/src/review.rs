@@ -364,6 +364,10 @@ pub(crate) fn refresh(
     let mut queue: VecDeque<String> = visits.into_iter().collect();
     let mut rewritten = 0;
     while let Some(id) = queue.pop_front() {
+        // A visit no decision names has the row its record gives (the common case).
+        if !named(conn, path, &id)? {
+            continue;
+        }
         let (Some(before), Some(raw)) = (
             stored_effective(conn, path, &id)?,
             raw_visit(conn, path, &id)?,
@@ -426,6 +430,17 @@ pub(crate) fn refresh(
         queue.extend(cycle);
     }
     Ok(())
+}
+
+/// Whether any decision names the visit (on either side).
+fn named(conn: &Connection, path: &Path, visit: &str) -> Result<bool> {
+    conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM decisions WHERE visit = ?1)
+             OR EXISTS (SELECT 1 FROM decisions WHERE other = ?1)",
+    )
+    .db(path)?
+    .query_row([visit], |r| r.get(0))
+    .db(path)
 }
 
 /// Every decision about a visit (as either side), oldest first.
