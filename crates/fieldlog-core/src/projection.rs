@@ -352,21 +352,24 @@ pub fn conflicts(conn: &Connection, path: &Path) -> Result<Vec<Conflict>> {
 /// per period with the area the registry holds now, and a visit to a pending school merged
 /// into a registered one counts for the registered one.
 pub fn report(conn: &Connection, path: &Path, filter: &ReportFilter) -> Result<Report> {
+    // One scan over the visits the filter covers; `{C}` marks those that count (the rest
+    // were merged into another as duplicates).
     let sql = format!(
-        "SELECT count(*),
-                count(DISTINCT s.id),
-                count(DISTINCT CASE WHEN s.area = 'rural' THEN s.id END),
-                count(DISTINCT CASE WHEN s.area = 'urban' THEN s.id END),
-                coalesce(sum(v.audience), 0),
-                coalesce(sum(v.lecture), 0),
-                coalesce(sum(v.books), 0),
-                coalesce(sum(v.kits), 0),
-                coalesce(sum(CASE WHEN s.area = 'rural' THEN v.lecture END), 0),
-                count(DISTINCT s.district),
-                coalesce(sum(CASE WHEN v.training THEN v.teachers END), 0),
-                coalesce(sum(v.review = 'verified'), 0),
-                (SELECT count(*) {FROM_VISITS} AND v.duplicate_of IS NOT NULL)
-         {FROM_VISITS} AND v.duplicate_of IS NULL"
+        "SELECT coalesce(sum({C}), 0),
+                count(DISTINCT CASE WHEN {C} THEN s.id END),
+                count(DISTINCT CASE WHEN {C} AND s.area = 'rural' THEN s.id END),
+                count(DISTINCT CASE WHEN {C} AND s.area = 'urban' THEN s.id END),
+                coalesce(sum(CASE WHEN {C} THEN v.audience END), 0),
+                coalesce(sum(CASE WHEN {C} THEN v.lecture END), 0),
+                coalesce(sum(CASE WHEN {C} THEN v.books END), 0),
+                coalesce(sum(CASE WHEN {C} THEN v.kits END), 0),
+                coalesce(sum(CASE WHEN {C} AND s.area = 'rural' THEN v.lecture END), 0),
+                count(DISTINCT CASE WHEN {C} THEN s.district END),
+                coalesce(sum(CASE WHEN {C} AND v.training THEN v.teachers END), 0),
+                coalesce(sum({C} AND v.review = 'verified'), 0),
+                coalesce(sum(NOT {C}), 0)
+         {FROM_VISITS}",
+        C = "(v.duplicate_of IS NULL)"
     );
     let mut stmt = conn.prepare_cached(&sql).db(path)?;
     stmt.query_row(

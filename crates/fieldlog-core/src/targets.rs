@@ -41,25 +41,58 @@ pub fn list(
 }
 
 /// Each target with its current value, numerator and denominator, and whether it is met.
+/// Targets of the same year and district share one report.
 pub fn progress(
     conn: &Connection,
     path: &Path,
     year: Option<i32>,
     district: Option<&District>,
 ) -> Result<Vec<TargetProgress>> {
-    list(conn, path, year, district)?
-        .into_iter()
-        .map(|target| measure(conn, path, target))
-        .collect()
+    let mut reports: BTreeMap<(i32, Option<District>), Figures> = BTreeMap::new();
+    let mut out = Vec::new();
+    for target in list(conn, path, year, district)? {
+        let slot = (target.year, target.district.clone());
+        let figures = match reports.get(&slot) {
+            Some(f) => f.clone(),
+            None => {
+                let f = figures(conn, path, target.year, target.district.as_ref())?;
+                reports.insert(slot, f.clone());
+                f
+            }
+        };
+        out.push(measure(&figures, target));
+    }
+    Ok(out)
 }
 
-fn measure(conn: &Connection, path: &Path, target: Target) -> Result<TargetProgress> {
+/// What a year's (and district's) targets are measured against.
+#[derive(Debug, Clone)]
+struct Figures {
+    report: fieldlog_domain::Report,
+    districts: BTreeSet<District>,
+    covered: BTreeSet<District>,
+}
+
+fn figures(
+    conn: &Connection,
+    path: &Path,
+    year: i32,
+    district: Option<&District>,
+) -> Result<Figures> {
     let filter = ReportFilter {
-        from: NaiveDate::from_ymd_opt(target.year, 1, 1),
-        to: NaiveDate::from_ymd_opt(target.year, 12, 31),
-        district: target.district.clone(),
+        from: NaiveDate::from_ymd_opt(year, 1, 1),
+        to: NaiveDate::from_ymd_opt(year, 12, 31),
+        district: district.cloned(),
     };
-    let report = projection::report(conn, path, &filter)?;
+    Ok(Figures {
+        report: projection::report(conn, path, &filter)?,
+        districts: districts(conn, path, district)?,
+        covered: covered_districts(conn, path, &filter)?,
+    })
+}
+
+fn measure(figures: &Figures, target: Target) -> TargetProgress {
+    let report = &figures.report;
     let count = |n: u64| (n as f64, None, None);
     let mut missing = Vec::new();
     let (current, numerator, denominator) = match target.key {
@@ -77,13 +110,16 @@ fn measure(conn: &Connection, path: &Path, target: Target) -> Result<TargetProgr
             (share, Some(report.rural_lectures), Some(report.lectures))
         }
         TargetKey::DistrictsCovered => {
-            let all = districts(conn, path, target.district.as_ref())?;
-            let covered = covered_districts(conn, path, &filter)?;
-            missing = all.difference(&covered).cloned().collect();
+            missing = figures
+                .districts
+                .difference(&figures.covered)
+                .cloned()
+                .collect();
+            let covered = figures.covered.intersection(&figures.districts).count() as u64;
             (
-                covered.len() as f64,
-                Some(covered.len() as u64),
-                Some(all.len() as u64),
+                covered as f64,
+                Some(covered),
+                Some(figures.districts.len() as u64),
             )
         }
     };
@@ -94,7 +130,7 @@ fn measure(conn: &Connection, path: &Path, target: Target) -> Result<TargetProgr
         }
         (Goal::Number(goal), _) => current + 1e-9 >= goal,
     };
-    Ok(TargetProgress {
+    TargetProgress {
         year: target.year,
         district: target.district,
         key: target.key,
@@ -104,7 +140,7 @@ fn measure(conn: &Connection, path: &Path, target: Target) -> Result<TargetProgr
         denominator,
         met,
         missing_districts: missing,
-    })
+    }
 }
 
 /// Every district the registry holds (or just `only`).
