@@ -456,10 +456,24 @@ fn a_coordinator_takes_a_regions_logs_to_published_figures() {
                 .map(|r| r[1].clone())
                 .unwrap()
         };
-        assert_eq!(figure("受众人数(人次)"), "812");
-        assert_eq!(figure("讲座(场)"), "6");
-        assert_eq!(figure("乡村学校讲座(场)"), "4");
-        assert_eq!(figure("合并的重复记录(条)"), "3");
+        for (label, key) in [
+            ("走访次数(次)", "visits"),
+            ("覆盖学校(所)", "schools_reached"),
+            ("乡村学校(所)", "rural_schools"),
+            ("城区学校(所)", "urban_schools"),
+            ("受众人数(人次)", "audience"),
+            ("讲座(场)", "lectures"),
+            ("乡村学校讲座(场)", "rural_lectures"),
+            ("赠书(册)", "books"),
+            ("器材(套)", "kits"),
+            ("覆盖区县(个)", "districts_covered"),
+            ("培训教师(人)", "teachers_trained"),
+            ("合并的重复记录(条)", "duplicates_merged"),
+            ("已核实(条)", "verified_visits"),
+            ("未核实(条)", "unverified_visits"),
+        ] {
+            assert_eq!(figure(label), expected[key].to_string(), "{xlsx}: {label}");
+        }
         assert!(
             summary.iter().any(|r| r[0] == "乡村学校讲座占比"
                 && r[4] == "66.7%"

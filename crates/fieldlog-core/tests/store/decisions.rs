@@ -505,3 +505,98 @@ proptest! {
         run(ops);
     }
 }
+
+#[test]
+fn duplicates_are_blocked_on_school_and_day_then_scored() {
+    use fieldlog_domain::{DuplicateReason, SchoolInput, SchoolStatus};
+    let mut d = region();
+    let lecture = |school: &str, students: i64, date: &str, topic: &str| {
+        let mut input = visit(school, students);
+        input.date = Some(date.into());
+        input.topic = topic.into();
+        input
+    };
+    // Two crew phones at one stop: listed, different authors.
+    let a = d[2]
+        .store
+        .add_visit(&lecture("南山小学", 40, "2026-05-18", "水的三态"), today())
+        .unwrap();
+    let b = d[3]
+        .store
+        .add_visit(
+            &lecture("南山小学", 44, "2026-05-19", "水的三态变化"),
+            today(),
+        )
+        .unwrap();
+    // One phone, the same lesson saved twice: listed; one phone, two classes: not.
+    let twice = lecture("青溪县龙潭镇中心小学", 30, "2026-05-18", "磁铁");
+    let c = d[2].store.add_visit(&twice, today()).unwrap();
+    let c2 = d[2].store.add_visit(&twice, today()).unwrap();
+    d[2].store
+        .add_visit(
+            &lecture("青溪县龙潭镇中心小学", 60, "2026-05-18", "声音"),
+            today(),
+        )
+        .unwrap();
+    // A school entered in the field under a close name, the same day.
+    let pending = d[4]
+        .store
+        .add_school(
+            &SchoolInput {
+                name: "南山区南山小学".into(),
+                district: "南山区".into(),
+                area: "城区".into(),
+                ..Default::default()
+            },
+            SchoolStatus::Pending,
+        )
+        .unwrap();
+    let e = d[4]
+        .store
+        .add_visit(
+            &lecture("南山区南山小学", 41, "2026-05-18", "水的三态"),
+            today(),
+        )
+        .unwrap();
+    // Too far apart in time: never a candidate.
+    d[3].store
+        .add_visit(&lecture("南山小学", 40, "2026-05-10", "水的三态"), today())
+        .unwrap();
+    talk_until_quiet(&mut d);
+
+    let pairs = d[0].store.duplicates(&Default::default()).unwrap();
+    let find = |x: VisitId, y: VisitId| {
+        pairs
+            .iter()
+            .find(|p| (p.a, p.b) == (x, y) || (p.a, p.b) == (y, x))
+            .cloned()
+    };
+    let ab = find(a.id, b.id).expect("the crew pair");
+    assert!(
+        ab.reasons.contains(&DuplicateReason::DifferentAuthors),
+        "{ab:?}"
+    );
+    assert!(ab.reasons.contains(&DuplicateReason::NextDay), "{ab:?}");
+    let cc = find(c.id, c2.id).expect("the same lesson saved twice");
+    assert!(cc.reasons.contains(&DuplicateReason::Identical), "{cc:?}");
+    let ae = find(a.id, e.id).expect("a pending school with a close name");
+    assert!(
+        ae.reasons.contains(&DuplicateReason::CloseSchoolName),
+        "{ae:?}"
+    );
+    assert_eq!(pairs.len(), 4, "{pairs:#?}");
+    assert!(pairs.windows(2).all(|w| w[0].score >= w[1].score));
+
+    // Called distinct, a pair never comes back; merged, a visit leaves the candidates.
+    d[0].store.mark_distinct(a.id, b.id, "两次课").unwrap();
+    let nanshan = d[0].store.find_school("南山小学").unwrap().unwrap();
+    d[0].store.merge_school(pending.id, nanshan, "").unwrap();
+    let pairs = d[0].store.duplicates(&Default::default()).unwrap();
+    assert!(
+        pairs
+            .iter()
+            .all(|p| (p.a, p.b) != (a.id, b.id) && (p.a, p.b) != (b.id, a.id))
+    );
+    // After the school merge, the field-entered school's visit blocks as the same school.
+    assert!(pairs.iter().any(|p| [p.a, p.b].contains(&e.id) && p.reasons.contains(&DuplicateReason::SameSchool)), "{pairs:#?}");
+}
