@@ -600,3 +600,86 @@ fn duplicates_are_blocked_on_school_and_day_then_scored() {
     // After the school merge, the field-entered school's visit blocks as the same school.
     assert!(pairs.iter().any(|p| [p.a, p.b].contains(&e.id) && p.reasons.contains(&DuplicateReason::SameSchool)), "{pairs:#?}");
 }
+
+#[test]
+fn school_decisions_reach_every_figure_and_the_queue_lists_old_unverified_visits() {
+    use fieldlog_core::decide::SchoolChanges;
+    use fieldlog_domain::{SchoolInput, SchoolStatus};
+    let mut d = region();
+    let field_entered = d[2]
+        .store
+        .add_school(
+            &SchoolInput {
+                name: "北坡村小".into(),
+                district: "石门县".into(),
+                area: "城区".into(),
+                ..Default::default()
+            },
+            SchoolStatus::Pending,
+        )
+        .unwrap();
+    let mut input = visit("北坡村小", 25);
+    input.date = Some("2026-04-01".into());
+    d[2].store.add_visit(&input, today()).unwrap();
+    d[2].store
+        .add_visit(&visit("南山小学", 40), today())
+        .unwrap();
+    talk_until_quiet(&mut d);
+    let queue = d[0].store.review_queue(today()).unwrap();
+    assert_eq!(queue.pending_schools.len(), 1);
+    // The April visit is older than the 14 days the queue waits; the other is from today.
+    assert_eq!(queue.unverified.len(), 1);
+    assert_eq!(queue.unverified[0].school, "北坡村小");
+    d[0].store.set_review_after_days(0).unwrap();
+    assert_eq!(
+        d[0].store.review_queue(today()).unwrap().unverified.len(),
+        2
+    );
+
+    // A registered school cannot be approved again.
+    let nanshan = d[0].store.find_school("南山小学").unwrap().unwrap();
+    let again = d[0]
+        .store
+        .approve_school(nanshan, &SchoolChanges::default(), "");
+    assert_eq!(again.unwrap_err().kind(), "school_not_pending");
+
+    let rural = SchoolChanges {
+        area: Some("乡村".into()),
+        name: Some("石门县北坡村小学".into()),
+        ..Default::default()
+    };
+    d[0].store
+        .approve_school(field_entered.id, &rural, "核实过")
+        .unwrap();
+    let city = SchoolChanges {
+        area: Some("rural".into()),
+        ..Default::default()
+    };
+    d[1].store
+        .set_school(nanshan, &city, "已撤并为乡村学校")
+        .unwrap();
+    talk_until_quiet(&mut d);
+    for device in &d {
+        let report = device.store.report(&Default::default()).unwrap();
+        assert_eq!(
+            (report.rural_schools, report.urban_schools),
+            (2, 0),
+            "{report:?}"
+        );
+        let school = device.store.school(field_entered.id).unwrap();
+        assert_eq!(
+            (school.status, school.fields.name.as_str()),
+            (SchoolStatus::Registered, "石门县北坡村小学")
+        );
+        assert!(
+            device
+                .store
+                .review_queue(today())
+                .unwrap()
+                .pending_schools
+                .is_empty()
+        );
+        let history = device.store.school_history(field_entered.id).unwrap();
+        assert_eq!(history[0].note, "核实过");
+    }
+}
