@@ -57,8 +57,11 @@ UPDATE visits SET
 CREATE INDEX visits_by_duplicate ON visits (duplicate_of);
 "#;
 
-/// How far a chain of merges is followed.
+/// How far a chain of merges is followed looking for a cycle (longer chains count as
+/// chains: only a coordinator writes merges, and follows them to the kept visit).
 const MAX_CHAIN: usize = 64;
+/// How deep merges into merges are summed (a bound for the recursion, far beyond real use).
+const MAX_MERGE_DEPTH: usize = 512;
 /// How many visit rows one refresh may rewrite (a bound for hostile decision sets).
 const MAX_REFRESH: usize = 100_000;
 
@@ -220,7 +223,7 @@ pub fn effective(conn: &Connection, path: &Path, raw: Visit) -> Result<Visit> {
 
 fn effective_at(conn: &Connection, path: &Path, raw: Visit, depth: usize) -> Result<Visit> {
     let mut visit = raw;
-    if depth > MAX_CHAIN {
+    if depth > MAX_MERGE_DEPTH {
         return Ok(visit);
     }
     let id = visit.id.to_string();

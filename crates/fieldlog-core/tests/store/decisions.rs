@@ -683,3 +683,31 @@ fn school_decisions_reach_every_figure_and_the_queue_lists_old_unverified_visits
         assert_eq!(history[0].note, "核实过");
     }
 }
+
+#[test]
+fn a_long_chain_of_summed_merges_counts_once_with_every_door() {
+    let mut d = region();
+    let c = &mut d[0];
+    let visits: Vec<VisitId> = (0..70)
+        .map(|_| {
+            c.store
+                .add_visit(&visit("南山小学", 1), today())
+                .unwrap()
+                .id
+        })
+        .collect();
+    // Each visit merged into the next, summing: a chain of 69 merges, longer than the
+    // 64 steps followed looking for a cycle.
+    for pair in visits.windows(2) {
+        c.store
+            .merge_visits(&merge(pair[1], pair[0], AudienceRule::Sum))
+            .unwrap();
+    }
+    let report = c.store.report(&Default::default()).unwrap();
+    assert_eq!((report.visits, report.duplicates_merged), (1, 69));
+    // Each visit counted 1 student and 2 teachers.
+    assert_eq!(report.audience, 70 * 3);
+    let rows = c.rows("visits");
+    c.store.rebuild_projection().unwrap();
+    assert_eq!(c.rows("visits"), rows);
+}
