@@ -240,6 +240,26 @@ fn show(ctx: &Ctx, store: &Store, reviewed: &Reviewed, conflicts: &[Conflict]) -
     if let Some(original) = review.duplicate_of {
         lines.push(ctx.line(Field::DuplicateOf.label(lang), original));
     }
+    // What the figures count when duplicates were merged into this visit.
+    if let Ok(counted) = store.effective_visit(visit.id)
+        && counted != *visit
+    {
+        lines.push(ctx.line(
+            ctx.tr(
+                "计入统计（含合并的重复记录）",
+                "counted (with merged duplicates)",
+            ),
+            format!(
+                "{} {}{sep}{} {}{sep}{} {}",
+                ctx.tr("受众人数", "audience"),
+                counted.audience_total(),
+                ctx.tr("主题", "topic"),
+                or_dash(&counted.fields.topic),
+                ctx.tr("日期", "date"),
+                counted.fields.date
+            ),
+        ));
+    }
     lines.push(ctx.line(
         ctx.tr("记录人", "recorded by"),
         format!("{}{sep}{}", visit.created_by, local_time(visit.created_at)),
