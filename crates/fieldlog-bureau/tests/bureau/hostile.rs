@@ -92,3 +92,81 @@ proptest! {
         prop_assert_eq!(answer.accepted, 1);
     }
 }
+
+/// A coordinator device (a stolen one, say) sends decisions that make no sense: a visit
+/// merged into itself, a cycle, merges into visits nobody holds, an unknown kind, fields of
+/// the wrong type. The bureau takes or refuses each without failing, its figures stay what
+/// the real visits give, and it goes on serving.
+#[test]
+fn nonsense_decisions_leave_the_figures_sane() {
+    use automerge::transaction::Transactable;
+    use fieldlog_domain::DecisionKind;
+    let server = Server::with_teams();
+    let (mut store, _dir, _photo) = server.photographer();
+    fieldlog_core::sync::sync(&mut store, |_| {}).unwrap();
+    let real = store.visits(&Default::default()).unwrap()[0].id;
+    let before = server.bureau.report(&Default::default()).unwrap();
+    assert_eq!(before.visits, 1);
+
+    let mut c = server.device("bureau", "王主任", Role::Coordinator);
+    server.round(&mut c, Vec::new(), 100);
+    let review = "review/南山区/2026";
+    let nobody = fieldlog_domain::VisitId(uuid::Uuid::now_v7());
+    let nobody_else = fieldlog_domain::VisitId(uuid::Uuid::now_v7());
+    let mut changes = vec![
+        c.decide(review, DecisionKind::Merge, Some(real), Some(real)),
+        c.decide(review, DecisionKind::Merge, Some(real), Some(nobody)),
+        c.decide(review, DecisionKind::Merge, Some(nobody), Some(real)),
+        c.decide(review, DecisionKind::Merge, Some(nobody_else), Some(nobody)),
+        c.decide(review, DecisionKind::Merge, Some(nobody), Some(nobody_else)),
+        c.decide(review, DecisionKind::Unmerge, None, None),
+        c.decide(review, DecisionKind::Distinct, Some(real), Some(real)),
+        c.decide(review, DecisionKind::Resolve, Some(real), None),
+        c.decide(review, DecisionKind::SchoolMerge, None, None),
+    ];
+    // A record with an unknown kind and fields of the wrong types.
+    let doc = c.doc(review);
+    let odd = doc
+        .put_object(
+            automerge::ROOT,
+            uuid::Uuid::now_v7().to_string(),
+            automerge::ObjType::Map,
+        )
+        .unwrap();
+    doc.put(&odd, "kind", "explode").unwrap();
+    doc.put(&odd, "visit", 42).unwrap();
+    doc.put(&odd, "at", "yesterday").unwrap();
+    doc.commit();
+    changes.push(doc.get_last_local_change().unwrap().raw_bytes().to_vec());
+    let answer = server.round(&mut c, docs(review, changes), 100);
+    assert_eq!(answer.accepted, 10, "every change is within the layout");
+
+    // The real visit was merged into a visit nobody holds, which a cycle with another
+    // unknown visit surrounds: it stops counting, as a coordinator said, and nothing fails.
+    let after = server.bureau.report(&Default::default()).unwrap();
+    assert_eq!((after.visits, after.duplicates_merged), (0, 1), "{after:?}");
+    server
+        .bureau
+        .review_queue("2026-05-20".parse().unwrap(), 14)
+        .unwrap();
+    server.bureau.targets(None, None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rows = server
+        .bureau
+        .export_ledger(
+            fieldlog_core::decide::LedgerFormat::Xlsx,
+            &dir.path().join("ledger.xlsx"),
+            &Default::default(),
+            chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+        )
+        .unwrap();
+    assert_eq!(rows, 0);
+    // An unmerge puts it back, and the bureau still syncs devices.
+    let undo = c.decide(review, DecisionKind::Unmerge, Some(real), None);
+    assert_eq!(
+        server.round(&mut c, docs(review, vec![undo]), 100).accepted,
+        1
+    );
+    assert_eq!(server.bureau.report(&Default::default()).unwrap(), before);
+    fieldlog_core::sync::sync(&mut store, |_| {}).unwrap();
+}

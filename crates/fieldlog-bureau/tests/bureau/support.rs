@@ -375,11 +375,27 @@ impl Device {
 
     /// Writes a "verified" decision about `visit` into a review document; returns the change.
     pub fn verify(&mut self, doc_id: &str, visit: &str) -> Vec<u8> {
+        self.decide(
+            doc_id,
+            fieldlog_domain::DecisionKind::Verify,
+            visit.parse().ok(),
+            None,
+        )
+    }
+
+    /// Writes any decision, sensible or not, into a review document; returns the change.
+    pub fn decide(
+        &mut self,
+        doc_id: &str,
+        kind: fieldlog_domain::DecisionKind,
+        visit: Option<fieldlog_domain::VisitId>,
+        other: Option<fieldlog_domain::VisitId>,
+    ) -> Vec<u8> {
         let decision = fieldlog_domain::Decision {
             id: uuid::Uuid::now_v7().to_string(),
-            kind: fieldlog_domain::DecisionKind::Verify,
-            visit: visit.parse().ok(),
-            other: None,
+            kind,
+            visit,
+            other,
             school: None,
             into: None,
             audience: None,
