@@ -186,6 +186,13 @@ pub fn write_xlsx(
             .add_worksheet_with_constant_memory()
             .map_err(xlsx)?;
         sheet.set_name("工作台账").map_err(xlsx)?;
+        // Printed as bureaus file it: A4 landscape, one page wide, the header on every page.
+        sheet
+            .set_paper_size(9)
+            .set_landscape()
+            .set_print_fit_to_pages(1, 0)
+            .set_repeat_rows(0, 0)
+            .map_err(xlsx)?;
         write_header(sheet, &COLUMNS, &header).map_err(xlsx)?;
         let mut r = 0u32;
         let n = ledger_rows(conn, path, filter, |cells| {
