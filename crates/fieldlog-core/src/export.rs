@@ -186,13 +186,7 @@ pub fn write_xlsx(
             .add_worksheet_with_constant_memory()
             .map_err(xlsx)?;
         sheet.set_name("工作台账").map_err(xlsx)?;
-        // Printed as bureaus file it: A4 landscape, one page wide, the header on every page.
-        sheet
-            .set_paper_size(9)
-            .set_landscape()
-            .set_print_fit_to_pages(1, 0)
-            .set_repeat_rows(0, 0)
-            .map_err(xlsx)?;
+        print_setup(sheet).map_err(xlsx)?;
         write_header(sheet, &COLUMNS, &header).map_err(xlsx)?;
         let mut r = 0u32;
         let n = ledger_rows(conn, path, filter, |cells| {
@@ -207,6 +201,7 @@ pub fn write_xlsx(
     };
     {
         let sheet = workbook.add_worksheet().set_name("汇总").map_err(xlsx)?;
+        print_setup(sheet).map_err(xlsx)?;
         summary(conn, path, filter, sheet, &header).map_err(|e| match e {
             SummaryError::Xlsx(e) => xlsx(e),
             SummaryError::Store(e) => e,
@@ -217,13 +212,14 @@ pub fn write_xlsx(
             .add_worksheet_with_constant_memory()
             .map_err(xlsx)?;
         sheet.set_name("审核记录").map_err(xlsx)?;
+        print_setup(sheet).map_err(xlsx)?;
         let columns = [
             ("时间", 17.0),
             ("协调员", 12.0),
             ("设备", 14.0),
             ("决定", 12.0),
             ("记录", 38.0),
-            ("内容", 40.0),
+            ("内容", 64.0),
             ("说明", 30.0),
         ];
         write_header(sheet, &columns, &header).map_err(xlsx)?;
@@ -248,6 +244,16 @@ pub fn write_xlsx(
     }
     workbook.save(file).map_err(xlsx)?;
     Ok(rows)
+}
+
+/// Printed as bureaus file it: A4 landscape, one page wide, the first row on every page.
+fn print_setup(sheet: &mut Worksheet) -> std::result::Result<(), XlsxError> {
+    sheet
+        .set_paper_size(9)
+        .set_landscape()
+        .set_print_fit_to_pages(1, 0)
+        .set_repeat_rows(0, 0)?;
+    Ok(())
 }
 
 fn write_header(
