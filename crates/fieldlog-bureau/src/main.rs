@@ -55,15 +55,8 @@ struct Cli {
 enum Command {
     /// The published figures over everything synced (same rules as the devices).
     Report {
-        /// First visit date counted (YYYY-MM-DD).
-        #[arg(long, value_name = "DATE")]
-        from: Option<chrono::NaiveDate>,
-        /// Last visit date counted (YYYY-MM-DD).
-        #[arg(long, value_name = "DATE")]
-        to: Option<chrono::NaiveDate>,
-        /// Only schools of this district.
-        #[arg(long)]
-        district: Option<String>,
+        #[command(flatten)]
+        period: Period,
     },
     /// Visits synced to the bureau, newest first (deleted ones too with --deleted).
     Visits {
@@ -162,16 +155,38 @@ enum ExportCommand {
         /// Write the ledger as CSV (UTF-8 with a BOM).
         #[arg(long, value_name = "FILE")]
         csv: Option<PathBuf>,
-        /// First visit date (YYYY-MM-DD).
-        #[arg(long, value_name = "DATE")]
-        from: Option<chrono::NaiveDate>,
-        /// Last visit date (YYYY-MM-DD).
-        #[arg(long, value_name = "DATE")]
-        to: Option<chrono::NaiveDate>,
-        /// Only schools of this district.
-        #[arg(long)]
-        district: Option<String>,
+        #[command(flatten)]
+        period: Period,
     },
+}
+
+/// Which visits a figure or an export covers, by visit date and school district.
+#[derive(Debug, Args)]
+struct Period {
+    /// First visit date counted (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    from: Option<chrono::NaiveDate>,
+    /// Last visit date counted (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    to: Option<chrono::NaiveDate>,
+    /// Only schools of this district.
+    #[arg(long)]
+    district: Option<String>,
+}
+
+impl Period {
+    fn filter(self) -> Result<fieldlog_core::ReportFilter> {
+        let district = self
+            .district
+            .map(|d| fieldlog_domain::District::parse(&d))
+            .transpose()
+            .map_err(fieldlog_domain::ValidationErrors::from)?;
+        Ok(fieldlog_core::ReportFilter {
+            from: self.from,
+            to: self.to,
+            district,
+        })
+    }
 }
 
 /// Limits on clients (defaults in `fieldlog_bureau::ServeConfig`).
@@ -371,13 +386,9 @@ fn run(cli: Cli) -> Result<()> {
                 ))
             }
         }
-        Command::Report { from, to, district } => {
+        Command::Report { period } => {
             let bureau = open_existing(&data_dir, config)?;
-            let district = district
-                .map(|d| fieldlog_domain::District::parse(&d))
-                .transpose()
-                .map_err(fieldlog_domain::ValidationErrors::from)?;
-            let report = bureau.report(&fieldlog_core::ReportFilter { from, to, district })?;
+            let report = bureau.report(&period.filter()?)?;
             if json {
                 return print(&serde_json::to_string(&report)?);
             }
@@ -475,25 +486,15 @@ fn run(cli: Cli) -> Result<()> {
             }
             print(&render(&mut table))
         }
-        Command::Export(ExportCommand::Ledger {
-            xlsx,
-            csv,
-            from,
-            to,
-            district,
-        }) => {
+        Command::Export(ExportCommand::Ledger { xlsx, csv, period }) => {
             use fieldlog_core::decide::LedgerFormat;
             let bureau = open_existing(&data_dir, config)?;
-            let district = district
-                .map(|d| fieldlog_domain::District::parse(&d))
-                .transpose()
-                .map_err(fieldlog_domain::ValidationErrors::from)?;
             let (format, file) = match (xlsx, csv) {
                 (Some(file), _) => (LedgerFormat::Xlsx, file),
                 (None, Some(file)) => (LedgerFormat::Csv, file),
                 (None, None) => unreachable!("clap requires --xlsx or --csv"),
             };
-            let filter = fieldlog_core::ReportFilter { from, to, district };
+            let filter = period.filter()?;
             let offset = *chrono::Local::now().offset();
             let rows = bureau.export_ledger(format, &file, &filter, offset)?;
             if json {
