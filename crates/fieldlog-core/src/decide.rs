@@ -206,7 +206,7 @@ impl Store {
         let coordinator = self.coordinator()?;
         let note = checked_note(note, false)?;
         let visit = self.visit(other)?;
-        if self.visit_review(other)?.duplicate_of.is_none() {
+        if review::merged_into(&self.conn, &self.path, other)?.is_none() {
             return Err(Error::NotMerged(other));
         }
         let district = self.visit_district(&coordinator, &visit)?;
@@ -486,7 +486,7 @@ impl Store {
     fn kept_visit(&self, id: VisitId) -> Result<VisitId> {
         let mut current = id;
         for _ in 0..64 {
-            match self.visit_review(current)?.duplicate_of {
+            match review::merged_into(&self.conn, &self.path, current)? {
                 Some(next) if next != id => current = next,
                 _ => break,
             }

@@ -9,7 +9,6 @@ use crate::ledger::{Conflict, ConflictValue};
 use crate::search::pinyin_keys;
 use crate::store::{ReportFilter, VisitFilter};
 use automerge::Automerge;
-use fieldlog_domain::ActivityKind;
 use fieldlog_domain::{Field, Report, School, Visit};
 use rusqlite::{Connection, params};
 use std::path::Path;
@@ -147,6 +146,8 @@ fn project_visit(
         return Ok(());
     };
     let record = serde_json::to_string(&visit).unwrap_or_default();
+    // The row as the record gives it; `review::refresh` applies the decisions after.
+    let counted = crate::review::Counted::of(&visit);
     conn.prepare_cached(
         "INSERT INTO visits (id, doc_id, team, school_id, date, audience, lecture, books, kits,
                              deleted, duplicate_of, created_at, record, teachers, training)
@@ -158,20 +159,17 @@ fn project_visit(
         doc_id.to_string(),
         visit.team.as_str(),
         visit.fields.school.to_string(),
-        visit.fields.date.to_string(),
-        visit.audience_total(),
-        visit.fields.activities.contains(&ActivityKind::Lecture),
-        visit.fields.donations.books,
-        visit.fields.donations.kits,
+        counted.date,
+        counted.audience,
+        counted.lecture,
+        counted.books,
+        counted.kits,
         visit.deleted,
         Option::<String>::None,
         visit.created_at,
         record,
-        visit.fields.audience.teachers,
-        visit
-            .fields
-            .activities
-            .contains(&ActivityKind::TeacherTraining),
+        counted.teachers,
+        counted.training,
     ])
     .db(path)?;
     for photo in &visit.photos {

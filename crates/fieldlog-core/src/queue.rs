@@ -101,7 +101,7 @@ fn queued(
     };
     rows.into_iter()
         .map(|Row { visit, school }| {
-            let note = crate::review::review_of(conn, path, &visit)?.flag_note;
+            let (_, note) = crate::review::review_state(conn, path, &visit)?;
             Ok(QueuedVisit {
                 id: visit.id,
                 date: visit.fields.date,

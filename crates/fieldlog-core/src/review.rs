@@ -294,8 +294,28 @@ fn take_fields(keep: &mut Visit, from: &Visit, fields: &[Field]) {
     }
 }
 
-/// A visit's review: the latest verify or flag, and whether it was edited after a flag.
+/// A visit's review: the latest verify or flag, whether it was edited after a flag, and the
+/// visit it was merged into.
 pub fn review_of(conn: &Connection, path: &Path, visit: &Visit) -> Result<VisitReview> {
+    let (state, flag_note) = review_state(conn, path, visit)?;
+    Ok(VisitReview {
+        state: Some(state),
+        flag_note,
+        duplicate_of: merged_into(conn, path, visit.id)?,
+    })
+}
+
+/// The visit `visit` is merged into (directly), as the figures count it.
+pub fn merged_into(conn: &Connection, path: &Path, visit: VisitId) -> Result<Option<VisitId>> {
+    Ok(duplicate_of(conn, path, &visit.to_string())?.0)
+}
+
+/// The review state by the latest verify or flag, with the flag's note.
+pub(crate) fn review_state(
+    conn: &Connection,
+    path: &Path,
+    visit: &Visit,
+) -> Result<(ReviewState, String)> {
     let latest = decisions(
         conn,
         path,
@@ -304,29 +324,45 @@ pub fn review_of(conn: &Connection, path: &Path, visit: &Visit) -> Result<VisitR
         [visit.id.to_string()],
     )?
     .pop();
-    let (state, flag_note) = match latest {
+    Ok(match latest {
         None => (ReviewState::Unreviewed, String::new()),
         Some(d) if d.kind == DecisionKind::Verify => (ReviewState::Verified, String::new()),
         Some(d) if visit.edited_at > d.at => (ReviewState::Fixed, d.note),
         Some(d) => (ReviewState::Flagged, d.note),
-    };
-    Ok(VisitReview {
-        state: Some(state),
-        flag_note,
-        duplicate_of: duplicate_of(conn, path, &visit.id.to_string())?.0,
     })
 }
 
-/// The effective columns of a visit row: what the report counts.
+/// The columns of a visit row the report counts, as one visit gives them.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Counted {
+    pub date: String,
+    pub audience: u64,
+    pub lecture: bool,
+    pub books: u32,
+    pub kits: u32,
+    pub teachers: u32,
+    pub training: bool,
+}
+
+impl Counted {
+    pub fn of(visit: &Visit) -> Counted {
+        let f = &visit.fields;
+        Counted {
+            date: f.date.to_string(),
+            audience: visit.audience_total(),
+            lecture: f.activities.contains(&ActivityKind::Lecture),
+            books: f.donations.books,
+            kits: f.donations.kits,
+            teachers: f.audience.teachers,
+            training: f.activities.contains(&ActivityKind::TeacherTraining),
+        }
+    }
+}
+
+/// The effective columns of a visit row: what the report counts, after decisions.
 #[derive(Debug, PartialEq)]
 struct Effective {
-    date: String,
-    audience: u64,
-    lecture: bool,
-    books: u32,
-    kits: u32,
-    teachers: u32,
-    training: bool,
+    counted: Counted,
     duplicate_of: Option<String>,
     review: String,
     effective: Option<String>,
@@ -341,13 +377,15 @@ fn stored_effective(conn: &Connection, path: &Path, id: &str) -> Result<Option<E
     .db(path)?
     .query_row([id], |r| {
         Ok(Effective {
-            date: r.get(0)?,
-            audience: r.get(1)?,
-            lecture: r.get(2)?,
-            books: r.get(3)?,
-            kits: r.get(4)?,
-            teachers: r.get(5)?,
-            training: r.get(6)?,
+            counted: Counted {
+                date: r.get(0)?,
+                audience: r.get(1)?,
+                lecture: r.get(2)?,
+                books: r.get(3)?,
+                kits: r.get(4)?,
+                teachers: r.get(5)?,
+                training: r.get(6)?,
+            },
             duplicate_of: r.get(7)?,
             review: r.get(8)?,
             effective: r.get(9)?,
@@ -378,21 +416,12 @@ pub(crate) fn refresh(
             continue;
         };
         let (dup, cycle) = duplicate_of(conn, path, &id)?;
-        let review = review_of(conn, path, &raw)?;
+        let (review, _) = review_state(conn, path, &raw)?;
         let visit = effective(conn, path, raw.clone())?;
         let after = Effective {
-            date: visit.fields.date.to_string(),
-            audience: visit.audience_total(),
-            lecture: visit.fields.activities.contains(&ActivityKind::Lecture),
-            books: visit.fields.donations.books,
-            kits: visit.fields.donations.kits,
-            teachers: visit.fields.audience.teachers,
-            training: visit
-                .fields
-                .activities
-                .contains(&ActivityKind::TeacherTraining),
+            counted: Counted::of(&visit),
             duplicate_of: dup.map(|d| d.to_string()),
-            review: review.state.unwrap_or(ReviewState::Unreviewed).key().into(),
+            review: review.key().into(),
             effective: (visit != raw).then(|| serde_json::to_string(&visit).unwrap_or_default()),
         };
         if after == before {
@@ -411,13 +440,13 @@ pub(crate) fn refresh(
         .db(path)?
         .execute(params![
             id,
-            after.date,
-            after.audience,
-            after.lecture,
-            after.books,
-            after.kits,
-            after.teachers,
-            after.training,
+            after.counted.date,
+            after.counted.audience,
+            after.counted.lecture,
+            after.counted.books,
+            after.counted.kits,
+            after.counted.teachers,
+            after.counted.training,
             after.duplicate_of,
             after.review,
             after.effective,
@@ -451,10 +480,9 @@ pub fn history(conn: &Connection, path: &Path, visit: VisitId) -> Result<Vec<Dec
     decisions(
         conn,
         path,
-        "SELECT record FROM decisions WHERE visit = ?1 OR other = ?1",
+        "SELECT record FROM decisions WHERE visit = ?1 OR other = ?1 ORDER BY at, id",
         [visit.to_string()],
     )
-    .map(sorted)
 }
 
 /// Every decision about a school, oldest first.
@@ -466,10 +494,9 @@ pub fn school_history(
     decisions(
         conn,
         path,
-        "SELECT record FROM decisions WHERE school = ?1",
+        "SELECT record FROM decisions WHERE school = ?1 ORDER BY at, id",
         [school.to_string()],
     )
-    .map(sorted)
 }
 
 /// Every decision, oldest first (the review sheet of the work ledger).
@@ -480,9 +507,4 @@ pub fn all_decisions(conn: &Connection, path: &Path) -> Result<Vec<Decision>> {
         "SELECT record FROM decisions ORDER BY at, id",
         [],
     )
-}
-
-fn sorted(mut list: Vec<Decision>) -> Vec<Decision> {
-    list.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
-    list
 }

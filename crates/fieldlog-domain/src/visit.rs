@@ -388,9 +388,4 @@ impl Visit {
     pub fn audience_total(&self) -> u64 {
         self.fields.audience.total()
     }
-
-    /// Whether the visit counts in reports: not deleted, not merged away as a duplicate.
-    pub fn counts(&self) -> bool {
-        !self.deleted && self.duplicate_of.is_none()
-    }
 }
