@@ -5,7 +5,7 @@
 //! are valid) and then writes one decision record per visit or school, with any registry or
 //! ledger edit it needs, in one transaction; a refused action writes nothing.
 
-use crate::error::{DbContext, Error, Result};
+use crate::error::{Error, Result};
 use crate::ledger::{self, DocId};
 use crate::queue::ReviewQueue;
 use crate::review;
@@ -18,7 +18,6 @@ use fieldlog_domain::{
     Role, School, SchoolId, SchoolInput, SchoolStatus, Target, TargetKey, TargetProgress,
     ValidationErrors, Visit, VisitId, VisitInput, VisitReview,
 };
-use rusqlite::OptionalExtension;
 use std::path::Path;
 
 /// Corrections to a school's registry entry; `None` leaves a field as it is.
@@ -519,22 +518,6 @@ impl Store {
         }
         w.commit()?;
         Ok(planned.into_iter().map(|(_, d)| d).collect())
-    }
-
-    /// The district of a school, by id (for callers that name schools).
-    pub fn school_district(&self, id: SchoolId) -> Result<District> {
-        let district: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT district FROM schools WHERE id = ?1",
-                [id.to_string()],
-                |r| r.get(0),
-            )
-            .optional()
-            .db(&self.path)?;
-        district
-            .and_then(|d| District::parse(&d).ok())
-            .ok_or(Error::SchoolNotFound(id))
     }
 }
 

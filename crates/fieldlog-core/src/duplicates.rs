@@ -12,7 +12,7 @@
 //! itself.
 
 use crate::error::{DbContext, Result};
-use crate::projection::query_records;
+use crate::projection::{filter_params, query_records};
 use crate::store::ReportFilter;
 use fieldlog_domain::{DuplicatePair, DuplicateReason, School, Visit};
 use rusqlite::{Connection, params};
@@ -138,7 +138,7 @@ pub fn find(conn: &Connection, path: &Path, filter: &ReportFilter) -> Result<Vec
                   AND b.date BETWEEN date(a.date, '-1 day') AND date(a.date, '+1 day')",
             )
             .db(path)?;
-        let mut rows = stmt.query(params_of(filter)).db(path)?;
+        let mut rows = stmt.query(filter_params(filter)).db(path)?;
         while let Some(row) = rows.next().db(path)? {
             let a: String = row.get(0).db(path)?;
             let b: String = row.get(1).db(path)?;
@@ -188,14 +188,6 @@ fn distinct_pairs(conn: &Connection, path: &Path) -> Result<HashSet<(String, Str
         }
     }
     Ok(out)
-}
-
-fn params_of(filter: &ReportFilter) -> [Option<String>; 3] {
-    [
-        filter.from.map(|d| d.to_string()),
-        filter.to.map(|d| d.to_string()),
-        filter.district.as_ref().map(|d| d.to_string()),
-    ]
 }
 
 /// A counted visit as the figures see it (with what merges took into it).
@@ -248,7 +240,7 @@ fn close_name_candidates(
                        AND (?1 IS NULL OR a.date >= ?1) AND (?2 IS NULL OR a.date <= ?2)",
                 )
                 .db(path)?;
-            let [from, to, _] = params_of(filter);
+            let [from, to, _] = filter_params(filter);
             let rows = stmt
                 .query_map(
                     params![from, to, p.id.to_string(), r.id.to_string()],

@@ -12,7 +12,7 @@ use crate::projection::{self, FROM_VISITS};
 use crate::store::ReportFilter;
 use crate::{review, targets};
 use fieldlog_domain::{Area, Lang, ReviewState, Visit};
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 use std::io::Write;
 use std::path::Path;
@@ -69,13 +69,7 @@ pub fn ledger_rows(
          ORDER BY v.date, v.created_at, v.id"
     );
     let mut stmt = conn.prepare(&sql).db(path)?;
-    let mut rows = stmt
-        .query(params![
-            filter.from.map(|d| d.to_string()),
-            filter.to.map(|d| d.to_string()),
-            filter.district.as_ref().map(|d| d.to_string())
-        ])
-        .db(path)?;
+    let mut rows = stmt.query(projection::filter_params(filter)).db(path)?;
     let mut n = 0;
     while let Some(r) = rows.next().db(path)? {
         let record: String = r.get(0).db(path)?;

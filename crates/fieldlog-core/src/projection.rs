@@ -370,37 +370,39 @@ pub fn report(conn: &Connection, path: &Path, filter: &ReportFilter) -> Result<R
         C = "(v.duplicate_of IS NULL)"
     );
     let mut stmt = conn.prepare_cached(&sql).db(path)?;
-    stmt.query_row(
-        params![
-            filter.from.map(|d| d.to_string()),
-            filter.to.map(|d| d.to_string()),
-            filter.district.as_ref().map(|d| d.to_string())
-        ],
-        |r| {
-            let visits: u64 = r.get(0)?;
-            let verified: u64 = r.get(11)?;
-            Ok(Report {
-                visits,
-                schools_reached: r.get(1)?,
-                rural_schools: r.get(2)?,
-                urban_schools: r.get(3)?,
-                audience: r.get(4)?,
-                lectures: r.get(5)?,
-                books: r.get(6)?,
-                kits: r.get(7)?,
-                rural_lectures: r.get(8)?,
-                districts_covered: r.get(9)?,
-                teachers_trained: r.get(10)?,
-                duplicates_merged: r.get(12)?,
-                verified_visits: verified,
-                unverified_visits: visits.saturating_sub(verified),
-            })
-        },
-    )
+    stmt.query_row(filter_params(filter), |r| {
+        let visits: u64 = r.get(0)?;
+        let verified: u64 = r.get(11)?;
+        Ok(Report {
+            visits,
+            schools_reached: r.get(1)?,
+            rural_schools: r.get(2)?,
+            urban_schools: r.get(3)?,
+            audience: r.get(4)?,
+            lectures: r.get(5)?,
+            books: r.get(6)?,
+            kits: r.get(7)?,
+            rural_lectures: r.get(8)?,
+            districts_covered: r.get(9)?,
+            teachers_trained: r.get(10)?,
+            duplicates_merged: r.get(12)?,
+            verified_visits: verified,
+            unverified_visits: visits.saturating_sub(verified),
+        })
+    })
     .db(path)
 }
 
-/// The visits a report looks at (`?1`..`?3`: from, to, district), each with `s`, the school
+/// The parameters `?1`..`?3` of [`FROM_VISITS`] for a filter.
+pub(crate) fn filter_params(filter: &ReportFilter) -> [Option<String>; 3] {
+    [
+        filter.from.map(|d| d.to_string()),
+        filter.to.map(|d| d.to_string()),
+        filter.district.as_ref().map(|d| d.to_string()),
+    ]
+}
+
+/// The visits a report looks at (`?1`..`?3`: from, to, district, see [`filter_params`]), each with `s`, the school
 /// it counts for (a pending school merged into a registered one counts as that one).
 pub const FROM_VISITS: &str = "FROM visits v
          LEFT JOIN schools s0 ON s0.id = v.school_id

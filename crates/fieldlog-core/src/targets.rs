@@ -176,14 +176,7 @@ pub fn covered_districts(
     );
     let mut stmt = conn.prepare_cached(&sql).db(path)?;
     let rows = stmt
-        .query_map(
-            rusqlite::params![
-                filter.from.map(|d| d.to_string()),
-                filter.to.map(|d| d.to_string()),
-                filter.district.as_ref().map(|d| d.to_string())
-            ],
-            |r| r.get::<_, String>(0),
-        )
+        .query_map(projection::filter_params(filter), |r| r.get::<_, String>(0))
         .db(path)?;
     let mut out = BTreeSet::new();
     for row in rows {
