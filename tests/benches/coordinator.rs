@@ -15,7 +15,7 @@
     reason = "a benchmark report"
 )]
 
-use fieldlog_core::decide::{LedgerFormat, MergeRequest};
+use fieldlog_core::decide::{Export, MergeRequest};
 use fieldlog_core::{FixedClock, Options, ReportFilter, Store};
 use fieldlog_domain::{AudienceRule, Visit, VisitId, VisitInput};
 use fieldlog_tests::bureau::Bureau;
@@ -358,7 +358,7 @@ fn main() {
         median(|| {
             std::hint::black_box(
                 store
-                    .export_ledger(LedgerFormat::Xlsx, &xlsx, &all, offset)
+                    .export(Export::LedgerXlsx, &xlsx, &all, offset)
                     .unwrap(),
             )
         }),
@@ -404,7 +404,7 @@ fn main() {
         median(|| {
             std::hint::black_box(
                 at_bureau
-                    .export_ledger(LedgerFormat::Xlsx, &bureau_xlsx, &all, offset)
+                    .export(Export::LedgerXlsx, &bureau_xlsx, &all, offset)
                     .unwrap(),
             )
         }),

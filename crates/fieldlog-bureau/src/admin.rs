@@ -145,18 +145,44 @@ impl Bureau {
     }
 
     /// Writes the work ledger over everything held; returns the rows.
-    pub fn export_ledger(
+    pub fn export(
         &self,
-        format: fieldlog_core::decide::LedgerFormat,
+        format: fieldlog_core::decide::Export,
         file: &std::path::Path,
         filter: &fieldlog_core::ReportFilter,
         offset: chrono::FixedOffset,
     ) -> Result<u64> {
-        self.storage().export_ledger(format, file, filter, offset)
+        self.storage().export(format, file, filter, offset)
     }
 
     pub fn teams(&self) -> Result<Vec<Team>> {
         self.storage().teams()
+    }
+
+    /// The enrolled members (a device not revoked) of the teams in `device`'s scope, with
+    /// their teams' districts: a volunteer's team, a coordinator's region.
+    pub fn members_for(&self, device: &DeviceRecord) -> Result<Vec<fieldlog_domain::EnrolledMember>> {
+        let teams = self.storage().teams()?;
+        let scope = crate::scope::Scope::of(device, &teams);
+        let mut members: Vec<fieldlog_domain::EnrolledMember> = self
+            .storage()
+            .devices()?
+            .into_iter()
+            .filter(|d| d.revoked_at.is_none() && scope.teams.contains(&d.team))
+            .map(|d| fieldlog_domain::EnrolledMember {
+                districts: teams
+                    .iter()
+                    .find(|t| t.id == d.team)
+                    .map(|t| t.districts.clone())
+                    .unwrap_or_default(),
+                team: d.team,
+                name: d.member,
+                role: d.role,
+            })
+            .collect();
+        members.sort();
+        members.dedup();
+        Ok(members)
     }
 
     /// A single-use code for `member` of `team`, valid for `expires_in`.

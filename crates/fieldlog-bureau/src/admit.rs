@@ -118,7 +118,11 @@ fn may_decide(author: &DeviceRecord, doc_id: &DocId) -> bool {
     match doc_id {
         DocId::Review { .. } => author.role == Role::Coordinator,
         DocId::Targets { team } => author.role == Role::Coordinator && author.team == *team,
-        DocId::Ledger { .. } | DocId::Registry { .. } => true,
+        DocId::Ledger { .. }
+        | DocId::Registry { .. }
+        | DocId::Courses { .. }
+        | DocId::Pairings { .. }
+        | DocId::Roster { .. } => true,
     }
 }
 

@@ -23,8 +23,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use fieldlog_domain::sync::{
-    BLOB_CONTENT_TYPE, EnrollRequest, ErrorBody, ErrorDetail, MAX_BODY_BYTES, Refusal,
-    SYNC_CONTENT_TYPE, UPLOAD_LENGTH, UPLOAD_OFFSET,
+    BLOB_CONTENT_TYPE, EnrollRequest, ErrorBody, ErrorDetail, MAX_BODY_BYTES, MEMBERS_PATH,
+    MembersResponse, Refusal, SYNC_CONTENT_TYPE, UPLOAD_LENGTH, UPLOAD_OFFSET,
 };
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use std::sync::Arc;
@@ -67,6 +67,7 @@ pub(crate) fn router_for(api: Api) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/enroll", post(enroll))
         .route("/v1/sync", post(sync))
+        .route(MEMBERS_PATH, get(members))
         .route(
             "/v1/blobs/{sha256}",
             get(fetch_blob).head(blob_offset).patch(upload_blob),
@@ -120,6 +121,23 @@ async fn sync(
             answer,
         )
             .into_response())
+    }
+    .instrument(span)
+    .await
+}
+
+/// The members of the teams in the device's scope.
+async fn members(State(api): State<Api>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let span = tracing::info_span!("members", device = tracing::field::Empty);
+    async move {
+        let device = device_of(&api, &headers).await?;
+        let bureau = api.bureau;
+        let members = blocking(move || bureau.members_for(&device)).await?;
+        let json = serde_json::to_vec(&MembersResponse { members }).map_err(|e| {
+            tracing::error!(error = %e, "encoding the members");
+            ApiError::Internal
+        })?;
+        Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
     }
     .instrument(span)
     .await

@@ -487,16 +487,16 @@ fn run(cli: Cli) -> Result<()> {
             print(&render(&mut table))
         }
         Command::Export(ExportCommand::Ledger { xlsx, csv, period }) => {
-            use fieldlog_core::decide::LedgerFormat;
+            use fieldlog_core::decide::Export;
             let bureau = open_existing(&data_dir, config)?;
             let (format, file) = match (xlsx, csv) {
-                (Some(file), _) => (LedgerFormat::Xlsx, file),
-                (None, Some(file)) => (LedgerFormat::Csv, file),
+                (Some(file), _) => (Export::LedgerXlsx, file),
+                (None, Some(file)) => (Export::LedgerCsv, file),
                 (None, None) => unreachable!("clap requires --xlsx or --csv"),
             };
             let filter = period.filter()?;
             let offset = *chrono::Local::now().offset();
-            let rows = bureau.export_ledger(format, &file, &filter, offset)?;
+            let rows = bureau.export(format, &file, &filter, offset)?;
             if json {
                 return print(&serde_json::json!({ "file": file, "rows": rows }).to_string());
             }

@@ -1,9 +1,11 @@
 //! Which documents a device may send and receive.
 //!
-//! - A **volunteer** device (any team) sees its team's ledgers and the registries of its
-//!   team's districts.
+//! - A **volunteer** device (any team) sees its team's documents (ledgers, courses, rosters,
+//!   pairings, targets) and the registries of its team's districts.
 //! - A **coordinator** device's region is its team's districts: it sees their registries
-//!   and the ledgers of every team that works in at least one of them.
+//!   and the team documents of every team that works in at least one of them.
+//!
+//! So a roster (minors' names) reaches its team and the region's coordinators, no one else.
 //!
 //! The bureau computes this from its own records on every request; a device's claim of team
 //! or role is never read.
@@ -48,7 +50,10 @@ impl Scope {
             DocId::Registry { district } | DocId::Review { district, .. } => {
                 self.districts.contains(district)
             }
-            DocId::Targets { team } => self.teams.contains(team),
+            DocId::Targets { team }
+            | DocId::Courses { team }
+            | DocId::Pairings { team }
+            | DocId::Roster { team, .. } => self.teams.contains(team),
         }
     }
 
@@ -74,7 +79,11 @@ const DISTRICT_PREFIX: &str = "district:";
 /// cursor in my scope" is one indexed query.
 pub fn scope_key(doc: &DocId) -> String {
     match doc {
-        DocId::Ledger { team, .. } | DocId::Targets { team } => format!("{TEAM_PREFIX}{team}"),
+        DocId::Ledger { team, .. }
+        | DocId::Targets { team }
+        | DocId::Courses { team }
+        | DocId::Pairings { team }
+        | DocId::Roster { team, .. } => format!("{TEAM_PREFIX}{team}"),
         DocId::Registry { district } | DocId::Review { district, .. } => {
             format!("{DISTRICT_PREFIX}{district}")
         }
@@ -126,6 +135,10 @@ mod tests {
         assert!(volunteer.allows(&doc("registry/南山区")));
         assert!(!volunteer.allows(&doc("ledger/caravan-2/2026-05")));
         assert!(!volunteer.allows(&doc("registry/西山区")));
+        let roster = "0190a1b2-0000-7000-8000-000000000001";
+        assert!(volunteer.allows(&doc(&format!("roster/caravan-1/{roster}"))));
+        assert!(!volunteer.allows(&doc(&format!("roster/caravan-2/{roster}"))));
+        assert!(!volunteer.allows(&doc("courses/tutors")));
 
         let coordinator = Scope::of(&device("bureau", Role::Coordinator), &teams);
         for allowed in [
@@ -137,6 +150,8 @@ mod tests {
             assert!(coordinator.allows(&doc(allowed)), "{allowed}");
         }
         assert!(!coordinator.allows(&doc("ledger/caravan-2/2026-05")));
+        assert!(coordinator.allows(&doc(&format!("roster/tutors/{roster}"))));
+        assert!(!coordinator.allows(&doc(&format!("roster/caravan-2/{roster}"))));
         assert!(!coordinator.allows(&doc("registry/西山区")));
         assert_eq!(coordinator.keys().len(), 5);
     }

@@ -126,6 +126,14 @@ ALTER TABLE changes ADD COLUMN signature BLOB;
 ALTER TABLE documents ADD COLUMN purges INTEGER NOT NULL DEFAULT 0;
 "#,
     fieldlog_core::review::TABLES,
+    fieldlog_core::course::TABLES,
+    r#"
+-- The members the bureau enrolled (a device not revoked), by the name core's figures read.
+CREATE VIEW team_members AS
+SELECT DISTINCT d.team AS team, d.member AS name, d.role AS role, t.districts AS districts
+FROM devices d JOIN teams t ON t.team = d.team
+WHERE d.revoked_at IS NULL;
+"#,
 ];
 
 /// Tuning knobs; the defaults suit a county bureau.
@@ -377,14 +385,14 @@ impl Storage for SqliteStorage {
         )?)
     }
 
-    fn export_ledger(
+    fn export(
         &self,
-        format: fieldlog_core::decide::LedgerFormat,
+        format: fieldlog_core::decide::Export,
         file: &std::path::Path,
         filter: &ReportFilter,
         offset: chrono::FixedOffset,
     ) -> Result<u64> {
-        Ok(fieldlog_core::decide::export_ledger(
+        Ok(fieldlog_core::decide::export(
             &self.reader(),
             &self.path,
             format,
@@ -1219,6 +1227,8 @@ mod tests {
             "2a22be86990a93b7b70420506d7c24174f751a03f4aa9b7cc4e55a5a1bcdc284",
             "c40c780889ea6046cc54522d5b95b7a7e6cd27d2a4d9e1842588ebc81afa815f",
             "3d94ab6d3d149c9e3550c91ed5e79f330d23d8b9a4a57996335a3ca701d98032",
+            "b16aef119c2875f31d5485075ab39f063dacb365cc1f654e4573e95b16e88a76",
+            "78cc36357a55bc0431ff140e1271b9302b965107c50a025a086b36fac2e30a45",
         ];
         let actual: Vec<String> = MIGRATIONS
             .iter()

@@ -72,9 +72,9 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
         district: Option<&fieldlog_domain::District>,
     ) -> Result<Vec<fieldlog_domain::TargetProgress>>;
     /// Writes the work ledger over everything held (core's export); returns the rows.
-    fn export_ledger(
+    fn export(
         &self,
-        format: fieldlog_core::decide::LedgerFormat,
+        format: fieldlog_core::decide::Export,
         file: &std::path::Path,
         filter: &ReportFilter,
         offset: chrono::FixedOffset,

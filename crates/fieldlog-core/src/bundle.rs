@@ -197,6 +197,11 @@ impl Store {
         let mut parts = Vec::new();
         let mut stats = BundleStats::default();
         for doc_id in docs::doc_ids(&self.conn, &self.path)? {
+            // Rosters hold minors' names: they reach teammates through the bureau only, never
+            // in a file that may be handed to anyone.
+            if matches!(DocId::parse(&doc_id), Some(DocId::Roster { .. })) {
+                continue;
+            }
             let mut known_at_peers = Vec::new();
             for peer in &peers {
                 known_at_peers.push(docs::peer_heads(&self.conn, &self.path, peer, &doc_id)?);

@@ -147,6 +147,8 @@ CREATE TABLE change_signatures (
 ALTER TABLE bureau ADD COLUMN key_registered INTEGER NOT NULL DEFAULT 0;
 "#,
     crate::review::TABLES,
+    crate::course::TABLES,
+    crate::course::MEMBERS_TABLE,
 ];
 
 /// The sha256 (hex) a migration is pinned by.
@@ -236,6 +238,8 @@ mod tests {
             "fff207ee728138bc4371ce3ae0eb343f0cde6ecf5969bd8de21d1c8209660d94",
             "e3f618b81b5f7f5259c8a7cdef53eee03ff8aec6ee7de5fa48f4a653b62edc99",
             "3d94ab6d3d149c9e3550c91ed5e79f330d23d8b9a4a57996335a3ca701d98032",
+            "b16aef119c2875f31d5485075ab39f063dacb365cc1f654e4573e95b16e88a76",
+            "87a1eea90d9db72347626eec2787c527cd53ac4df2197fdcff645d72320670c4",
         ];
         let actual: Vec<String> = MIGRATIONS.iter().map(|m| migration_hash(m)).collect();
         assert_eq!(

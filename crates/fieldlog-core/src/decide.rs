@@ -461,16 +461,16 @@ impl Store {
         crate::targets::progress(&self.conn, &self.path, year, district)
     }
 
-    /// Writes the work ledger to `file` (CSV or XLSX), through a temporary file beside it,
+    /// Writes the work ledger or the courses to `file`, through a temporary file beside it,
     /// so a failed export leaves no half file. Returns the rows.
-    pub fn export_ledger(
+    pub fn export(
         &self,
-        format: LedgerFormat,
+        what: Export,
         file: &Path,
         filter: &ReportFilter,
         offset: chrono::FixedOffset,
     ) -> Result<u64> {
-        export_ledger(&self.conn, &self.path, format, file, filter, offset)
+        export(&self.conn, &self.path, what, file, filter, offset)
     }
 
     fn live_visit(&self, id: VisitId) -> Result<Visit> {
@@ -521,19 +521,20 @@ impl Store {
     }
 }
 
-/// The work ledger's file formats.
+/// What a coordinator exports: the work ledger (CSV or XLSX) or the courses (XLSX).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LedgerFormat {
-    Csv,
-    Xlsx,
+pub enum Export {
+    LedgerCsv,
+    LedgerXlsx,
+    CoursesXlsx,
 }
 
-/// Writes the work ledger over `conn` (a device store or the bureau's) to `file`, through a
-/// temporary file renamed into place.
-pub fn export_ledger(
+/// Writes the work ledger or the courses over `conn` (a device store or the bureau's) to
+/// `file`, through a temporary file renamed into place.
+pub fn export(
     conn: &rusqlite::Connection,
     path: &Path,
-    format: LedgerFormat,
+    what: Export,
     file: &Path,
     filter: &ReportFilter,
     offset: chrono::FixedOffset,
@@ -549,11 +550,12 @@ pub fn export_ledger(
         ))
     })?;
     let partial = file.with_file_name(format!(".{}.partial", name.to_string_lossy()));
-    let written = match format {
-        LedgerFormat::Csv => std::fs::File::create(&partial)
+    let written = match what {
+        Export::LedgerCsv => std::fs::File::create(&partial)
             .map_err(io)
             .and_then(|out| crate::export::write_csv(conn, path, filter, out)),
-        LedgerFormat::Xlsx => crate::export::write_xlsx(conn, path, filter, &partial, offset),
+        Export::LedgerXlsx => crate::export::write_xlsx(conn, path, filter, &partial, offset),
+        Export::CoursesXlsx => crate::export::write_courses_xlsx(conn, path, filter, &partial),
     };
     match written.and_then(|rows| std::fs::rename(&partial, file).map(|_| rows).map_err(io)) {
         Ok(rows) => Ok(rows),

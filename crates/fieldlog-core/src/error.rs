@@ -81,6 +81,12 @@ pub enum Error {
     },
     #[error("only a device enrolled as a coordinator may make review decisions")]
     NotCoordinator,
+    #[error("no course with id {0} on this device")]
+    CourseNotFound(fieldlog_domain::CourseId),
+    #[error("no pairing with id {0} on this device")]
+    PairingNotFound(fieldlog_domain::PairingId),
+    #[error("the roster of a course of team {team} is kept for that team and its coordinators")]
+    NotYourRoster { team: String },
     #[error("{district} is not in this coordinator's region")]
     OutsideRegion { district: String },
     #[error("a visit cannot be merged into itself ({0})")]
@@ -126,6 +132,9 @@ impl Error {
             Error::BadResponse { .. } => "bad_response",
             Error::SyncUnfinished { .. } => "sync_unfinished",
             Error::NotCoordinator => "not_coordinator",
+            Error::CourseNotFound(_) => "course_not_found",
+            Error::PairingNotFound(_) => "pairing_not_found",
+            Error::NotYourRoster { .. } => "not_your_roster",
             Error::OutsideRegion { .. } => "outside_region",
             Error::MergeIntoItself(_) => "merge_into_itself",
             Error::MergeCycle { .. } => "merge_cycle",
@@ -191,6 +200,11 @@ impl Error {
             }
             (Error::NotCoordinator, Lang::ZhCn) => {
                 "只有以协调员身份加入的设备可以做审核决定".into()
+            }
+            (Error::CourseNotFound(id), Lang::ZhCn) => format!("本机没有课程 {id}"),
+            (Error::PairingNotFound(id), Lang::ZhCn) => format!("本机没有结对 {id}"),
+            (Error::NotYourRoster { team }, Lang::ZhCn) => {
+                format!("团队 {team} 的课程名单只供该队和协调员查看")
             }
             (Error::OutsideRegion { district }, Lang::ZhCn) => {
                 format!("{district} 不在本协调员负责的区域内")

@@ -12,13 +12,13 @@ use crate::projection::{self, FROM_VISITS};
 use crate::store::ReportFilter;
 use crate::{review, targets};
 use fieldlog_domain::{Area, Lang, ReviewState, Visit};
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 use std::io::Write;
 use std::path::Path;
 
 /// The ledger's columns: header (with units) and width in characters.
-pub const COLUMNS: [(&str, f64); 18] = [
+pub const COLUMNS: [(&str, f64); 20] = [
     ("序号", 6.0),
     ("活动日期", 11.0),
     ("区县", 10.0),
@@ -26,6 +26,8 @@ pub const COLUMNS: [(&str, f64); 18] = [
     ("学校类别", 9.0),
     ("活动形式", 18.0),
     ("主题", 24.0),
+    ("课程", 20.0),
+    ("课时", 8.0),
     ("主讲人", 12.0),
     ("学生(人)", 9.0),
     ("教师(人)", 9.0),
@@ -64,9 +66,15 @@ pub fn ledger_rows(
 ) -> Result<u64> {
     let sql = format!(
         "SELECT coalesce(v.effective, v.record), coalesce(s.district, ''), coalesce(s.name, ''),
-                s.area, v.review
+                s.area, v.review, json_extract(c.record, '$.title'),
+                json_extract(c.record, '$.sessions'), {SESSION_NUMBER}
          {FROM_VISITS} AND v.duplicate_of IS NULL
          ORDER BY v.date, v.created_at, v.id"
+    )
+    .replacen(
+        "FROM visits v",
+        "FROM visits v LEFT JOIN courses c ON c.id = v.course",
+        1,
     );
     let mut stmt = conn.prepare(&sql).db(path)?;
     let mut rows = stmt.query(projection::filter_params(filter)).db(path)?;
@@ -78,6 +86,14 @@ pub fn ledger_rows(
         };
         let area: Option<String> = r.get(3).db(path)?;
         let state: String = r.get(4).db(path)?;
+        let title: Option<String> = r.get(5).db(path)?;
+        let planned: Option<i64> = r.get(6).db(path)?;
+        let number: Option<i64> = r.get(7).db(path)?;
+        let session = match (visit.fields.course, number, planned) {
+            (Some(_), Some(n), Some(p)) => format!("{n}/{p}"),
+            (Some(_), Some(n), None) => n.to_string(),
+            _ => String::new(),
+        };
         n += 1;
         row(cells(
             n,
@@ -86,10 +102,18 @@ pub fn ledger_rows(
             r.get(2).db(path)?,
             area.as_deref(),
             &state,
+            (title.unwrap_or_default(), session),
         ))?;
     }
     Ok(n)
 }
+
+/// A visit's session number in its course: its place among the course's counted sessions
+/// (the order `course::sessions` numbers them in), whatever the filter.
+const SESSION_NUMBER: &str = "CASE WHEN v.course IS NULL THEN NULL ELSE
+    (SELECT count(*) FROM visits w
+     WHERE w.course = v.course AND w.deleted = 0 AND w.duplicate_of IS NULL
+       AND (w.date, w.created_at, w.id) <= (v.date, v.created_at, v.id)) END";
 
 fn cells(
     n: u64,
@@ -98,6 +122,7 @@ fn cells(
     school: String,
     area: Option<&str>,
     state: &str,
+    (course, session): (String, String),
 ) -> Vec<Cell> {
     let zh = Lang::ZhCn;
     let f = &visit.fields;
@@ -115,6 +140,8 @@ fn cells(
         Cell::Text(label(area).to_string()),
         Cell::Text(activities.join("、")),
         Cell::Text(f.topic.clone()),
+        Cell::Text(course),
+        Cell::Text(session),
         Cell::Text(f.presenters.clone()),
         Cell::Number(f.audience.students.into()),
         Cell::Number(f.audience.teachers.into()),
@@ -240,6 +267,107 @@ pub fn write_xlsx(
     Ok(rows)
 }
 
+/// The courses export's columns. Counts only: no roster name ever goes into a file.
+pub const COURSE_COLUMNS: [(&str, f64); 13] = [
+    ("序号", 6.0),
+    ("课程", 24.0),
+    ("主题", 18.0),
+    ("团队", 12.0),
+    ("区县", 10.0),
+    ("学校", 24.0),
+    ("学校类别", 9.0),
+    ("计划课时", 9.0),
+    ("已上课时", 9.0),
+    ("未上课时", 9.0),
+    ("平均到课(人)", 12.0),
+    ("开课日期", 11.0),
+    ("结课日期", 11.0),
+];
+
+/// One row per course whose school is in the filter's district: sessions held in the
+/// filter's period, planned, still to hold, and the average student count of those held.
+pub fn course_rows(conn: &Connection, path: &Path, filter: &ReportFilter) -> Result<Vec<Vec<Cell>>> {
+    let zh = Lang::ZhCn;
+    let mut rows = Vec::new();
+    for summary in crate::course::summaries(conn, path)? {
+        let (district, area): (Option<String>, Option<String>) = conn
+            .prepare_cached("SELECT district, area FROM schools WHERE id = ?1")
+            .db(path)?
+            .query_row([summary.course.fields.school.to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .db(path)?
+            .unwrap_or_default();
+        if filter
+            .district
+            .as_ref()
+            .is_some_and(|d| district.as_deref() != Some(d.as_str()))
+        {
+            continue;
+        }
+        let held: Vec<_> = summary
+            .sessions
+            .iter()
+            .filter(|s| filter.from.is_none_or(|from| s.date >= from))
+            .filter(|s| filter.to.is_none_or(|to| s.date <= to))
+            .collect();
+        let students: u64 = held.iter().map(|s| u64::from(s.students)).sum();
+        let average = match held.len() {
+            0 => String::new(),
+            n => format!("{:.1}", students as f64 / n as f64),
+        };
+        let f = &summary.course.fields;
+        let date = |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
+        rows.push(vec![
+            Cell::Number(rows.len() as u64 + 1),
+            Cell::Text(f.title.clone()),
+            Cell::Text(f.theme.clone()),
+            Cell::Text(summary.course.team.to_string()),
+            Cell::Text(district.unwrap_or_default()),
+            Cell::Text(summary.school_name.clone()),
+            Cell::Text(
+                area.as_deref()
+                    .and_then(|a| Area::parse(a).ok())
+                    .map_or("", |a| a.label(zh))
+                    .to_string(),
+            ),
+            Cell::Number(u64::from(summary.planned)),
+            Cell::Number(held.len() as u64),
+            Cell::Number(u64::from(summary.planned).saturating_sub(held.len() as u64)),
+            Cell::Text(average),
+            Cell::Text(date(f.start)),
+            Cell::Text(date(f.end)),
+        ]);
+    }
+    Ok(rows)
+}
+
+/// Writes the courses workbook (one sheet, 系列课程); returns the rows.
+pub fn write_courses_xlsx(
+    conn: &Connection,
+    path: &Path,
+    filter: &ReportFilter,
+    file: &Path,
+) -> Result<u64> {
+    let xlsx = |e: XlsxError| Error::Io {
+        path: file.to_path_buf(),
+        source: std::io::Error::other(e),
+    };
+    let rows = course_rows(conn, path, filter)?;
+    let mut workbook = Workbook::new();
+    let header = Format::new().set_bold().set_background_color("DDEBF7");
+    let sheet = workbook.add_worksheet().set_name("系列课程").map_err(xlsx)?;
+    print_setup(sheet).map_err(xlsx)?;
+    write_header(sheet, &COURSE_COLUMNS, &header).map_err(xlsx)?;
+    for (i, cells) in rows.iter().enumerate() {
+        write_cells(sheet, i as u32 + 1, cells).map_err(xlsx)?;
+    }
+    sheet.set_freeze_panes(1, 0).map_err(xlsx)?;
+    workbook.save(file).map_err(xlsx)?;
+    Ok(rows.len() as u64)
+}
+
 /// Printed as bureaus file it: A4 landscape, one page wide, the first row on every page.
 fn print_setup(sheet: &mut Worksheet) -> std::result::Result<(), XlsxError> {
     sheet
@@ -318,6 +446,8 @@ pub fn summary_rows(conn: &Connection, path: &Path, filter: &ReportFilter) -> Re
         ("合并的重复记录(条)", r.duplicates_merged),
         ("已核实(条)", r.verified_visits),
         ("未核实(条)", r.unverified_visits),
+        ("完成的系列课程(门)", r.courses_completed),
+        ("课程课时(次)", r.course_sessions),
     ]
     .into_iter()
     .map(|(label, n)| vec![Cell::Text(label.into()), Cell::Number(n)])
@@ -334,7 +464,10 @@ pub fn summary_rows(conn: &Connection, path: &Path, filter: &ReportFilter) -> Re
         if !years.is_empty() && !years.contains(&t.year) {
             continue;
         }
-        let share = t.key == fieldlog_domain::TargetKey::RuralLectureShare;
+        let share = matches!(
+            t.key,
+            fieldlog_domain::TargetKey::RuralLectureShare | fieldlog_domain::TargetKey::PairingRate
+        );
         let show = |x: f64| {
             if share {
                 format!("{:.1}%", x * 100.0)

@@ -12,9 +12,10 @@ use automerge::transaction::Transactable;
 use automerge::{ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use fieldlog_domain::photo::PhotoRef;
 use fieldlog_domain::{
-    ActivityKind, Area, Audience, AudienceRule, Cohort, Decision, DecisionKind, District,
-    Donations, Field, Goal, School, SchoolFields, SchoolId, SchoolLevel, SchoolStatus, Target,
-    TargetKey, TeamId, Visit, VisitFields, VisitId, VisitStatus,
+    ActivityKind, Area, Audience, AudienceRule, Cohort, Course, CourseFields, CourseId, Decision,
+    DecisionKind, District, Donations, Field, Gender, Goal, Pairing, PairingFields, School,
+    SchoolFields, SchoolId, SchoolLevel, SchoolStatus, Student, StudentId, Target, TargetKey,
+    TeamId, Visit, VisitFields, VisitId, VisitStatus,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -40,6 +41,19 @@ pub enum DocId {
     /// The targets a team's coordinators set.
     Targets {
         team: TeamId,
+    },
+    /// A team's series courses.
+    Courses {
+        team: TeamId,
+    },
+    /// A team's volunteer–teacher pairings.
+    Pairings {
+        team: TeamId,
+    },
+    /// One course's roster: minors' names, kept with the team and the bureau only.
+    Roster {
+        team: TeamId,
+        course: CourseId,
     },
 }
 
@@ -72,8 +86,9 @@ impl DocId {
         }
     }
 
-    /// Parses `ledger/<team>/<YYYY-MM>`, `registry/<district>`, `review/<district>/<YYYY>`
-    /// or `targets/<team>`; anything else is `None`.
+    /// Parses `ledger/<team>/<YYYY-MM>`, `registry/<district>`, `review/<district>/<YYYY>`,
+    /// `targets/<team>`, `courses/<team>`, `pairings/<team>` or `roster/<team>/<course>`;
+    /// anything else is `None`.
     pub fn parse(id: &str) -> Option<DocId> {
         let mut parts = id.split('/');
         let doc = match (parts.next()?, parts.next()?, parts.next()) {
@@ -98,6 +113,16 @@ impl DocId {
             ("targets", team, None) => DocId::Targets {
                 team: TeamId::parse(team).ok()?,
             },
+            ("courses", team, None) => DocId::Courses {
+                team: TeamId::parse(team).ok()?,
+            },
+            ("pairings", team, None) => DocId::Pairings {
+                team: TeamId::parse(team).ok()?,
+            },
+            ("roster", team, Some(course)) => DocId::Roster {
+                team: TeamId::parse(team).ok()?,
+                course: course.parse().ok()?,
+            },
             _ => return None,
         };
         (parts.next().is_none() && doc.to_string() == id).then_some(doc)
@@ -111,6 +136,9 @@ impl fmt::Display for DocId {
             DocId::Registry { district } => write!(f, "registry/{district}"),
             DocId::Review { district, year } => write!(f, "review/{district}/{year}"),
             DocId::Targets { team } => write!(f, "targets/{team}"),
+            DocId::Courses { team } => write!(f, "courses/{team}"),
+            DocId::Pairings { team } => write!(f, "pairings/{team}"),
+            DocId::Roster { team, course } => write!(f, "roster/{team}/{course}"),
         }
     }
 }
@@ -167,9 +195,12 @@ const K_CREATED_AT: &str = "created_at";
 const K_CREATED_BY: &str = "created_by";
 const K_EDITED_AT: &str = "edited_at";
 const K_PHOTOS: &str = "photos";
+const K_COURSE: &str = "course";
+const K_ATTENDANCE: &str = "attendance";
 
 /// Scalar visit fields that can hold concurrent values, and the field each one is.
-const VISIT_SCALARS: [(&str, Field); 9] = [
+const VISIT_SCALARS: [(&str, Field); 10] = [
+    (K_COURSE, Field::Course),
     (K_SCHOOL, Field::School),
     (K_DATE, Field::Date),
     (K_TOPIC, Field::Topic),
@@ -195,6 +226,7 @@ pub(crate) fn insert_visit<T: Transactable + ReadDoc>(tx: &mut T, visit: &Visit)
     tx.put_object(&obj, K_ACTIVITIES, ObjType::Map)?;
     tx.put_object(&obj, K_BREAKDOWN, ObjType::Map)?;
     tx.put_object(&obj, K_PHOTOS, ObjType::Map)?;
+    tx.put_object(&obj, K_ATTENDANCE, ObjType::Map)?;
     for key in [K_STUDENTS, K_TEACHERS, K_OTHERS] {
         tx.put(&obj, key, ScalarValue::counter(0))?;
     }
@@ -240,13 +272,34 @@ pub(crate) fn write_visit_fields<T: Transactable + ReadDoc>(
     for kind in before.difference(&new.activities) {
         tx.delete(&activities, kind.key())?;
     }
+    if old.is_none_or(|o| o.course != new.course) {
+        match new.course {
+            Some(course) => tx.put(obj, K_COURSE, course.to_string())?,
+            None if old.is_some() => tx.delete(obj, K_COURSE)?,
+            None => {}
+        }
+    }
+    let present_before = old.map(|o| o.attendance.clone()).unwrap_or_default();
+    if present_before != new.attendance {
+        let attendance = child_map(tx, obj, K_ATTENDANCE)?;
+        for student in new.attendance.difference(&present_before) {
+            tx.put(&attendance, student.to_string(), true)?;
+        }
+        for student in present_before.difference(&new.attendance) {
+            tx.delete(&attendance, student.to_string())?;
+        }
+    }
 
     let counters: [Keyed<Audience, u32>; 3] = [
         (K_STUDENTS, |a| a.students),
         (K_TEACHERS, |a| a.teachers),
         (K_OTHERS, |a| a.others),
     ];
-    let old_audience = old.map(|o| o.audience.clone()).unwrap_or_default();
+    let mut old_audience = old.map(|o| o.audience.clone()).unwrap_or_default();
+    if old.is_some_and(|o| !o.attendance.is_empty()) || !new.attendance.is_empty() {
+        // The count shown is the number present; the counter moves from what it holds.
+        old_audience.students = get_count(tx, obj, K_STUDENTS);
+    }
     for (key, get) in counters {
         increment_by(tx, obj, key, get(&old_audience), get(&new.audience))?;
     }
@@ -366,6 +419,17 @@ pub fn read_visit(doc: &impl ReadDoc, id: &str, obj: &ObjId) -> Option<Visit> {
             .collect(),
         _ => BTreeSet::new(),
     };
+    let attendance: BTreeSet<StudentId> = match doc.get(obj, K_ATTENDANCE).ok().flatten() {
+        Some((Value::Object(ObjType::Map), map)) => doc
+            .keys(&map)
+            .filter_map(|k| k.parse().ok())
+            .collect(),
+        _ => BTreeSet::new(),
+    };
+    let students = match attendance.len() {
+        0 => get_count(doc, obj, K_STUDENTS),
+        present => u32::try_from(present).unwrap_or(u32::MAX),
+    };
     let breakdown = match doc.get(obj, K_BREAKDOWN).ok()?? {
         (Value::Object(ObjType::Map), map) => doc
             .keys(&map)
@@ -385,7 +449,7 @@ pub fn read_visit(doc: &impl ReadDoc, id: &str, obj: &ObjId) -> Option<Visit> {
             presenters: get_str(doc, obj, K_PRESENTERS).unwrap_or_default(),
             notes: get_str(doc, obj, K_NOTES).unwrap_or_default(),
             audience: Audience {
-                students: get_count(doc, obj, K_STUDENTS),
+                students,
                 teachers: get_count(doc, obj, K_TEACHERS),
                 others: get_count(doc, obj, K_OTHERS),
                 breakdown,
@@ -394,6 +458,8 @@ pub fn read_visit(doc: &impl ReadDoc, id: &str, obj: &ObjId) -> Option<Visit> {
                 books: get_count(doc, obj, K_BOOKS),
                 kits: get_count(doc, obj, K_KITS),
             },
+            course: get_str(doc, obj, K_COURSE).and_then(|c| c.parse().ok()),
+            attendance,
         },
         status: get_str(doc, obj, K_STATUS)
             .and_then(|s| VisitStatus::parse(&s).ok())
@@ -775,6 +841,170 @@ pub fn read_target(doc: &impl ReadDoc, slot: &str, obj: &ObjId) -> Option<Target
     })
 }
 
+// ---- courses, pairings and rosters ----
+
+const COURSE_FIELDS: [&str; 9] = [
+    K_TEAM,
+    K_SCHOOL,
+    "title",
+    "theme",
+    "sessions",
+    "start",
+    "end",
+    K_CREATED_AT,
+    K_CREATED_BY,
+];
+const PAIRING_FIELDS: [&str; 8] = [
+    K_TEAM,
+    "volunteer",
+    "teacher",
+    K_SCHOOL,
+    "since",
+    "until",
+    K_CREATED_AT,
+    K_CREATED_BY,
+];
+const STUDENT_FIELDS: [&str; 5] = [K_NAME, "grade", "gender", "removed", K_CREATED_AT];
+
+/// Writes a course's fields (all of them for a new course, what changed otherwise).
+pub(crate) fn put_course<T: Transactable + ReadDoc>(tx: &mut T, course: &Course) -> AmResult<()> {
+    let key = course.id.to_string();
+    let (obj, old) = match record_obj(tx, &key) {
+        Some(obj) => {
+            let old = read_course(tx, &key, &obj).map(|c| c.fields);
+            (obj, old)
+        }
+        None => {
+            let obj = tx.put_object(ROOT, key.as_str(), ObjType::Map)?;
+            tx.put(&obj, K_TEAM, course.team.as_str())?;
+            tx.put(&obj, K_CREATED_AT, ScalarValue::Timestamp(course.created_at))?;
+            tx.put(&obj, K_CREATED_BY, course.created_by.as_str())?;
+            (obj, None)
+        }
+    };
+    let texts: [Keyed<CourseFields, String>; 5] = [
+        (K_SCHOOL, |c| c.school.to_string()),
+        ("title", |c| c.title.clone()),
+        ("theme", |c| c.theme.clone()),
+        ("start", |c| c.start.map(|d| d.to_string()).unwrap_or_default()),
+        ("end", |c| c.end.map(|d| d.to_string()).unwrap_or_default()),
+    ];
+    for (key, get) in texts {
+        if old.as_ref().is_none_or(|o| get(o) != get(&course.fields)) {
+            tx.put(&obj, key, get(&course.fields))?;
+        }
+    }
+    if old
+        .as_ref()
+        .is_none_or(|o| o.sessions != course.fields.sessions)
+    {
+        tx.put(&obj, "sessions", i64::from(course.fields.sessions))?;
+    }
+    Ok(())
+}
+
+pub fn read_course(doc: &impl ReadDoc, id: &str, obj: &ObjId) -> Option<Course> {
+    let date = |key| get_str(doc, obj, key).and_then(|d| d.parse().ok());
+    Some(Course {
+        id: id.parse().ok()?,
+        team: TeamId::parse(&get_str(doc, obj, K_TEAM)?).ok()?,
+        fields: CourseFields {
+            school: get_str(doc, obj, K_SCHOOL)?.parse().ok()?,
+            title: get_str(doc, obj, "title").unwrap_or_default(),
+            theme: get_str(doc, obj, "theme").unwrap_or_default(),
+            sessions: get_count(doc, obj, "sessions").clamp(1, 40),
+            start: date("start"),
+            end: date("end"),
+        },
+        created_at: timestamp(doc, obj, K_CREATED_AT),
+        created_by: get_str(doc, obj, K_CREATED_BY).unwrap_or_default(),
+    })
+}
+
+pub(crate) fn insert_pairing<T: Transactable + ReadDoc>(
+    tx: &mut T,
+    pairing: &Pairing,
+) -> AmResult<()> {
+    let obj = tx.put_object(ROOT, pairing.id.to_string(), ObjType::Map)?;
+    let f = &pairing.fields;
+    tx.put(&obj, K_TEAM, pairing.team.as_str())?;
+    tx.put(&obj, "volunteer", f.volunteer.as_str())?;
+    tx.put(&obj, "teacher", f.teacher.as_str())?;
+    tx.put(&obj, K_SCHOOL, f.school.to_string())?;
+    tx.put(&obj, "since", f.since.to_string())?;
+    tx.put(&obj, K_CREATED_AT, ScalarValue::Timestamp(pairing.created_at))?;
+    tx.put(&obj, K_CREATED_BY, pairing.created_by.as_str())?;
+    Ok(())
+}
+
+/// Ends a pairing on a day.
+pub(crate) fn end_pairing<T: Transactable>(
+    tx: &mut T,
+    obj: &ObjId,
+    on: chrono::NaiveDate,
+) -> AmResult<()> {
+    tx.put(obj, "until", on.to_string())
+}
+
+pub fn read_pairing(doc: &impl ReadDoc, id: &str, obj: &ObjId) -> Option<Pairing> {
+    Some(Pairing {
+        id: id.parse().ok()?,
+        team: TeamId::parse(&get_str(doc, obj, K_TEAM)?).ok()?,
+        fields: PairingFields {
+            volunteer: get_str(doc, obj, "volunteer")?,
+            teacher: get_str(doc, obj, "teacher")?,
+            school: get_str(doc, obj, K_SCHOOL)?.parse().ok()?,
+            since: get_str(doc, obj, "since")?.parse().ok()?,
+        },
+        until: get_str(doc, obj, "until").and_then(|d| d.parse().ok()),
+        created_at: timestamp(doc, obj, K_CREATED_AT),
+        created_by: get_str(doc, obj, K_CREATED_BY).unwrap_or_default(),
+    })
+}
+
+pub(crate) fn insert_student<T: Transactable + ReadDoc>(
+    tx: &mut T,
+    student: &Student,
+    now: i64,
+) -> AmResult<()> {
+    let obj = tx.put_object(ROOT, student.id.to_string(), ObjType::Map)?;
+    tx.put(&obj, K_NAME, student.name.as_str())?;
+    if !student.grade.is_empty() {
+        tx.put(&obj, "grade", student.grade.as_str())?;
+    }
+    if let Some(gender) = student.gender {
+        tx.put(&obj, "gender", gender.key())?;
+    }
+    tx.put(&obj, "removed", false)?;
+    tx.put(&obj, K_CREATED_AT, ScalarValue::Timestamp(now))?;
+    Ok(())
+}
+
+/// Takes a student off a roster (the record stays: earlier attendance refers to it).
+pub(crate) fn remove_student<T: Transactable>(tx: &mut T, obj: &ObjId) -> AmResult<()> {
+    tx.put(obj, "removed", true)
+}
+
+pub fn read_student(doc: &impl ReadDoc, id: &str, obj: &ObjId) -> Option<Student> {
+    Some(Student {
+        id: id.parse().ok()?,
+        name: get_str(doc, obj, K_NAME)?,
+        grade: get_str(doc, obj, "grade").unwrap_or_default(),
+        gender: get_str(doc, obj, "gender").and_then(|g| Gender::parse(&g).ok()),
+        removed: matches!(
+            get_scalar(doc, obj, "removed"),
+            Some(ScalarValue::Boolean(true))
+        ),
+    })
+}
+
+fn timestamp(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> i64 {
+    match get_scalar(doc, obj, key) {
+        Some(ScalarValue::Timestamp(ms) | ScalarValue::Int(ms)) => ms,
+        _ => 0,
+    }
+}
+
 // ---- reading scalars ----
 
 fn get_scalar(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<ScalarValue> {
@@ -804,7 +1034,9 @@ fn get_count(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> u32 {
 
 // ---- the layout a device may write ----
 
-const VISIT_FIELDS: [&str; 20] = [
+const VISIT_FIELDS: [&str; 22] = [
+    K_COURSE,
+    K_ATTENDANCE,
     K_EDITED_AT,
     K_TEAM,
     K_SCHOOL,
@@ -903,8 +1135,12 @@ fn allowed(doc_id: &DocId, path: &[&str], is_map: Option<bool>) -> bool {
         (DocId::Ledger { .. }, [visit]) => map && visit.parse::<VisitId>().is_ok(),
         (DocId::Ledger { .. }, [_, field]) => {
             VISIT_FIELDS.contains(field)
-                && ([K_ACTIVITIES, K_BREAKDOWN, K_PHOTOS].contains(field) == (is_map == Some(true))
+                && ([K_ACTIVITIES, K_BREAKDOWN, K_PHOTOS, K_ATTENDANCE].contains(field)
+                    == (is_map == Some(true))
                     || is_map.is_none())
+        }
+        (DocId::Ledger { .. }, [_, K_ATTENDANCE, student]) => {
+            scalar && student.parse::<StudentId>().is_ok()
         }
         (DocId::Ledger { .. }, [_, K_ACTIVITIES, kind]) => {
             scalar && ActivityKind::parse(kind).is_ok()
@@ -920,6 +1156,14 @@ fn allowed(doc_id: &DocId, path: &[&str], is_map: Option<bool>) -> bool {
         (DocId::Review { .. }, [_, field]) => scalar && DECISION_FIELDS.contains(field),
         (DocId::Targets { .. }, [target]) => map && TargetSlot::parse(target).is_some(),
         (DocId::Targets { .. }, [_, field]) => scalar && TARGET_FIELDS.contains(field),
+        (DocId::Courses { .. }, [course]) => map && course.parse::<CourseId>().is_ok(),
+        (DocId::Courses { .. }, [_, field]) => scalar && COURSE_FIELDS.contains(field),
+        (DocId::Pairings { .. }, [pairing]) => {
+            map && pairing.parse::<fieldlog_domain::PairingId>().is_ok()
+        }
+        (DocId::Pairings { .. }, [_, field]) => scalar && PAIRING_FIELDS.contains(field),
+        (DocId::Roster { .. }, [student]) => map && student.parse::<StudentId>().is_ok(),
+        (DocId::Roster { .. }, [_, field]) => scalar && STUDENT_FIELDS.contains(field),
         _ => false,
     }
 }

@@ -45,6 +45,7 @@
 pub mod bundle;
 pub mod chunks;
 pub mod clock;
+pub mod course;
 pub mod db;
 pub mod decide;
 mod docs;

@@ -95,6 +95,9 @@ pub fn project_record(
         DocId::Registry { .. } => project_school(conn, path, doc, doc_id, id),
         DocId::Review { .. } => crate::review::project_decision(conn, path, doc, doc_id, id),
         DocId::Targets { .. } => crate::review::project_target(conn, path, doc, doc_id, id),
+        DocId::Courses { .. } => crate::course::project_course(conn, path, doc, doc_id, id),
+        DocId::Pairings { .. } => crate::course::project_pairing(conn, path, doc, doc_id, id),
+        DocId::Roster { .. } => crate::course::project_student(conn, path, doc, doc_id, id),
     }
 }
 
@@ -150,8 +153,8 @@ fn project_visit(
     let counted = crate::review::Counted::of(&visit);
     conn.prepare_cached(
         "INSERT INTO visits (id, doc_id, team, school_id, date, audience, lecture, books, kits,
-                             deleted, duplicate_of, created_at, record, teachers, training)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                             deleted, duplicate_of, created_at, record, teachers, training, course)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )
     .db(path)?
     .execute(params![
@@ -170,6 +173,7 @@ fn project_visit(
         record,
         counted.teachers,
         counted.training,
+        visit.fields.course.map(|c| c.to_string()),
     ])
     .db(path)?;
     for photo in &visit.photos {
@@ -253,7 +257,8 @@ fn project_school(
 pub(crate) fn clear(conn: &Connection, path: &Path) -> Result<()> {
     conn.execute_batch(
         "DELETE FROM visits; DELETE FROM schools; DELETE FROM conflicts; DELETE FROM visit_photos;
-         DELETE FROM decisions; DELETE FROM targets;",
+         DELETE FROM decisions; DELETE FROM targets; DELETE FROM courses; DELETE FROM roster;
+         DELETE FROM pairings;",
     )
     .db(path)
 }
@@ -365,10 +370,12 @@ pub fn report(conn: &Connection, path: &Path, filter: &ReportFilter) -> Result<R
                 count(DISTINCT CASE WHEN {C} THEN s.district END),
                 coalesce(sum(CASE WHEN {C} AND v.training THEN v.teachers END), 0),
                 coalesce(sum({C} AND v.review = 'verified'), 0),
-                coalesce(sum(NOT {C}), 0)
+                coalesce(sum(NOT {C}), 0),
+                coalesce(sum({C} AND v.course IS NOT NULL), 0)
          {FROM_VISITS}",
         C = "(v.duplicate_of IS NULL)"
     );
+    let courses_completed = crate::course::completed(conn, path, filter)?;
     let mut stmt = conn.prepare_cached(&sql).db(path)?;
     stmt.query_row(filter_params(filter), |r| {
         let visits: u64 = r.get(0)?;
@@ -388,6 +395,8 @@ pub fn report(conn: &Connection, path: &Path, filter: &ReportFilter) -> Result<R
             duplicates_merged: r.get(12)?,
             verified_visits: verified,
             unverified_visits: visits.saturating_sub(verified),
+            courses_completed,
+            course_sessions: r.get(13)?,
         })
     })
     .db(path)

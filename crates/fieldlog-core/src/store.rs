@@ -626,9 +626,11 @@ impl Store {
         today: NaiveDate,
     ) -> Result<VisitFields> {
         let find = |reference: &str| self.find_school(reference).ok().flatten();
+        let find_course = |reference: &str| self.course_ref(reference);
         let ctx = Context {
             today,
             find_school: &find,
+            find_course: &find_course,
         };
         Ok(input.validate(&ctx)?)
     }

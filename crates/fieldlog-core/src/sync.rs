@@ -15,6 +15,7 @@ use crate::upload::{UploadQueue, upload_photos};
 use automerge::{Change, ChangeHash, PatchAction, Prop};
 use fieldlog_domain::sync::{
     ChangeSignature, DocChanges, EnrollRequest, EnrollResponse, ErrorBody, MAX_CHANGES_PER_REQUEST,
+    MEMBERS_PATH, MembersResponse,
     MAX_PASSED_CHANGE_BYTES, PROTOCOL_VERSION, SYNC_CONTENT_TYPE, SyncRequest, SyncResponse,
 };
 use fieldlog_domain::{Role, TeamId};
@@ -171,6 +172,11 @@ impl Store {
             Some(DocId::Targets { team }) => {
                 enrollment.role == Role::Coordinator && team == self.device.team
             }
+            Some(
+                DocId::Courses { team }
+                | DocId::Pairings { team }
+                | DocId::Roster { team, .. },
+            ) => team == self.device.team || enrollment.role == Role::Coordinator,
             None => false,
         }
     }
@@ -482,6 +488,27 @@ pub fn enroll(store: &mut Store, url: &str, code: &str) -> Result<Enrollment> {
     })?;
     store.save_enrollment(&url, &answer)?;
     store.enrollment()?.ok_or(Error::NotEnrolled)
+}
+
+/// Fetches the members the bureau enrolled (see [`MEMBERS_PATH`]) and keeps them, so
+/// pairings and the pairing rate work offline afterwards.
+pub fn refresh_members(store: &mut Store) -> Result<Vec<fieldlog_domain::EnrolledMember>> {
+    let (enrollment, token) = store.bureau_row()?.ok_or(Error::NotEnrolled)?;
+    let endpoint = format!("{}{MEMBERS_PATH}", enrollment.url);
+    let mut response = agent()
+        .get(&endpoint)
+        .header("Authorization", format!("Bearer {token}"))
+        .call()
+        .map_err(|e| network(&endpoint, e))?;
+    let body = read_body(&endpoint, response.body_mut())?;
+    if !response.status().is_success() {
+        return Err(refusal(response.status().as_u16(), &body));
+    }
+    let answer: MembersResponse = serde_json::from_slice(&body).map_err(|e| Error::BadResponse {
+        detail: format!("the members answer does not decode: {e}"),
+    })?;
+    store.set_members(&answer.members)?;
+    Ok(answer.members)
 }
 
 /// Runs rounds until nothing is left to send and nothing more waits at the bureau, then

@@ -4,7 +4,10 @@
 //! documents, by coordinators). Progress is the report of that year (and district), by the
 //! same rules as every figure: counts compare with the goal; the rural share of lectures is
 //! rural lectures over lectures; coverage counts the districts with a counted visit and
-//! names those still at zero (for `all`, every district of the registry this store holds).
+//! names those still at zero (for `all`, every district of the registry this store holds);
+//! series courses are the report's completed courses; pairings are counted as they stand at
+//! the end of the year (see [`crate::course::pairing_figures`]), the pairing rate over the
+//! volunteers the bureau enrolled.
 
 use crate::error::{DbContext, Result};
 use crate::projection::{self, FROM_VISITS, query_records};
@@ -69,6 +72,7 @@ pub fn progress(
 #[derive(Debug, Clone)]
 struct Figures {
     report: fieldlog_domain::Report,
+    pairings: crate::course::PairingFigures,
     districts: BTreeSet<District>,
     covered: BTreeSet<District>,
 }
@@ -86,6 +90,7 @@ fn figures(
     };
     Ok(Figures {
         report: projection::report(conn, path, &filter)?,
+        pairings: crate::course::pairing_figures(conn, path, year, district)?,
         districts: districts(conn, path, district)?,
         covered: covered_districts(conn, path, &filter)?,
     })
@@ -101,14 +106,10 @@ fn measure(figures: &Figures, target: Target) -> TargetProgress {
         TargetKey::Schools => count(report.schools_reached),
         TargetKey::TeachersTrained => count(report.teachers_trained),
         TargetKey::Books => count(report.books),
-        TargetKey::RuralLectureShare => {
-            let share = if report.lectures == 0 {
-                0.0
-            } else {
-                report.rural_lectures as f64 / report.lectures as f64
-            };
-            (share, Some(report.rural_lectures), Some(report.lectures))
-        }
+        TargetKey::Courses => count(report.courses_completed),
+        TargetKey::Pairings => count(figures.pairings.active),
+        TargetKey::RuralLectureShare => share(report.rural_lectures, report.lectures),
+        TargetKey::PairingRate => share(figures.pairings.paired_rural, figures.pairings.volunteers),
         TargetKey::DistrictsCovered => {
             missing = figures
                 .districts
@@ -125,7 +126,7 @@ fn measure(figures: &Figures, target: Target) -> TargetProgress {
     };
     let met = match (target.goal, target.key) {
         (Goal::All, _) => missing.is_empty(),
-        (Goal::Number(goal), TargetKey::RuralLectureShare) => {
+        (Goal::Number(goal), TargetKey::RuralLectureShare | TargetKey::PairingRate) => {
             denominator.is_some_and(|d| d > 0) && current + 1e-9 >= goal
         }
         (Goal::Number(goal), _) => current + 1e-9 >= goal,
@@ -141,6 +142,16 @@ fn measure(figures: &Figures, target: Target) -> TargetProgress {
         met,
         missing_districts: missing,
     }
+}
+
+/// A share with what is counted over what (0 when nothing is).
+fn share(numerator: u64, denominator: u64) -> (f64, Option<u64>, Option<u64>) {
+    let value = if denominator == 0 {
+        0.0
+    } else {
+        numerator as f64 / denominator as f64
+    };
+    (value, Some(numerator), Some(denominator))
 }
 
 /// Every district the registry holds (or just `only`).

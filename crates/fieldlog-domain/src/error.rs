@@ -58,10 +58,25 @@ pub enum Field {
     Year,
     Visit,
     Note,
+    Course,
+    Attendance,
+    Title,
+    Theme,
+    Sessions,
+    CourseStart,
+    CourseEnd,
+    Student,
+    Grade,
+    Gender,
+    Volunteer,
+    TeacherName,
+    Since,
+    Until,
+    Pairing,
 }
 
 impl Field {
-    pub const ALL: [Field; 29] = [
+    pub const ALL: [Field; 44] = [
         Field::School,
         Field::Date,
         Field::Activities,
@@ -91,6 +106,21 @@ impl Field {
         Field::Year,
         Field::Visit,
         Field::Note,
+        Field::Course,
+        Field::Attendance,
+        Field::Title,
+        Field::Theme,
+        Field::Sessions,
+        Field::CourseStart,
+        Field::CourseEnd,
+        Field::Student,
+        Field::Grade,
+        Field::Gender,
+        Field::Volunteer,
+        Field::TeacherName,
+        Field::Since,
+        Field::Until,
+        Field::Pairing,
     ];
 
     pub fn key(self) -> &'static str {
@@ -124,6 +154,21 @@ impl Field {
             Field::Year => "year",
             Field::Visit => "visit",
             Field::Note => "note",
+            Field::Course => "course",
+            Field::Attendance => "attendance",
+            Field::Title => "course.title",
+            Field::Theme => "course.theme",
+            Field::Sessions => "course.sessions",
+            Field::CourseStart => "course.start",
+            Field::CourseEnd => "course.end",
+            Field::Student => "student",
+            Field::Grade => "student.grade",
+            Field::Gender => "student.gender",
+            Field::Volunteer => "pairing.volunteer",
+            Field::TeacherName => "pairing.teacher",
+            Field::Since => "pairing.since",
+            Field::Until => "pairing.until",
+            Field::Pairing => "pairing",
         }
     }
 
@@ -158,6 +203,21 @@ impl Field {
             Field::Year => ("年度", "year"),
             Field::Visit => ("走访记录", "visit"),
             Field::Note => ("说明", "note"),
+            Field::Course => ("课程", "course"),
+            Field::Attendance => ("出勤", "attendance"),
+            Field::Title => ("课程名称", "course title"),
+            Field::Theme => ("课程主题", "course theme"),
+            Field::Sessions => ("计划课时", "planned sessions"),
+            Field::CourseStart => ("开课日期", "start date"),
+            Field::CourseEnd => ("结课日期", "end date"),
+            Field::Student => ("学生", "student"),
+            Field::Grade => ("年级", "grade"),
+            Field::Gender => ("性别", "gender"),
+            Field::Volunteer => ("志愿者", "volunteer"),
+            Field::TeacherName => ("结对教师", "paired teacher"),
+            Field::Since => ("结对开始", "paired since"),
+            Field::Until => ("结对结束", "paired until"),
+            Field::Pairing => ("结对", "pairing"),
         };
         match lang {
             Lang::ZhCn => zh,
@@ -229,6 +289,23 @@ pub enum Reason {
     ForbiddenCharacter {
         character: String,
     },
+    UnknownCourse {
+        given: String,
+    },
+    CourseAtOtherSchool,
+    NotOnRoster {
+        given: String,
+    },
+    AlreadyOnRoster {
+        given: String,
+    },
+    AttendanceMismatch {
+        present: i64,
+        typed: i64,
+    },
+    UnknownMember {
+        given: String,
+    },
 }
 
 impl Reason {
@@ -247,6 +324,12 @@ impl Reason {
             Reason::BreakdownExceedsStudents { .. } => "validation.breakdown_exceeds_students",
             Reason::UnknownField { .. } => "validation.unknown_field",
             Reason::ForbiddenCharacter { .. } => "validation.forbidden_character",
+            Reason::UnknownCourse { .. } => "validation.unknown_course",
+            Reason::CourseAtOtherSchool => "validation.course_at_other_school",
+            Reason::NotOnRoster { .. } => "validation.not_on_roster",
+            Reason::AlreadyOnRoster { .. } => "validation.already_on_roster",
+            Reason::AttendanceMismatch { .. } => "validation.attendance_mismatch",
+            Reason::UnknownMember { .. } => "validation.unknown_member",
         }
     }
 
@@ -319,6 +402,36 @@ impl Reason {
             (Reason::ForbiddenCharacter { character }, Lang::En) => {
                 format!("must not contain {character:?}")
             }
+            (Reason::UnknownCourse { given }, Lang::ZhCn) => {
+                format!("找不到课程“{given}”，请用 fieldlog course list 查看")
+            }
+            (Reason::UnknownCourse { given }, Lang::En) => {
+                format!("no course matches \"{given}\"; see fieldlog course list")
+            }
+            (Reason::CourseAtOtherSchool, Lang::ZhCn) => "与课程所在学校不一致".into(),
+            (Reason::CourseAtOtherSchool, Lang::En) => {
+                "is not the school the course is taught at".into()
+            }
+            (Reason::NotOnRoster { given }, Lang::ZhCn) => format!("“{given}”不在本课程名单上"),
+            (Reason::NotOnRoster { given }, Lang::En) => {
+                format!("\"{given}\" is not on the course's roster")
+            }
+            (Reason::AlreadyOnRoster { given }, Lang::ZhCn) => format!("“{given}”已在名单上"),
+            (Reason::AlreadyOnRoster { given }, Lang::En) => {
+                format!("\"{given}\" is already on the roster")
+            }
+            (Reason::AttendanceMismatch { present, typed }, Lang::ZhCn) => {
+                format!("填写 {typed} 人，但点名到课 {present} 人；有点名时以到课人数为准")
+            }
+            (Reason::AttendanceMismatch { present, typed }, Lang::En) => format!(
+                "{typed} typed, but {present} marked present; with attendance the count is those present"
+            ),
+            (Reason::UnknownMember { given }, Lang::ZhCn) => format!(
+                "“{given}”不是本队在总站登记的成员（fieldlog members 可从总站更新名单）"
+            ),
+            (Reason::UnknownMember { given }, Lang::En) => format!(
+                "\"{given}\" is not an enrolled member of the team (fieldlog members updates the list from the bureau)"
+            ),
         }
     }
 }

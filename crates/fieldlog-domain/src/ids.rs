@@ -40,6 +40,18 @@ uuid_id!(
     /// One installation of the app or CLI.
     DeviceId
 );
+uuid_id!(
+    /// A series course (系列课程) a team teaches at one school.
+    CourseId
+);
+uuid_id!(
+    /// A student on a course's roster.
+    StudentId
+);
+uuid_id!(
+    /// A volunteer's pairing with a school's science teacher (结对).
+    PairingId
+);
 
 macro_rules! name_id {
     ($(#[$meta:meta])* $name:ident, $field:expr) => {

@@ -15,7 +15,11 @@
 //! use fieldlog_domain::{Field, Lang, SchoolId, VisitInput, visit::Context};
 //! let school = SchoolId(uuid::Uuid::nil());
 //! let find = |name: &str| (name == "南山小学").then_some(school);
-//! let ctx = Context { today: "2026-05-20".parse().unwrap(), find_school: &find };
+//! let ctx = Context {
+//!     today: "2026-05-20".parse().unwrap(),
+//!     find_school: &find,
+//!     find_course: &|_| None,
+//! };
 //! let input: VisitInput = serde_json::from_str(
 //!     r#"{"school": "南山小学", "date": "2026-05-20", "activities": ["lecture"],
 //!         "audience": {"students": 40, "teachers": -1}}"#,
@@ -25,6 +29,7 @@
 //! assert_eq!(errors.message(Lang::ZhCn), "教师人数：应在 0 到 100000 之间");
 //! ```
 
+pub mod course;
 pub mod error;
 pub mod ids;
 #[macro_use]
@@ -39,7 +44,11 @@ pub mod team;
 pub mod visit;
 
 pub use error::{Field, FieldError, Lang, Reason, ValidationErrors};
-pub use ids::{DeviceId, District, SchoolId, TeamId, VisitId};
+pub use course::{
+    Course, CourseFields, CourseInput, CourseRef, CourseSummary, EnrolledMember, Pairing,
+    PairingFields, PairingInput, Session, Student, StudentInput,
+};
+pub use ids::{CourseId, DeviceId, District, PairingId, SchoolId, StudentId, TeamId, VisitId};
 pub use kinds::{
     ActivityKind, Area, Gender, GradeBand, Role, SchoolLevel, SchoolStatus, TeamKind, VisitStatus,
 };

@@ -31,4 +31,11 @@ pub struct Report {
     pub verified_visits: u64,
     #[serde(default)]
     pub unverified_visits: u64,
+    /// Courses with at least [`crate::course::SERIES_MIN_SESSIONS`] sessions held in the
+    /// period (series courses).
+    #[serde(default)]
+    pub courses_completed: u64,
+    /// Counted visits that are sessions of a course.
+    #[serde(default)]
+    pub course_sessions: u64,
 }

@@ -50,6 +50,9 @@ vocabulary!(
     DistrictsCovered => ("districts_covered", "覆盖区县", "districts covered"),
     TeachersTrained => ("teachers_trained", "培训教师", "teachers trained"),
     Books => ("books", "赠书", "books donated"),
+    Courses => ("courses", "系列课程", "series courses"),
+    PairingRate => ("pairing_rate", "志愿者结对率", "volunteers paired"),
+    Pairings => ("pairings", "结对数", "pairings"),
 });
 
 vocabulary!(
@@ -201,7 +204,7 @@ impl Goal {
             return Err(bad());
         }
         match key {
-            TargetKey::RuralLectureShare => {
+            TargetKey::RuralLectureShare | TargetKey::PairingRate => {
                 let share = if percent { value / 100.0 } else { value };
                 if share > 1.0 {
                     return Err(FieldError::new(

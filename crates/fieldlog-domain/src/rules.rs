@@ -56,22 +56,27 @@ pub fn text(field: Field, value: &str, max: usize, required: bool) -> Result<Str
 
 /// A `YYYY-MM-DD` date from 2000-01-01 up to one day after `today`.
 pub fn date(given: &str, today: NaiveDate) -> Result<NaiveDate, FieldError> {
+    let latest = today.checked_add_days(Days::new(1)).unwrap_or(today);
+    date_until(Field::Date, given, latest)
+}
+
+/// A `YYYY-MM-DD` date of `field` from 2000-01-01 up to `latest`.
+pub fn date_until(field: Field, given: &str, latest: NaiveDate) -> Result<NaiveDate, FieldError> {
     let given = given.trim();
     if given.is_empty() {
-        return Err(FieldError::new(Field::Date, Reason::Required));
+        return Err(FieldError::new(field, Reason::Required));
     }
     let date = NaiveDate::parse_from_str(given, "%Y-%m-%d").map_err(|_| {
         FieldError::new(
-            Field::Date,
+            field,
             Reason::InvalidDate {
                 given: given.to_string(),
             },
         )
     })?;
-    let latest = today.checked_add_days(Days::new(1)).unwrap_or(today);
     if date > latest {
         return Err(FieldError::new(
-            Field::Date,
+            field,
             Reason::TooFarInFuture {
                 latest: latest.to_string(),
             },
@@ -79,7 +84,7 @@ pub fn date(given: &str, today: NaiveDate) -> Result<NaiveDate, FieldError> {
     }
     if date < EARLIEST_DATE {
         return Err(FieldError::new(
-            Field::Date,
+            field,
             Reason::TooEarly {
                 earliest: EARLIEST_DATE.to_string(),
             },

@@ -5,6 +5,9 @@
 //! - `POST /v1/sync`: `Authorization: Bearer <token>`, `Content-Type:` [`SYNC_CONTENT_TYPE`],
 //!   `Content-Encoding: zstd`; the body is zstd(postcard([`SyncRequest`])), the answer
 //!   zstd(postcard([`SyncResponse`])) with the same headers.
+//! - `GET /v1/members` (bearer token) → JSON [`MembersResponse`]: the members the bureau
+//!   enrolled (with a device not revoked) of the device's team, or for a coordinator of the
+//!   teams of its region. Pairings name them; the pairing rate counts them.
 //! - `GET /healthz` → `ok`.
 //! - Every refusal is an HTTP error status with a JSON body [`ErrorBody`], whose `reason` is
 //!   a stable [`Refusal`] key. A refused request changes nothing on the bureau.
@@ -189,6 +192,14 @@ pub struct EnrollResponse {
     pub role: crate::Role,
     /// The districts whose registries this device receives.
     pub districts: Vec<String>,
+}
+
+/// The path of the members endpoint.
+pub const MEMBERS_PATH: &str = "/v1/members";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembersResponse {
+    pub members: Vec<crate::EnrolledMember>,
 }
 
 /// Why the bureau refused a request. The key is stable; the message is for people.

@@ -1,7 +1,8 @@
 //! Visits: one stop at one school on one day, with what happened, who came and what was given.
 
 use crate::error::{Field, FieldError, Reason, ValidationErrors};
-use crate::ids::{SchoolId, TeamId, VisitId};
+use crate::course::CourseRef;
+use crate::ids::{CourseId, SchoolId, StudentId, TeamId, VisitId};
 use crate::kinds::{ActivityKind, Gender, GradeBand, VisitStatus};
 use crate::rules;
 use chrono::NaiveDate;
@@ -131,13 +132,22 @@ pub struct VisitInput {
     pub donations: DonationsInput,
     #[serde(default)]
     pub notes: String,
+    /// A course id: the visit is one of its sessions. An empty school takes the course's.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub course: String,
+    /// Who was present, by roster name or student id. With attendance, the student count
+    /// is the number present (0 typed means "take it from the attendance").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attendance: Vec<String>,
 }
 
-/// What validation needs from outside: today's date and a way to find schools.
+/// What validation needs from outside: today's date and ways to find schools and courses.
 pub struct Context<'a> {
     pub today: NaiveDate,
     /// Finds a school by id or exact name.
     pub find_school: &'a dyn Fn(&str) -> Option<SchoolId>,
+    /// Finds a course of the team by id.
+    pub find_course: &'a dyn Fn(&str) -> Option<CourseRef>,
 }
 
 impl fmt::Debug for Context<'_> {
@@ -159,14 +169,32 @@ pub struct VisitFields {
     pub notes: String,
     pub audience: Audience,
     pub donations: Donations,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub course: Option<CourseId>,
+    /// Students marked present (ids on the course's roster).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub attendance: BTreeSet<StudentId>,
 }
 
 impl VisitInput {
     /// Checks every field and reports all failures at once.
     pub fn validate(&self, ctx: &Context<'_>) -> Result<VisitFields, ValidationErrors> {
-        let school = match self.school.trim() {
-            "" => Err(FieldError::new(Field::School, Reason::Required)),
-            given => (ctx.find_school)(given).ok_or_else(|| {
+        let course = match self.course.trim() {
+            "" => Ok(None),
+            given => (ctx.find_course)(given).map(Some).ok_or_else(|| {
+                FieldError::new(
+                    Field::Course,
+                    Reason::UnknownCourse {
+                        given: given.to_string(),
+                    },
+                )
+            }),
+        };
+        let course_ref = course.as_ref().ok().cloned().flatten();
+        let school = match (self.school.trim(), &course_ref) {
+            ("", Some(course)) => Ok(course.school),
+            ("", None) => Err(FieldError::new(Field::School, Reason::Required)),
+            (given, _) => (ctx.find_school)(given).ok_or_else(|| {
                 FieldError::new(
                     Field::School,
                     Reason::UnknownSchool {
@@ -174,13 +202,48 @@ impl VisitInput {
                     },
                 )
             }),
+        }
+        .and_then(|school| match &course_ref {
+            Some(course) if course.school != school => Err(FieldError::new(
+                Field::School,
+                Reason::CourseAtOtherSchool,
+            )),
+            _ => Ok(school),
+        });
+        let attendance = self.attendance(course_ref.as_ref());
+        let mut audience_input = self.audience.clone();
+        if let Ok(present) = &attendance
+            && !present.is_empty()
+        {
+            let present = present.len() as i64;
+            if audience_input.students == 0 {
+                audience_input.students = present;
+            }
+        }
+        let mismatch = match &attendance {
+            Ok(present)
+                if !present.is_empty() && audience_input.students != present.len() as i64 =>
+            {
+                Some(FieldError::new(
+                    Field::Students,
+                    Reason::AttendanceMismatch {
+                        present: present.len() as i64,
+                        typed: audience_input.students,
+                    },
+                ))
+            }
+            _ => None,
+        };
+        let topic_given = match (&course_ref, self.topic.trim()) {
+            (Some(course), "") => course.title.as_str(),
+            _ => self.topic.as_str(),
         };
         let date = match &self.date {
             None => Ok(ctx.today),
             Some(given) => rules::date(given, ctx.today),
         };
         let activities = self.activities();
-        let topic = rules::text(Field::Topic, &self.topic, rules::MAX_LINE_CHARS, false);
+        let topic = rules::text(Field::Topic, topic_given, rules::MAX_LINE_CHARS, false);
         let presenters = rules::text(
             Field::Presenters,
             &self.presenters,
@@ -188,11 +251,12 @@ impl VisitInput {
             false,
         );
         let notes = rules::text(Field::Notes, &self.notes, rules::MAX_NOTES_CHARS, false);
-        let audience = self.audience.validate();
+        let audience = audience_input.validate();
         let books = rules::count(Field::Books, self.donations.books);
         let kits = rules::count(Field::Kits, self.donations.kits);
         match (
-            school, date, activities, topic, presenters, notes, audience, books, kits,
+            school, date, activities, topic, presenters, notes, audience, books, kits, course,
+            attendance, mismatch,
         ) {
             (
                 Ok(school),
@@ -204,6 +268,9 @@ impl VisitInput {
                 Ok(audience),
                 Ok(books),
                 Ok(kits),
+                Ok(course),
+                Ok(attendance),
+                None,
             ) => Ok(VisitFields {
                 school,
                 date,
@@ -213,9 +280,25 @@ impl VisitInput {
                 notes,
                 audience,
                 donations: Donations { books, kits },
+                course: course.map(|c| c.id),
+                attendance,
             }),
-            (school, date, activities, topic, presenters, notes, audience, books, kits) => {
+            (
+                school,
+                date,
+                activities,
+                topic,
+                presenters,
+                notes,
+                audience,
+                books,
+                kits,
+                course,
+                attendance,
+                mismatch,
+            ) => {
                 let mut errors = ValidationErrors::collect([
+                    course.err(),
                     school.err(),
                     date.err(),
                     activities.err(),
@@ -228,10 +311,44 @@ impl VisitInput {
                     .extend(audience.err().into_iter().flat_map(|e| e.0));
                 errors
                     .0
-                    .extend([books.err(), kits.err()].into_iter().flatten());
+                    .extend([mismatch, attendance.err(), books.err(), kits.err()].into_iter().flatten());
                 Err(errors)
             }
         }
+    }
+
+    /// The students marked present, each found on the course's roster by id or name.
+    fn attendance(&self, course: Option<&CourseRef>) -> Result<BTreeSet<StudentId>, FieldError> {
+        let names: Vec<&str> = self
+            .attendance
+            .iter()
+            .map(|a| a.trim())
+            .filter(|a| !a.is_empty())
+            .collect();
+        if names.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let Some(course) = course else {
+            return Err(FieldError::new(Field::Course, Reason::Required));
+        };
+        names
+            .into_iter()
+            .map(|given| {
+                course
+                    .roster
+                    .iter()
+                    .find(|(id, name)| id.to_string() == given || name == given)
+                    .map(|(id, _)| *id)
+                    .ok_or_else(|| {
+                        FieldError::new(
+                            Field::Attendance,
+                            Reason::NotOnRoster {
+                                given: given.to_string(),
+                            },
+                        )
+                    })
+            })
+            .collect()
     }
 
     fn activities(&self) -> Result<BTreeSet<ActivityKind>, FieldError> {
@@ -263,6 +380,8 @@ impl VisitInput {
             Field::Topic => self.topic = text,
             Field::Presenters => self.presenters = text,
             Field::Notes => self.notes = text,
+            Field::Course => self.course = text,
+            Field::Attendance => self.attendance = split_list(value),
             Field::Students => self.audience.students = rules::parse_count(field, value)?,
             Field::Teachers => self.audience.teachers = rules::parse_count(field, value)?,
             Field::Others => self.audience.others = rules::parse_count(field, value)?,
@@ -357,6 +476,8 @@ impl From<&VisitFields> for VisitInput {
                 books: fields.donations.books.into(),
                 kits: fields.donations.kits.into(),
             },
+            course: fields.course.map(|c| c.to_string()).unwrap_or_default(),
+            attendance: fields.attendance.iter().map(|s| s.to_string()).collect(),
         }
     }
 }

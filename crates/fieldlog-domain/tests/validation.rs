@@ -23,6 +23,7 @@ fn validate(input: serde_json::Value) -> Result<fieldlog_domain::VisitFields, Va
     let ctx = Context {
         today: today(),
         find_school: &find,
+        find_course: &|_| None,
     };
     let mut base = json!({"school": "南山小学", "date": "2026-05-20", "activities": ["lecture"]});
     for (k, v) in input.as_object().unwrap() {

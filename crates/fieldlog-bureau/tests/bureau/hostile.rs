@@ -153,8 +153,8 @@ fn nonsense_decisions_leave_the_figures_sane() {
     let dir = tempfile::tempdir().unwrap();
     let rows = server
         .bureau
-        .export_ledger(
-            fieldlog_core::decide::LedgerFormat::Xlsx,
+        .export(
+            fieldlog_core::decide::Export::LedgerXlsx,
             &dir.path().join("ledger.xlsx"),
             &Default::default(),
             chrono::FixedOffset::east_opt(8 * 3600).unwrap(),

@@ -7,7 +7,7 @@ use super::visit::parse_id;
 use crate::args::{ExportCommand, Period, ReviewCommand, TargetCommand};
 use crate::output::{emit, local_time, table};
 use anyhow::Result;
-use fieldlog_core::decide::{LedgerFormat, MergeRequest, parse_field};
+use fieldlog_core::decide::{Export, MergeRequest, parse_field};
 use fieldlog_core::queue::{QueuedVisit, ReviewQueue};
 use fieldlog_core::{ReportFilter, Store};
 use fieldlog_domain::{
@@ -107,12 +107,12 @@ pub fn targets(ctx: &Ctx, year: Option<i32>, district: Option<String>) -> Result
 pub fn export(command: ExportCommand, ctx: &Ctx) -> Result<String> {
     let ExportCommand::Ledger { xlsx, csv, period } = command;
     let (format, file) = match (xlsx, csv) {
-        (Some(file), _) => (LedgerFormat::Xlsx, file),
-        (None, Some(file)) => (LedgerFormat::Csv, file),
+        (Some(file), _) => (Export::LedgerXlsx, file),
+        (None, Some(file)) => (Export::LedgerCsv, file),
         (None, None) => unreachable!("clap requires --xlsx or --csv"),
     };
     let store = ctx.open()?;
-    let rows = store.export_ledger(format, &file, &filter(&period)?, local_offset())?;
+    let rows = store.export(format, &file, &filter(&period)?, local_offset())?;
     emit(
         ctx.json,
         &json!({ "file": file, "rows": rows }),
