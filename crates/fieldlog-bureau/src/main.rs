@@ -158,6 +158,14 @@ enum ExportCommand {
         #[command(flatten)]
         period: Period,
     },
+    /// The courses (系列课程): sessions held and planned, average attendance; counts only,
+    /// the same rows as `fieldlog export courses` on a device.
+    Courses {
+        #[arg(long, value_name = "FILE", required = true)]
+        xlsx: PathBuf,
+        #[command(flatten)]
+        period: Period,
+    },
 }
 
 /// Which visits a figure or an export covers, by visit date and school district.
@@ -486,24 +494,34 @@ fn run(cli: Cli) -> Result<()> {
             }
             print(&render(&mut table))
         }
-        Command::Export(ExportCommand::Ledger { xlsx, csv, period }) => {
+        Command::Export(command) => {
             use fieldlog_core::decide::Export;
             let bureau = open_existing(&data_dir, config)?;
-            let (format, file) = match (xlsx, csv) {
-                (Some(file), _) => (Export::LedgerXlsx, file),
-                (None, Some(file)) => (Export::LedgerCsv, file),
-                (None, None) => unreachable!("clap requires --xlsx or --csv"),
+            let (what, file, period) = match command {
+                ExportCommand::Ledger {
+                    xlsx: Some(file),
+                    period,
+                    ..
+                } => (Export::LedgerXlsx, file, period),
+                ExportCommand::Ledger {
+                    csv: Some(file),
+                    period,
+                    ..
+                } => (Export::LedgerCsv, file, period),
+                ExportCommand::Ledger { .. } => unreachable!("clap requires --xlsx or --csv"),
+                ExportCommand::Courses { xlsx, period } => (Export::CoursesXlsx, xlsx, period),
             };
             let filter = period.filter()?;
             let offset = *chrono::Local::now().offset();
-            let rows = bureau.export(format, &file, &filter, offset)?;
+            let rows = bureau.export(what, &file, &filter, offset)?;
             if json {
                 return print(&serde_json::json!({ "file": file, "rows": rows }).to_string());
             }
-            print(&format!(
-                "wrote the work ledger to {} ({rows} rows)",
-                file.display()
-            ))
+            let what = match what {
+                Export::CoursesXlsx => "the courses",
+                _ => "the work ledger",
+            };
+            print(&format!("wrote {what} to {} ({rows} rows)", file.display()))
         }
         Command::Visits { deleted } => {
             let bureau = open_existing(&data_dir, config)?;

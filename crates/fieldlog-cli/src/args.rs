@@ -105,6 +105,18 @@ pub enum Command {
     /// Export records / 导出
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Series courses of 12–16 sessions at one school, and their rosters / 系列课程
+    #[command(subcommand)]
+    Course(CourseCommand),
+    /// Volunteers paired with schools' science teachers / 结对帮扶
+    #[command(subcommand)]
+    Pairing(PairingCommand),
+    /// The members the bureau enrolled (the team's; a coordinator's region's) / 成员
+    Members {
+        /// Show the copy on this device without asking the bureau
+        #[arg(long)]
+        offline: bool,
+    },
     /// The figures a bureau publishes / 统计报表
     Report {
         #[command(flatten)]
@@ -222,6 +234,100 @@ pub enum ExportCommand {
         #[command(flatten)]
         period: Period,
     },
+    /// The courses: sessions held (in the period) and planned, average attendance; counts
+    /// only, never a name
+    Courses {
+        /// Write an Excel workbook (系列课程)
+        #[arg(long, value_name = "FILE", required = true)]
+        xlsx: PathBuf,
+        #[command(flatten)]
+        period: Period,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CourseCommand {
+    /// Add a course of this device's team; prints its id
+    Add {
+        /// The school: its id or exact name
+        #[arg(long, value_name = "REF")]
+        school: String,
+        #[arg(long)]
+        title: String,
+        /// Sessions planned (1–40)
+        #[arg(long, value_name = "N", allow_negative_numbers = true)]
+        sessions: i64,
+        #[arg(long, default_value = "")]
+        theme: String,
+        /// First session planned (YYYY-MM-DD)
+        #[arg(long, value_name = "DATE")]
+        start: Option<String>,
+        /// Last session planned (YYYY-MM-DD)
+        #[arg(long, value_name = "DATE")]
+        end: Option<String>,
+    },
+    /// Every course with sessions held and planned
+    List,
+    /// One course: its sessions (with attendance), what is missing, clashes
+    Show {
+        /// The course's id or exact title
+        course: String,
+    },
+    /// A course's roster of students (kept with the team and the bureau)
+    Roster {
+        /// The course's id or exact title
+        course: String,
+        #[command(subcommand)]
+        command: Option<RosterCommand>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RosterCommand {
+    /// Put a student on the roster
+    Add {
+        name: String,
+        /// e.g. 四年级
+        #[arg(long, default_value = "")]
+        grade: String,
+        /// female|male|女|男
+        #[arg(long, default_value = "")]
+        gender: String,
+    },
+    /// Take a student off the roster (earlier attendance still counts)
+    Remove { name: String },
+    /// The roster as CSV (name, grade, gender, sessions attended); refused outside the
+    /// course's team and coordinators
+    Export {
+        #[arg(long, value_name = "FILE")]
+        csv: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PairingCommand {
+    /// Pair a volunteer (an enrolled member of this team) with a school's teacher
+    Add {
+        #[arg(long, value_name = "MEMBER")]
+        volunteer: String,
+        #[arg(long, value_name = "NAME")]
+        teacher: String,
+        /// The school: its id or exact name
+        #[arg(long, value_name = "REF")]
+        school: String,
+        /// YYYY-MM-DD [default: today]
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+    },
+    /// End a pairing
+    End {
+        id: String,
+        /// YYYY-MM-DD [default: today]
+        #[arg(long, value_name = "DATE")]
+        on: Option<NaiveDate>,
+    },
+    /// Every pairing, newest first
+    List,
 }
 
 /// Corrections to a school's registry entry.
@@ -326,6 +432,13 @@ pub enum VisitCommand {
     },
     /// Mark a visit deleted; it never counts again
     Delete { id: String },
+    /// Take attendance for a session of a course: exactly these students (roster names or
+    /// ids) were present; the student count becomes their number
+    Attend {
+        id: String,
+        #[arg(required = true, value_name = "NAME")]
+        present: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -333,9 +446,15 @@ pub struct VisitAdd {
     /// Read the visit as one JSON object from standard input (see below)
     #[arg(long, conflicts_with_all = [
         "school", "date", "activities", "topic", "presenters", "students", "teachers",
-        "others", "books", "kits", "notes",
+        "others", "books", "kits", "notes", "course", "attend",
     ])]
     pub json_in: bool,
+    /// A session of this course (its id or exact title); the school and topic follow it
+    #[arg(long, value_name = "COURSE")]
+    pub course: Option<String>,
+    /// A student present (repeatable; roster names); the student count is their number
+    #[arg(long, value_name = "NAME")]
+    pub attend: Vec<String>,
     /// The school: its id or exact name
     #[arg(long, value_name = "REF")]
     pub school: Option<String>,

@@ -29,6 +29,8 @@ pub enum CliError {
     JsonIn(#[source] serde_json::Error),
     #[error("\"{0}\" is not a visit id")]
     BadVisitId(String),
+    #[error("\"{0}\" is not a pairing id")]
+    BadPairingId(String),
 }
 
 impl CliError {
@@ -37,7 +39,7 @@ impl CliError {
             CliError::NoDataDir => "no_data_dir",
             CliError::Read { .. } | CliError::Write { .. } | CliError::Stdin(_) => "io",
             CliError::JsonIn(_) => "invalid_json",
-            CliError::BadVisitId(_) => "invalid_id",
+            CliError::BadVisitId(_) | CliError::BadPairingId(_) => "invalid_id",
         }
     }
 
@@ -58,6 +60,7 @@ impl CliError {
                 format!("标准输入不是有效的走访 JSON：{source}")
             }
             (CliError::BadVisitId(given), Lang::ZhCn) => format!("“{given}”不是有效的记录编号"),
+            (CliError::BadPairingId(given), Lang::ZhCn) => format!("“{given}”不是有效的结对编号"),
         }
     }
 }

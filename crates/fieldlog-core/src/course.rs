@@ -192,6 +192,25 @@ pub fn sessions(conn: &Connection, path: &Path, course: CourseId) -> Result<Vec<
         .collect())
 }
 
+/// How many counted sessions of a course each student was marked present at.
+pub fn attendance_counts(
+    conn: &Connection,
+    path: &Path,
+    course: CourseId,
+) -> Result<BTreeMap<StudentId, u32>> {
+    let visits: Vec<Visit> = query_records(
+        conn,
+        path,
+        "SELECT record FROM visits WHERE course = ?1 AND deleted = 0 AND duplicate_of IS NULL",
+        [course.to_string()],
+    )?;
+    let mut counts = BTreeMap::new();
+    for student in visits.iter().flat_map(|v| &v.fields.attendance) {
+        *counts.entry(*student).or_default() += 1;
+    }
+    Ok(counts)
+}
+
 /// Every course held here with its sessions, by school then title.
 pub fn summaries(conn: &Connection, path: &Path) -> Result<Vec<CourseSummary>> {
     let courses: Vec<Course> = query_records(conn, path, "SELECT record FROM courses", [])?;
@@ -460,6 +479,52 @@ impl Store {
         let course = self.find_course(course)?;
         self.may_see_roster(&course)?;
         self.students(course.id)
+    }
+
+    /// The roster with how many sessions each student attended (for the team's own export).
+    pub fn roster_attendance(&self, course: &str) -> Result<Vec<(Student, u32)>> {
+        let id = self.find_course(course)?.id;
+        let counts = attendance_counts(&self.conn, &self.path, id)?;
+        Ok(self
+            .roster(course)?
+            .into_iter()
+            .map(|s| {
+                let n = counts.get(&s.id).copied().unwrap_or(0);
+                (s, n)
+            })
+            .collect())
+    }
+
+    /// Writes the roster as CSV with a BOM (name, grade, gender, sessions attended), through
+    /// a temporary file. Refused outside the course's team and coordinators. Returns the rows.
+    pub fn export_roster(&self, course: &str, file: &Path) -> Result<usize> {
+        let roster = self.roster_attendance(course)?;
+        let io = |source: std::io::Error| Error::Io {
+            path: file.to_path_buf(),
+            source,
+        };
+        let mut writer = csv::Writer::from_writer("\u{feff}".as_bytes().to_vec());
+        writer
+            .write_record(["姓名", "年级", "性别", "到课次数", "状态"])
+            .map_err(|e| io(std::io::Error::other(e)))?;
+        for (s, attended) in &roster {
+            writer
+                .write_record([
+                    s.name.as_str(),
+                    s.grade.as_str(),
+                    s.gender.map_or("", |g| g.label(fieldlog_domain::Lang::ZhCn)),
+                    &attended.to_string(),
+                    if s.removed { "已移出" } else { "" },
+                ])
+                .map_err(|e| io(std::io::Error::other(e)))?;
+        }
+        let bytes = writer
+            .into_inner()
+            .map_err(|e| io(std::io::Error::other(e.to_string())))?;
+        let partial = file.with_extension("partial");
+        std::fs::write(&partial, bytes).map_err(io)?;
+        std::fs::rename(&partial, file).map_err(io)?;
+        Ok(roster.len())
     }
 
     fn students(&self, course: CourseId) -> Result<Vec<Student>> {

@@ -2,6 +2,7 @@
 
 mod bundle;
 mod conflicts;
+mod course;
 mod photo;
 mod report;
 mod review;
@@ -73,6 +74,9 @@ pub fn run(command: Command, ctx: &Ctx) -> Result<String> {
         Command::Target(command) => review::target(command, ctx),
         Command::Targets { year, district } => review::targets(ctx, year, district),
         Command::Export(command) => review::export(command, ctx),
+        Command::Course(command) => course::course(command, ctx),
+        Command::Pairing(command) => course::pairing(command, ctx),
+        Command::Members { offline } => course::members(ctx, offline),
         Command::Enroll { url, code } => sync::enroll(ctx, &url, &code),
         Command::Sync => sync::sync(ctx),
         Command::Status => sync::status(ctx),

@@ -105,20 +105,33 @@ pub fn targets(ctx: &Ctx, year: Option<i32>, district: Option<String>) -> Result
 }
 
 pub fn export(command: ExportCommand, ctx: &Ctx) -> Result<String> {
-    let ExportCommand::Ledger { xlsx, csv, period } = command;
-    let (format, file) = match (xlsx, csv) {
-        (Some(file), _) => (Export::LedgerXlsx, file),
-        (None, Some(file)) => (Export::LedgerCsv, file),
-        (None, None) => unreachable!("clap requires --xlsx or --csv"),
+    let (what, file, period) = match command {
+        ExportCommand::Ledger {
+            xlsx: Some(file),
+            period,
+            ..
+        } => (Export::LedgerXlsx, file, period),
+        ExportCommand::Ledger {
+            csv: Some(file),
+            period,
+            ..
+        } => (Export::LedgerCsv, file, period),
+        ExportCommand::Ledger { .. } => unreachable!("clap requires --xlsx or --csv"),
+        ExportCommand::Courses { xlsx, period } => (Export::CoursesXlsx, xlsx, period),
     };
     let store = ctx.open()?;
-    let rows = store.export(format, &file, &filter(&period)?, local_offset())?;
+    let rows = store.export(what, &file, &filter(&period)?, local_offset())?;
+    let courses = what == Export::CoursesXlsx;
     emit(
         ctx.json,
         &json!({ "file": file, "rows": rows }),
-        |_| match ctx.lang {
-            Lang::ZhCn => format!("已导出工作台账 {}（{rows} 条记录）", file.display()),
-            Lang::En => format!("Wrote the work ledger to {} ({rows} rows)", file.display()),
+        |_| match (ctx.lang, courses) {
+            (Lang::ZhCn, false) => format!("已导出工作台账 {}（{rows} 条记录）", file.display()),
+            (Lang::En, false) => {
+                format!("Wrote the work ledger to {} ({rows} rows)", file.display())
+            }
+            (Lang::ZhCn, true) => format!("已导出系列课程 {}（{rows} 门课程）", file.display()),
+            (Lang::En, true) => format!("Wrote the courses to {} ({rows} courses)", file.display()),
         },
     )
 }
@@ -339,7 +352,7 @@ fn targets_text(ctx: &Ctx, targets: &[TargetProgress]) -> String {
         return ctx.tr("还没有设定目标。", "No targets set.").into();
     }
     let show = |key: TargetKey, x: f64| {
-        if key == TargetKey::RuralLectureShare {
+        if matches!(key, TargetKey::RuralLectureShare | TargetKey::PairingRate) {
             format!("{:.1}%", x * 100.0)
         } else {
             format!("{x}")

@@ -66,6 +66,12 @@ pub fn run(command: VisitCommand, ctx: &Ctx) -> Result<String> {
                 .collect::<Result<Vec<_>>>()?;
             emit(ctx.json, &reviewed, |v| list(ctx, &schools, v, deleted))
         }
+        VisitCommand::Attend { id, present } => {
+            let id = parse_id(&id)?;
+            let mut store = ctx.open()?;
+            let visit = store.attend(id, &present, ctx.today)?;
+            shown(ctx, &store, visit)
+        }
         VisitCommand::Delete { id } => {
             let id = parse_id(&id)?;
             ctx.open()?.delete_visit(id)?;
@@ -137,6 +143,8 @@ fn from_flags(add: VisitAdd) -> VisitInput {
             kits: add.kits.unwrap_or_default(),
         },
         notes: add.notes.unwrap_or_default(),
+        course: add.course.unwrap_or_default(),
+        attendance: add.attend,
     }
 }
 
@@ -198,12 +206,20 @@ fn show(ctx: &Ctx, store: &Store, reviewed: &Reviewed, conflicts: &[Conflict]) -
     let mut lines = vec![
         ctx.line(ctx.tr("编号", "id"), visit.id),
         ctx.line(Field::School.label(lang), school),
+    ];
+    if let Some(course) = f.course {
+        lines.push(ctx.line(Field::Course.label(lang), course_line(ctx, store, visit, course)));
+    }
+    lines.extend([
         ctx.line(Field::Date.label(lang), f.date),
         ctx.line(Field::Activities.label(lang), activities(ctx, visit)),
         ctx.line(Field::Topic.label(lang), or_dash(&f.topic)),
         ctx.line(Field::Presenters.label(lang), or_dash(&f.presenters)),
         ctx.line(ctx.tr("受众人数", "audience"), audience),
-    ];
+    ]);
+    if !f.attendance.is_empty() {
+        lines.push(ctx.line(Field::Attendance.label(lang), present_names(ctx, store, visit)));
+    }
     if !a.breakdown.is_empty() {
         let cells = a
             .breakdown
@@ -284,6 +300,53 @@ fn show(ctx: &Ctx, store: &Store, reviewed: &Reviewed, conflicts: &[Conflict]) -
         ));
     }
     lines.join("\n")
+}
+
+/// "水的旅行 · 第 3/16 课时", with a warning when another session shares its date.
+fn course_line(ctx: &Ctx, store: &Store, visit: &Visit, course: fieldlog_domain::CourseId) -> String {
+    let title = store
+        .course(&course.to_string())
+        .map_or_else(|_| course.to_string(), |c| c.course.fields.title);
+    match store.session_of(visit) {
+        Ok(Some((session, planned))) => {
+            let mut line = format!(
+                "{title} · {}",
+                fieldlog_domain::course::session_label(session.number, planned, ctx.lang)
+            );
+            if session.clash {
+                line.push_str(ctx.tr(
+                    "（同一天还有本课程的另一条课时记录，请核对是否重复）",
+                    " (another session of this course is on the same date: check for a duplicate)",
+                ));
+            }
+            line
+        }
+        _ => title,
+    }
+}
+
+/// Who was present, by name where this device holds the roster.
+fn present_names(ctx: &Ctx, store: &Store, visit: &Visit) -> String {
+    let roster = visit
+        .fields
+        .course
+        .and_then(|c| store.roster(&c.to_string()).ok())
+        .unwrap_or_default();
+    let names: Vec<String> = visit
+        .fields
+        .attendance
+        .iter()
+        .map(|id| {
+            roster
+                .iter()
+                .find(|s| s.id == *id)
+                .map_or_else(|| id.to_string(), |s| s.name.clone())
+        })
+        .collect();
+    match ctx.lang {
+        Lang::ZhCn => format!("{} 人（{}）", names.len(), names.join(list_sep(ctx.lang))),
+        Lang::En => format!("{} present ({})", names.len(), names.join(list_sep(ctx.lang))),
+    }
 }
 
 /// What `visit list` prints: a table, newest first.
