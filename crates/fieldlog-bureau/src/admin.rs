@@ -161,7 +161,10 @@ impl Bureau {
 
     /// The enrolled members (a device not revoked) of the teams in `device`'s scope, with
     /// their teams' districts: a volunteer's team, a coordinator's region.
-    pub fn members_for(&self, device: &DeviceRecord) -> Result<Vec<fieldlog_domain::EnrolledMember>> {
+    pub fn members_for(
+        &self,
+        device: &DeviceRecord,
+    ) -> Result<Vec<fieldlog_domain::EnrolledMember>> {
         let teams = self.storage().teams()?;
         let scope = crate::scope::Scope::of(device, &teams);
         let mut members: Vec<fieldlog_domain::EnrolledMember> = self

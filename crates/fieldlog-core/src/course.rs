@@ -16,9 +16,9 @@ use automerge::Automerge;
 use chrono::NaiveDate;
 use fieldlog_domain::course::SERIES_MIN_SESSIONS;
 use fieldlog_domain::{
-    Area, Course, CourseId, CourseInput, CourseRef, CourseSummary, District, EnrolledMember,
-    Field, FieldError, Pairing, PairingId, PairingInput, Reason, Role, Session, Student,
-    StudentId, StudentInput, TeamId, Visit, VisitId,
+    Area, Course, CourseId, CourseInput, CourseRef, CourseSummary, District, EnrolledMember, Field,
+    FieldError, Pairing, PairingId, PairingInput, Reason, Role, Session, Student, StudentId,
+    StudentInput, TeamId, Visit, VisitId,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::{BTreeMap, BTreeSet};
@@ -512,7 +512,8 @@ impl Store {
                 .write_record([
                     s.name.as_str(),
                     s.grade.as_str(),
-                    s.gender.map_or("", |g| g.label(fieldlog_domain::Lang::ZhCn)),
+                    s.gender
+                        .map_or("", |g| g.label(fieldlog_domain::Lang::ZhCn)),
                     &attended.to_string(),
                     if s.removed { "已移出" } else { "" },
                 ])
@@ -560,7 +561,9 @@ impl Store {
             .iter()
             .any(|s| !s.removed && s.name == name)
         {
-            return Err(FieldError::new(Field::Student, Reason::AlreadyOnRoster { given: name }).into());
+            return Err(
+                FieldError::new(Field::Student, Reason::AlreadyOnRoster { given: name }).into(),
+            );
         }
         let student = Student {
             id: StudentId(Uuid::now_v7()),
@@ -605,12 +608,15 @@ impl Store {
         };
         let key = student.id.to_string();
         let mut w = self.begin()?;
-        w.change(&doc_id, "remove student", std::slice::from_ref(&key), |tx| {
-            match ledger::record_obj(tx, &key) {
+        w.change(
+            &doc_id,
+            "remove student",
+            std::slice::from_ref(&key),
+            |tx| match ledger::record_obj(tx, &key) {
                 Some(obj) => ledger::remove_student(tx, &obj),
                 None => Err(automerge::AutomergeError::InvalidObjId(key.clone())),
-            }
-        })?;
+            },
+        )?;
         w.commit()?;
         Ok(Student {
             removed: true,
@@ -620,7 +626,12 @@ impl Store {
 
     /// Takes attendance for a session: exactly `present` (roster names or ids) were there,
     /// and the student count becomes their number.
-    pub fn attend(&mut self, visit: VisitId, present: &[String], today: NaiveDate) -> Result<Visit> {
+    pub fn attend(
+        &mut self,
+        visit: VisitId,
+        present: &[String],
+        today: NaiveDate,
+    ) -> Result<Visit> {
         let current = self.visit(visit)?;
         let mut input = fieldlog_domain::VisitInput::from(&current.fields);
         if input.course.is_empty() {
@@ -686,12 +697,15 @@ impl Store {
         };
         let key = id.to_string();
         let mut w = self.begin()?;
-        w.change(&doc_id, "end pairing", std::slice::from_ref(&key), |tx| {
-            match ledger::record_obj(tx, &key) {
+        w.change(
+            &doc_id,
+            "end pairing",
+            std::slice::from_ref(&key),
+            |tx| match ledger::record_obj(tx, &key) {
                 Some(obj) => ledger::end_pairing(tx, &obj, on),
                 None => Err(automerge::AutomergeError::InvalidObjId(key.clone())),
-            }
-        })?;
+            },
+        )?;
         w.commit()?;
         Ok(Pairing {
             until: Some(on),

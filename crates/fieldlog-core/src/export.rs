@@ -286,7 +286,11 @@ pub const COURSE_COLUMNS: [(&str, f64); 13] = [
 
 /// One row per course whose school is in the filter's district: sessions held in the
 /// filter's period, planned, still to hold, and the average student count of those held.
-pub fn course_rows(conn: &Connection, path: &Path, filter: &ReportFilter) -> Result<Vec<Vec<Cell>>> {
+pub fn course_rows(
+    conn: &Connection,
+    path: &Path,
+    filter: &ReportFilter,
+) -> Result<Vec<Vec<Cell>>> {
     let zh = Lang::ZhCn;
     let mut rows = Vec::new();
     for summary in crate::course::summaries(conn, path)? {
@@ -357,7 +361,10 @@ pub fn write_courses_xlsx(
     let rows = course_rows(conn, path, filter)?;
     let mut workbook = Workbook::new();
     let header = Format::new().set_bold().set_background_color("DDEBF7");
-    let sheet = workbook.add_worksheet().set_name("系列课程").map_err(xlsx)?;
+    let sheet = workbook
+        .add_worksheet()
+        .set_name("系列课程")
+        .map_err(xlsx)?;
     print_setup(sheet).map_err(xlsx)?;
     write_header(sheet, &COURSE_COLUMNS, &header).map_err(xlsx)?;
     for (i, cells) in rows.iter().enumerate() {

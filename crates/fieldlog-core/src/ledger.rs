@@ -420,10 +420,9 @@ pub fn read_visit(doc: &impl ReadDoc, id: &str, obj: &ObjId) -> Option<Visit> {
         _ => BTreeSet::new(),
     };
     let attendance: BTreeSet<StudentId> = match doc.get(obj, K_ATTENDANCE).ok().flatten() {
-        Some((Value::Object(ObjType::Map), map)) => doc
-            .keys(&map)
-            .filter_map(|k| k.parse().ok())
-            .collect(),
+        Some((Value::Object(ObjType::Map), map)) => {
+            doc.keys(&map).filter_map(|k| k.parse().ok()).collect()
+        }
         _ => BTreeSet::new(),
     };
     let students = match attendance.len() {
@@ -877,7 +876,11 @@ pub(crate) fn put_course<T: Transactable + ReadDoc>(tx: &mut T, course: &Course)
         None => {
             let obj = tx.put_object(ROOT, key.as_str(), ObjType::Map)?;
             tx.put(&obj, K_TEAM, course.team.as_str())?;
-            tx.put(&obj, K_CREATED_AT, ScalarValue::Timestamp(course.created_at))?;
+            tx.put(
+                &obj,
+                K_CREATED_AT,
+                ScalarValue::Timestamp(course.created_at),
+            )?;
             tx.put(&obj, K_CREATED_BY, course.created_by.as_str())?;
             (obj, None)
         }
@@ -886,7 +889,9 @@ pub(crate) fn put_course<T: Transactable + ReadDoc>(tx: &mut T, course: &Course)
         (K_SCHOOL, |c| c.school.to_string()),
         ("title", |c| c.title.clone()),
         ("theme", |c| c.theme.clone()),
-        ("start", |c| c.start.map(|d| d.to_string()).unwrap_or_default()),
+        ("start", |c| {
+            c.start.map(|d| d.to_string()).unwrap_or_default()
+        }),
         ("end", |c| c.end.map(|d| d.to_string()).unwrap_or_default()),
     ];
     for (key, get) in texts {
@@ -932,7 +937,11 @@ pub(crate) fn insert_pairing<T: Transactable + ReadDoc>(
     tx.put(&obj, "teacher", f.teacher.as_str())?;
     tx.put(&obj, K_SCHOOL, f.school.to_string())?;
     tx.put(&obj, "since", f.since.to_string())?;
-    tx.put(&obj, K_CREATED_AT, ScalarValue::Timestamp(pairing.created_at))?;
+    tx.put(
+        &obj,
+        K_CREATED_AT,
+        ScalarValue::Timestamp(pairing.created_at),
+    )?;
     tx.put(&obj, K_CREATED_BY, pairing.created_by.as_str())?;
     Ok(())
 }

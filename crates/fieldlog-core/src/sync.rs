@@ -15,8 +15,8 @@ use crate::upload::{UploadQueue, upload_photos};
 use automerge::{Change, ChangeHash, PatchAction, Prop};
 use fieldlog_domain::sync::{
     ChangeSignature, DocChanges, EnrollRequest, EnrollResponse, ErrorBody, MAX_CHANGES_PER_REQUEST,
-    MEMBERS_PATH, MembersResponse,
-    MAX_PASSED_CHANGE_BYTES, PROTOCOL_VERSION, SYNC_CONTENT_TYPE, SyncRequest, SyncResponse,
+    MAX_PASSED_CHANGE_BYTES, MEMBERS_PATH, MembersResponse, PROTOCOL_VERSION, SYNC_CONTENT_TYPE,
+    SyncRequest, SyncResponse,
 };
 use fieldlog_domain::{Role, TeamId};
 use rusqlite::{OptionalExtension, params};
@@ -173,9 +173,7 @@ impl Store {
                 enrollment.role == Role::Coordinator && team == self.device.team
             }
             Some(
-                DocId::Courses { team }
-                | DocId::Pairings { team }
-                | DocId::Roster { team, .. },
+                DocId::Courses { team } | DocId::Pairings { team } | DocId::Roster { team, .. },
             ) => team == self.device.team || enrollment.role == Role::Coordinator,
             None => false,
         }
@@ -504,9 +502,10 @@ pub fn refresh_members(store: &mut Store) -> Result<Vec<fieldlog_domain::Enrolle
     if !response.status().is_success() {
         return Err(refusal(response.status().as_u16(), &body));
     }
-    let answer: MembersResponse = serde_json::from_slice(&body).map_err(|e| Error::BadResponse {
-        detail: format!("the members answer does not decode: {e}"),
-    })?;
+    let answer: MembersResponse =
+        serde_json::from_slice(&body).map_err(|e| Error::BadResponse {
+            detail: format!("the members answer does not decode: {e}"),
+        })?;
     store.set_members(&answer.members)?;
     Ok(answer.members)
 }

@@ -426,9 +426,9 @@ impl Reason {
             (Reason::AttendanceMismatch { present, typed }, Lang::En) => format!(
                 "{typed} typed, but {present} marked present; with attendance the count is those present"
             ),
-            (Reason::UnknownMember { given }, Lang::ZhCn) => format!(
-                "“{given}”不是本队在总站登记的成员（fieldlog members 可从总站更新名单）"
-            ),
+            (Reason::UnknownMember { given }, Lang::ZhCn) => {
+                format!("“{given}”不是本队在总站登记的成员（fieldlog members 可从总站更新名单）")
+            }
             (Reason::UnknownMember { given }, Lang::En) => format!(
                 "\"{given}\" is not an enrolled member of the team (fieldlog members updates the list from the bureau)"
             ),

@@ -43,11 +43,11 @@ pub mod sync;
 pub mod team;
 pub mod visit;
 
-pub use error::{Field, FieldError, Lang, Reason, ValidationErrors};
 pub use course::{
     Course, CourseFields, CourseInput, CourseRef, CourseSummary, EnrolledMember, Pairing,
     PairingFields, PairingInput, Session, Student, StudentInput,
 };
+pub use error::{Field, FieldError, Lang, Reason, ValidationErrors};
 pub use ids::{CourseId, DeviceId, District, PairingId, SchoolId, StudentId, TeamId, VisitId};
 pub use kinds::{
     ActivityKind, Area, Gender, GradeBand, Role, SchoolLevel, SchoolStatus, TeamKind, VisitStatus,

@@ -1,7 +1,7 @@
 //! Visits: one stop at one school on one day, with what happened, who came and what was given.
 
-use crate::error::{Field, FieldError, Reason, ValidationErrors};
 use crate::course::CourseRef;
+use crate::error::{Field, FieldError, Reason, ValidationErrors};
 use crate::ids::{CourseId, SchoolId, StudentId, TeamId, VisitId};
 use crate::kinds::{ActivityKind, Gender, GradeBand, VisitStatus};
 use crate::rules;
@@ -113,10 +113,13 @@ pub struct DonationsInput {
 }
 
 /// A visit as typed in the editor, the CLI's flags or its `--json-in` object.
-/// `school` is a school id or a school's exact name; a missing `date` means today.
+/// `school` is a school id or a school's exact name (a course's when empty); a missing `date`
+/// means today.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VisitInput {
+    /// Empty when a course gives it.
+    #[serde(default)]
     pub school: String,
     #[serde(default)]
     pub date: Option<String>,
@@ -204,10 +207,9 @@ impl VisitInput {
             }),
         }
         .and_then(|school| match &course_ref {
-            Some(course) if course.school != school => Err(FieldError::new(
-                Field::School,
-                Reason::CourseAtOtherSchool,
-            )),
+            Some(course) if course.school != school => {
+                Err(FieldError::new(Field::School, Reason::CourseAtOtherSchool))
+            }
             _ => Ok(school),
         });
         let attendance = self.attendance(course_ref.as_ref());
@@ -309,9 +311,11 @@ impl VisitInput {
                 errors
                     .0
                     .extend(audience.err().into_iter().flat_map(|e| e.0));
-                errors
-                    .0
-                    .extend([mismatch, attendance.err(), books.err(), kits.err()].into_iter().flatten());
+                errors.0.extend(
+                    [mismatch, attendance.err(), books.err(), kits.err()]
+                        .into_iter()
+                        .flatten(),
+                );
                 Err(errors)
             }
         }

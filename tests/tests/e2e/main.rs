@@ -8,6 +8,7 @@
 
 mod cli;
 mod coordinators;
+mod courses;
 mod durability;
 mod fuzz_replay;
 mod hostile;

@@ -135,8 +135,7 @@ fn show(ctx: &Ctx, store: &Store, c: &CourseSummary) -> String {
                     label,
                     s.date.to_string(),
                     s.students.to_string(),
-                    s.present
-                        .map_or_else(|| "—".to_string(), |n| n.to_string()),
+                    s.present.map_or_else(|| "—".to_string(), |n| n.to_string()),
                     s.visit.to_string(),
                 ]
             })
@@ -181,7 +180,9 @@ fn roster(ctx: &Ctx, course: &str, command: Option<RosterCommand>) -> Result<Str
     match command {
         None => {
             let roster = store.roster_attendance(course)?;
-            emit(ctx.json, &roster_json(&roster), |_| roster_text(ctx, &roster))
+            emit(ctx.json, &roster_json(&roster), |_| {
+                roster_text(ctx, &roster)
+            })
         }
         Some(RosterCommand::Add {
             name,
@@ -241,7 +242,8 @@ fn roster_text(ctx: &Ctx, roster: &[(Student, u32)]) -> String {
             vec![
                 s.name.clone(),
                 s.grade.clone(),
-                s.gender.map_or(String::new(), |g| g.label(ctx.lang).to_string()),
+                s.gender
+                    .map_or(String::new(), |g| g.label(ctx.lang).to_string()),
                 attended.to_string(),
                 if s.removed {
                     ctx.tr("已移出", "removed").to_string()
@@ -291,7 +293,10 @@ pub fn pairing(command: PairingCommand, ctx: &Ctx) -> Result<String> {
                 .map_err(|_| CliError::BadPairingId(id.trim().to_string()))?;
             let pairing = store.end_pairing(id, on.unwrap_or(ctx.today))?;
             emit(ctx.json, &pairing, |p| {
-                ctx.line(ctx.tr("结对已结束", "pairing ended"), p.until.unwrap_or(ctx.today))
+                ctx.line(
+                    ctx.tr("结对已结束", "pairing ended"),
+                    p.until.unwrap_or(ctx.today),
+                )
             })
         }
         PairingCommand::List => {

@@ -208,7 +208,10 @@ fn show(ctx: &Ctx, store: &Store, reviewed: &Reviewed, conflicts: &[Conflict]) -
         ctx.line(Field::School.label(lang), school),
     ];
     if let Some(course) = f.course {
-        lines.push(ctx.line(Field::Course.label(lang), course_line(ctx, store, visit, course)));
+        lines.push(ctx.line(
+            Field::Course.label(lang),
+            course_line(ctx, store, visit, course),
+        ));
     }
     lines.extend([
         ctx.line(Field::Date.label(lang), f.date),
@@ -218,7 +221,10 @@ fn show(ctx: &Ctx, store: &Store, reviewed: &Reviewed, conflicts: &[Conflict]) -
         ctx.line(ctx.tr("受众人数", "audience"), audience),
     ]);
     if !f.attendance.is_empty() {
-        lines.push(ctx.line(Field::Attendance.label(lang), present_names(ctx, store, visit)));
+        lines.push(ctx.line(
+            Field::Attendance.label(lang),
+            present_names(ctx, store, visit),
+        ));
     }
     if !a.breakdown.is_empty() {
         let cells = a
@@ -303,7 +309,12 @@ fn show(ctx: &Ctx, store: &Store, reviewed: &Reviewed, conflicts: &[Conflict]) -
 }
 
 /// "水的旅行 · 第 3/16 课时", with a warning when another session shares its date.
-fn course_line(ctx: &Ctx, store: &Store, visit: &Visit, course: fieldlog_domain::CourseId) -> String {
+fn course_line(
+    ctx: &Ctx,
+    store: &Store,
+    visit: &Visit,
+    course: fieldlog_domain::CourseId,
+) -> String {
     let title = store
         .course(&course.to_string())
         .map_or_else(|_| course.to_string(), |c| c.course.fields.title);
@@ -345,7 +356,11 @@ fn present_names(ctx: &Ctx, store: &Store, visit: &Visit) -> String {
         .collect();
     match ctx.lang {
         Lang::ZhCn => format!("{} 人（{}）", names.len(), names.join(list_sep(ctx.lang))),
-        Lang::En => format!("{} present ({})", names.len(), names.join(list_sep(ctx.lang))),
+        Lang::En => format!(
+            "{} present ({})",
+            names.len(),
+            names.join(list_sep(ctx.lang))
+        ),
     }
 }
 

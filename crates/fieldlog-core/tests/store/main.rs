@@ -8,6 +8,7 @@
 mod answers;
 mod bundles;
 mod convergence;
+mod courses;
 mod decisions;
 mod photos;
 mod records;

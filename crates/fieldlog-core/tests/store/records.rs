@@ -162,6 +162,8 @@ fn report_follows_the_counting_rules() {
             duplicates_merged: 1,
             verified_visits: 0,
             unverified_visits: 4,
+            courses_completed: 0,
+            course_sessions: 0,
         }
     );
     let may_in_qingxi = d
