@@ -66,15 +66,12 @@ pub fn ledger_rows(
 ) -> Result<u64> {
     let sql = format!(
         "SELECT coalesce(v.effective, v.record), coalesce(s.district, ''), coalesce(s.name, ''),
-                s.area, v.review, json_extract(c.record, '$.title'),
-                json_extract(c.record, '$.sessions'), {SESSION_NUMBER}
+                s.area, v.review,
+                (SELECT json_extract(record, '$.title') FROM courses WHERE id = v.course),
+                (SELECT json_extract(record, '$.sessions') FROM courses WHERE id = v.course),
+                {SESSION_NUMBER}
          {FROM_VISITS} AND v.duplicate_of IS NULL
          ORDER BY v.date, v.created_at, v.id"
-    )
-    .replacen(
-        "FROM visits v",
-        "FROM visits v LEFT JOIN courses c ON c.id = v.course",
-        1,
     );
     let mut stmt = conn.prepare(&sql).db(path)?;
     let mut rows = stmt.query(projection::filter_params(filter)).db(path)?;

@@ -259,11 +259,13 @@ fn report_counts_each_school_once_and_never_a_deleted_visit() {
             "audience": 42 + 33 + 21, "lectures": 2, "books": 15, "kits": 3,
             "rural_lectures": 0, "districts_covered": 1, "teachers_trained": 0,
             "duplicates_merged": 0, "verified_visits": 0, "unverified_visits": 3,
+            "courses_completed": 0, "course_sessions": 0,
         })
     );
-    // The eight keys of the first release, and exactly the six coordinators' figures.
+    // The eight keys of the first release, exactly the six coordinators' figures and the
+    // two of courses.
     let keys: Vec<&String> = report.as_object().expect("an object").keys().collect();
-    assert_eq!(keys.len(), 8 + 6, "{keys:?}");
+    assert_eq!(keys.len(), 8 + 6 + 2, "{keys:?}");
 
     let june = device.json(&["report", "--from", "2025-06-01", "--to", "2025-06-30"]);
     assert_eq!(

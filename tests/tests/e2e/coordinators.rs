@@ -29,6 +29,8 @@ fn expected_report() -> Value {
         "duplicates_merged": 3,
         "verified_visits": 3,
         "unverified_visits": 5,
+        "courses_completed": 0,
+        "course_sessions": 0,
     })
 }
 
@@ -428,12 +430,12 @@ fn a_coordinator_takes_a_regions_logs_to_published_figures() {
     assert_eq!(rows.len(), 1 + 8, "a header and one row per counted visit");
     let audience: u64 = rows[1..]
         .iter()
-        .map(|r| r[11].parse::<u64>().unwrap())
+        .map(|r| r[13].parse::<u64>().unwrap())
         .sum();
     assert_eq!(audience, 812);
     let stop3 = rows.iter().find(|r| r[1] == "2026-05-13").unwrap();
     assert_eq!(
-        (&stop3[8][..], &stop3[11][..]),
+        (&stop3[10][..], &stop3[13][..]),
         ("350", "370"),
         "summed doors: {stop3:?}"
     );
