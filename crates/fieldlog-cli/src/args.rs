@@ -407,7 +407,7 @@ pub enum SchoolCommand {
 pub enum VisitCommand {
     /// Record a visit from flags, or from one JSON object on stdin (--json-in); prints its id
     #[command(after_help = visit_add_help())]
-    Add(VisitAdd),
+    Add(Box<VisitAdd>),
     /// Change fields of a visit
     #[command(after_help = visit_edit_help())]
     Edit {

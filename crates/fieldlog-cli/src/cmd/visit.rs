@@ -22,7 +22,7 @@ pub fn run(command: VisitCommand, ctx: &Ctx) -> Result<String> {
             let input = if add.json_in {
                 read_json_in()?
             } else {
-                from_flags(add)
+                from_flags(*add)
             };
             let visit = ctx.open()?.add_visit(&input, ctx.today)?;
             emit(ctx.json, &json!({ "id": visit.id }), |_| {
