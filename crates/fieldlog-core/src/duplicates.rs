@@ -56,6 +56,10 @@ fn jaccard<T: Ord>(a: &BTreeSet<T>, b: &BTreeSet<T>) -> f64 {
 /// Scores a candidate pair; `None` when it should not be listed.
 pub fn score(a: &Visit, b: &Visit, same_school: bool) -> Option<DuplicatePair> {
     let (fa, fb) = (&a.fields, &b.fields);
+    // Sessions of one course on consecutive days (a holiday camp) are two sessions.
+    if fa.course.is_some() && fa.course == fb.course && fa.date != fb.date {
+        return None;
+    }
     let mut reasons = Vec::new();
     let mut score = 0.0;
     if same_school {

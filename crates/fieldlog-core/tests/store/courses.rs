@@ -141,6 +141,11 @@ fn twelve_counted_sessions_in_the_year_complete_a_course() {
             .collect::<Vec<_>>()
     };
     assert_eq!(numbers(&a)[..3], [(1, true), (2, true), (3, false)]);
+    let pairs = a.store.duplicates(&year).unwrap();
+    assert!(
+        pairs.iter().any(|p| [p.a, p.b].contains(&twice)),
+        "the clash is suggested"
+    );
     a.store
         .merge_visits(&MergeRequest {
             keep: sessions[0],
@@ -161,6 +166,34 @@ fn twelve_counted_sessions_in_the_year_complete_a_course() {
     let before = a.store.courses().unwrap();
     a.store.rebuild_projection().unwrap();
     assert_eq!(a.store.courses().unwrap(), before);
+}
+
+#[test]
+fn sessions_of_one_course_on_consecutive_days_are_not_suggested_as_duplicates() {
+    let mut devices = team(2);
+    devices[0].act_as_coordinator("王协调", &["南山区"]);
+    let id = course(&mut devices[0], "南山小学", 5);
+    let monday = session(&mut devices[0], &id, "2026-05-18", 20);
+    let (a, b) = crate::support::pair(&mut devices, 0, 1);
+    crate::support::send(a, b);
+    let tuesday = session(b, &id, "2026-05-19", 20);
+    let lone = b
+        .store
+        .add_visit(&crate::support::visit("南山小学", 20), today())
+        .unwrap();
+    crate::support::send(b, a);
+    let pairs = a.store.duplicates(&ReportFilter::default()).unwrap();
+    let listed = |x: VisitId, y: VisitId| {
+        pairs
+            .iter()
+            .any(|p| (p.a, p.b) == (x, y) || (p.a, p.b) == (y, x))
+    };
+    assert!(
+        !listed(monday, tuesday),
+        "two sessions of a holiday camp: {pairs:?}"
+    );
+    // The same two days, one visit outside the course: still a candidate pair.
+    assert!(listed(monday, lone.id), "{pairs:?}");
 }
 
 #[test]
