@@ -113,3 +113,38 @@ fn an_answer_that_inflates_beyond_the_limit_is_refused() {
         Err(Error::BadResponse { .. })
     ));
 }
+
+#[test]
+fn a_hostile_members_answer_is_refused_and_keeps_the_list_held() {
+    let mut device = Device::new("一号机", "caravan-1");
+    let good = r#"{"members": [{"team": "caravan-1", "name": "李老师", "role": "volunteer",
+                    "districts": ["南山区"]}]}"#
+        .as_bytes()
+        .to_vec();
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).into_bytes();
+    let bad_district = br#"{"members": [{"team": "caravan-1", "name": "x", "role": "volunteer",
+                            "districts": ["a/b"]}]}"#
+        .to_vec();
+    let huge = vec![b' '; 80 * 1024 * 1024];
+    let url = canned(vec![
+        ("application/json", enrolled_answer()),
+        ("application/json", good),
+        ("application/json", deep),
+        ("application/json", bad_district),
+        ("application/json", huge),
+    ]);
+    fieldlog_core::sync::enroll(&mut device.store, &url, "CODE").unwrap();
+    let members = fieldlog_core::sync::refresh_members(&mut device.store).unwrap();
+    assert_eq!(members.len(), 1);
+    for _ in 0..3 {
+        let refused = fieldlog_core::sync::refresh_members(&mut device.store);
+        assert!(
+            matches!(
+                refused,
+                Err(Error::BadResponse { .. } | Error::Network { .. })
+            ),
+            "{refused:?}"
+        );
+        assert_eq!(device.store.members().unwrap(), members, "the list held stays");
+    }
+}
