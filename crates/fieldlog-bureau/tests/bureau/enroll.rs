@@ -184,3 +184,56 @@ fn a_revoked_device_is_listed_as_revoked() {
         Err(fieldlog_bureau::Error::UnknownDevice(_))
     ));
 }
+
+#[test]
+fn members_are_the_enrolled_ones_a_device_may_see() {
+    let server = Server::with_teams();
+    let li = server.device("caravan-1", "李老师", Role::Volunteer);
+    let zhang = server.device("caravan-1", "张老师", Role::Volunteer);
+    server.device("caravan-1", "张老师", Role::Volunteer); // a second phone: listed once
+    let gone = server.device("caravan-1", "赵老师", Role::Volunteer);
+    server.device("caravan-2", "西山的老师", Role::Volunteer);
+    let coordinator = server.device("bureau", "王协调", Role::Coordinator);
+    server.bureau.revoke(&gone.device_id).unwrap();
+    // A code issued but never redeemed is no member yet.
+    server.code("caravan-1", "未加入", Role::Volunteer);
+
+    let names = |token: &str| {
+        let (status, body) = server.members(Some(token));
+        assert_eq!(status, 200, "{body}");
+        body["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                format!(
+                    "{}/{}/{}",
+                    m["team"].as_str().unwrap(),
+                    m["name"].as_str().unwrap(),
+                    m["role"].as_str().unwrap()
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(&li.token),
+        ["caravan-1/张老师/volunteer", "caravan-1/李老师/volunteer"]
+    );
+    assert_eq!(names(&zhang.token), names(&li.token));
+    // The coordinator's region (南山区, 北山区): its own team and caravan-1, not caravan-2.
+    assert_eq!(
+        names(&coordinator.token),
+        [
+            "bureau/王协调/coordinator",
+            "caravan-1/张老师/volunteer",
+            "caravan-1/李老师/volunteer",
+        ]
+    );
+    let (status, body) = server.members(None);
+    assert_eq!(
+        (status, body["error"]["reason"].as_str()),
+        (401, Some("unauthenticated"))
+    );
+    let (status, _) = server.members(Some(&gone.token));
+    assert_eq!(status, 401, "a revoked device is refused");
+}

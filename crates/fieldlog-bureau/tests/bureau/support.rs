@@ -163,6 +163,18 @@ impl Server {
         }
     }
 
+    /// `GET /v1/members` with `token`: the status and the JSON body.
+    pub fn members(&self, token: Option<&str>) -> (u16, serde_json::Value) {
+        let mut request = self.agent.get(format!("{}/v1/members", self.url));
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        let mut response = request.call().unwrap();
+        let status = response.status().as_u16();
+        let body = response.body_mut().read_to_vec().unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
     /// Enrolls a new device (with a fresh actor) for a new member of `team`.
     pub fn device(&self, team: &str, member: &str, role: Role) -> Device {
         let actor = ActorId::random();
