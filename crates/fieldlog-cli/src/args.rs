@@ -266,6 +266,23 @@ pub enum CourseCommand {
         #[arg(long, value_name = "DATE")]
         end: Option<String>,
     },
+    /// Change a course's title, theme, planned sessions or dates
+    Edit {
+        /// The course's id or exact title
+        course: String,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long)]
+        theme: Option<String>,
+        #[arg(long, value_name = "N", allow_negative_numbers = true)]
+        sessions: Option<i64>,
+        /// YYYY-MM-DD, or "" to clear
+        #[arg(long, value_name = "DATE")]
+        start: Option<String>,
+        /// YYYY-MM-DD, or "" to clear
+        #[arg(long, value_name = "DATE")]
+        end: Option<String>,
+    },
     /// Every course with sessions held and planned
     List,
     /// One course: its sessions (with attendance), what is missing, clashes

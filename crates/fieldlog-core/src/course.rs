@@ -398,6 +398,42 @@ impl Store {
         Ok(course)
     }
 
+    /// Changes a course's fields (its school stays: its sessions were held there). Only what
+    /// changed is written, so concurrent edits of other fields merge.
+    pub fn edit_course(
+        &mut self,
+        reference: &str,
+        edit: impl FnOnce(&mut CourseInput),
+        today: NaiveDate,
+    ) -> Result<Course> {
+        let course = self.find_course(reference)?;
+        let date = |d: Option<NaiveDate>| d.map(|d| d.to_string());
+        let mut input = CourseInput {
+            school: course.fields.school.to_string(),
+            title: course.fields.title.clone(),
+            theme: course.fields.theme.clone(),
+            sessions: course.fields.sessions.into(),
+            start: date(course.fields.start),
+            end: date(course.fields.end),
+        };
+        edit(&mut input);
+        input.school = course.fields.school.to_string();
+        let find = |reference: &str| self.find_school(reference).ok().flatten();
+        let edited = Course {
+            fields: input.validate(today, &find)?,
+            ..course
+        };
+        let doc_id = DocId::Courses {
+            team: edited.team.clone(),
+        };
+        let mut w = self.begin()?;
+        w.change(&doc_id, "edit course", &[edited.id.to_string()], |tx| {
+            ledger::put_course(tx, &edited)
+        })?;
+        w.commit()?;
+        Ok(edited)
+    }
+
     /// Every course this device holds, with its sessions.
     pub fn courses(&self) -> Result<Vec<CourseSummary>> {
         summaries(&self.conn, &self.path)

@@ -37,6 +37,29 @@ pub fn course(command: CourseCommand, ctx: &Ctx) -> Result<String> {
                 course.id.to_string()
             })
         }
+        CourseCommand::Edit {
+            course,
+            title,
+            theme,
+            sessions,
+            start,
+            end,
+        } => {
+            let mut store = ctx.open()?;
+            let edited = store.edit_course(
+                &course,
+                |input| {
+                    input.title = title.unwrap_or(std::mem::take(&mut input.title));
+                    input.theme = theme.unwrap_or(std::mem::take(&mut input.theme));
+                    input.sessions = sessions.unwrap_or(input.sessions);
+                    input.start = start.or(input.start.take());
+                    input.end = end.or(input.end.take());
+                },
+                ctx.today,
+            )?;
+            let summary = store.course(&edited.id.to_string())?;
+            emit(ctx.json, &summary, |s| show(ctx, &store, s))
+        }
         CourseCommand::List => {
             let courses = ctx.open()?.courses()?;
             emit(ctx.json, &courses, |c| list(ctx, c))

@@ -145,6 +145,10 @@ fn a_hostile_members_answer_is_refused_and_keeps_the_list_held() {
             ),
             "{refused:?}"
         );
-        assert_eq!(device.store.members().unwrap(), members, "the list held stays");
+        assert_eq!(
+            device.store.members().unwrap(),
+            members,
+            "the list held stays"
+        );
     }
 }

@@ -57,6 +57,19 @@ fn a_session_takes_its_course_school_and_title_and_bad_references_are_named() {
     let (session, planned) = a.store.session_of(&visit).unwrap().unwrap();
     assert_eq!((session.number, planned), (1, 16));
 
+    // An edit changes what it names; a bad value changes nothing.
+    let edited = a
+        .store
+        .edit_course(&id, |c| c.sessions = 12, today())
+        .unwrap();
+    assert_eq!(
+        (edited.fields.sessions, &edited.fields.title[..]),
+        (12, "磁铁的秘密")
+    );
+    let refused = a.store.edit_course(&id, |c| c.sessions = 0, today());
+    assert!(matches!(refused, Err(fieldlog_core::Error::Invalid(_))));
+    assert_eq!(a.store.course(&id).unwrap().planned, 12);
+
     let input = |json: serde_json::Value| serde_json::from_value::<VisitInput>(json).unwrap();
     let refused = refused_fields(a.store.add_visit(
         &input(serde_json::json!({
