@@ -69,6 +69,23 @@ pub const MEMBERS_TABLE: &str = r#"CREATE TABLE team_members (
 
 // ---- projection ----
 
+/// Deletes a record's row from `table` and reads the record again from the document
+/// (`None` when it is gone or malformed).
+fn reread<T>(
+    conn: &Connection,
+    path: &Path,
+    table: &str,
+    doc: &Automerge,
+    id: &str,
+    read: fn(&Automerge, &str, &automerge::ObjId) -> Option<T>,
+) -> Result<Option<T>> {
+    conn.prepare_cached(&format!("DELETE FROM {table} WHERE id = ?1"))
+        .db(path)?
+        .execute([id])
+        .db(path)?;
+    Ok(ledger::record_obj(doc, id).and_then(|obj| read(doc, id, &obj)))
+}
+
 pub(crate) fn project_course(
     conn: &Connection,
     path: &Path,
@@ -76,10 +93,7 @@ pub(crate) fn project_course(
     doc_id: &DocId,
     id: &str,
 ) -> Result<()> {
-    conn.execute("DELETE FROM courses WHERE id = ?1", [id])
-        .db(path)?;
-    let Some(course) = ledger::record_obj(doc, id).and_then(|o| ledger::read_course(doc, id, &o))
-    else {
+    let Some(course) = reread(conn, path, "courses", doc, id, ledger::read_course)? else {
         return Ok(());
     };
     conn.prepare_cached(
@@ -104,10 +118,7 @@ pub(crate) fn project_pairing(
     doc_id: &DocId,
     id: &str,
 ) -> Result<()> {
-    conn.execute("DELETE FROM pairings WHERE id = ?1", [id])
-        .db(path)?;
-    let Some(p) = ledger::record_obj(doc, id).and_then(|o| ledger::read_pairing(doc, id, &o))
-    else {
+    let Some(p) = reread(conn, path, "pairings", doc, id, ledger::read_pairing)? else {
         return Ok(());
     };
     conn.prepare_cached(
@@ -136,13 +147,8 @@ pub(crate) fn project_student(
     doc_id: &DocId,
     id: &str,
 ) -> Result<()> {
-    conn.execute("DELETE FROM roster WHERE id = ?1", [id])
-        .db(path)?;
-    let DocId::Roster { course, .. } = doc_id else {
-        return Ok(());
-    };
-    let Some(student) = ledger::record_obj(doc, id).and_then(|o| ledger::read_student(doc, id, &o))
-    else {
+    let student = reread(conn, path, "roster", doc, id, ledger::read_student)?;
+    let (DocId::Roster { course, .. }, Some(student)) = (doc_id, student) else {
         return Ok(());
     };
     conn.prepare_cached(
