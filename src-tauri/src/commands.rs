@@ -4,11 +4,13 @@
 use crate::device::Device;
 use crate::error::{AppError, AppResult};
 use fieldlog_app_api::{
-    AddSchool, CommandError, DiscardPhotos, Enroll, ErrorKind, ListVisits, Overview, PhotoRefArgs,
-    SaveVisit, SchoolHit, SearchSchools, SetUpDevice, StagedPhoto, Thumbnail, VisitDetail,
-    VisitRef, VisitSummary,
+    AddCourse, AddPairing, AddSchool, AddStudent, CommandError, CourseArgs, CourseDetail,
+    DiscardPhotos, EndPairing, Enroll, ErrorKind, ListVisits, Members, MembersArgs, Overview,
+    PairingRow, PhotoRefArgs, RemoveStudent, SaveVisit, SchoolHit, SearchSchools, SessionNumber,
+    SetUpDevice, StagedPhoto, Thumbnail, VisitDetail, VisitRef, VisitSummary,
 };
-use fieldlog_domain::VisitId;
+use fieldlog_domain::CourseSummary;
+use fieldlog_domain::{Student, VisitId};
 use tauri::State;
 use tauri::ipc::{InvokeBody, Request};
 
@@ -73,6 +75,56 @@ pub fn visit_detail(device: State<'_, Device>, args: VisitRef) -> AppResult<Visi
 #[tauri::command(async)]
 pub fn photo_thumbnail(device: State<'_, Device>, args: PhotoRefArgs) -> AppResult<Thumbnail> {
     device.photo_thumbnail(&args.sha256)
+}
+
+#[tauri::command(async)]
+pub fn list_courses(device: State<'_, Device>) -> AppResult<Vec<CourseSummary>> {
+    device.list_courses()
+}
+
+#[tauri::command(async)]
+pub fn course_detail(device: State<'_, Device>, args: CourseArgs) -> AppResult<CourseDetail> {
+    device.course_detail(args.id)
+}
+
+#[tauri::command(async)]
+pub fn add_course(device: State<'_, Device>, args: AddCourse) -> AppResult<CourseSummary> {
+    device.add_course(&args)
+}
+
+#[tauri::command(async)]
+pub fn add_student(device: State<'_, Device>, args: AddStudent) -> AppResult<Student> {
+    device.add_student(&args)
+}
+
+#[tauri::command(async)]
+pub fn remove_student(device: State<'_, Device>, args: RemoveStudent) -> AppResult<Student> {
+    device.remove_student(&args)
+}
+
+#[tauri::command(async)]
+pub fn next_session(device: State<'_, Device>, args: CourseArgs) -> AppResult<SessionNumber> {
+    device.next_session(args.id)
+}
+
+#[tauri::command(async)]
+pub fn list_pairings(device: State<'_, Device>) -> AppResult<Vec<PairingRow>> {
+    device.list_pairings()
+}
+
+#[tauri::command(async)]
+pub fn add_pairing(device: State<'_, Device>, args: AddPairing) -> AppResult<PairingRow> {
+    device.add_pairing(&args)
+}
+
+#[tauri::command(async)]
+pub fn end_pairing(device: State<'_, Device>, args: EndPairing) -> AppResult<PairingRow> {
+    device.end_pairing(&args)
+}
+
+#[tauri::command(async)]
+pub fn members(device: State<'_, Device>, args: MembersArgs) -> AppResult<Members> {
+    device.members(args.refresh)
 }
 
 #[tauri::command(async)]

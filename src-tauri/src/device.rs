@@ -5,12 +5,17 @@ use crate::error::{AppError, AppResult};
 use crate::sync_task::SyncHandle;
 use base64::Engine;
 use fieldlog_app_api::{
-    AddSchool, Badge, CommandError, ConflictValue, DeviceInfo, DiscardPhotos, Enroll,
-    EnrollmentInfo, ErrorKind, FieldConflict, ListVisits, Overview, SaveVisit, SchoolHit,
-    SearchSchools, SetUpDevice, StagedPhoto, Storage, Thumbnail, VisitDetail, VisitSummary,
+    AddCourse, AddPairing, AddSchool, AddStudent, Badge, CommandError, ConflictValue, CourseDetail,
+    DeviceInfo, DiscardPhotos, EndPairing, Enroll, EnrollmentInfo, ErrorKind, FieldConflict,
+    ListVisits, Members, Overview, PairingRow, RemoveStudent, RosterEntry, SaveVisit, SchoolHit,
+    SearchSchools, SessionNumber, SetUpDevice, StagedPhoto, Storage, Thumbnail, VisitCourse,
+    VisitDetail, VisitSummary,
 };
 use fieldlog_core::{Options, PhotoToAttach, Store, VisitFilter, VisitSave};
-use fieldlog_domain::{School, SchoolId, SchoolStatus, Visit, VisitId, VisitStatus};
+use fieldlog_domain::CourseSummary;
+use fieldlog_domain::{
+    CourseId, Field, Pairing, School, SchoolId, SchoolStatus, Student, Visit, VisitId, VisitStatus,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -248,12 +253,135 @@ impl Device {
                         .collect(),
                 })
                 .collect();
+            let course = visit_course(store, &visit)?;
             Ok(VisitDetail {
                 summary: summary(visit, &badges, &names),
                 school,
                 conflicts,
+                course,
             })
         })
+    }
+
+    /// Every course this device holds, with its sessions.
+    pub fn list_courses(&self) -> AppResult<Vec<CourseSummary>> {
+        self.with_store(|store| Ok(store.courses()?))
+    }
+
+    /// A course with its sessions, its school, and the roster when this device may see it.
+    pub fn course_detail(&self, id: CourseId) -> AppResult<CourseDetail> {
+        self.with_store(|store| {
+            let reference = id.to_string();
+            let summary = store.course(&reference)?;
+            let roster = match store.roster_attendance(&reference) {
+                Ok(roster) => Some(
+                    roster
+                        .into_iter()
+                        .map(|(student, attended)| RosterEntry { student, attended })
+                        .collect(),
+                ),
+                Err(fieldlog_core::Error::NotYourRoster { .. }) => None,
+                Err(other) => return Err(other.into()),
+            };
+            let school = store
+                .school(summary.course.fields.school)
+                .ok()
+                .map(|s| school_hit(&s, false));
+            let (number, planned) = store.next_session(&reference)?;
+            Ok(CourseDetail {
+                summary,
+                school,
+                roster,
+                next: SessionNumber { number, planned },
+            })
+        })
+    }
+
+    pub fn add_course(&self, args: &AddCourse) -> AppResult<CourseSummary> {
+        let today = chrono::Local::now().date_naive();
+        let summary = self.with_store(|store| {
+            let course = store.add_course(&args.course, today)?;
+            Ok(store.course(&course.id.to_string())?)
+        })?;
+        self.sync.saved();
+        Ok(summary)
+    }
+
+    pub fn add_student(&self, args: &AddStudent) -> AppResult<Student> {
+        let student = self
+            .with_store(|store| Ok(store.add_student(&args.course.to_string(), &args.student)?))?;
+        self.sync.saved();
+        Ok(student)
+    }
+
+    pub fn remove_student(&self, args: &RemoveStudent) -> AppResult<Student> {
+        let student = self.with_store(|store| {
+            Ok(store.remove_student(&args.course.to_string(), &args.student.to_string())?)
+        })?;
+        self.sync.saved();
+        Ok(student)
+    }
+
+    pub fn next_session(&self, id: CourseId) -> AppResult<SessionNumber> {
+        self.with_store(|store| {
+            let (number, planned) = store.next_session(&id.to_string())?;
+            Ok(SessionNumber { number, planned })
+        })
+    }
+
+    pub fn list_pairings(&self) -> AppResult<Vec<PairingRow>> {
+        self.with_store(|store| {
+            let names = school_names(store)?;
+            Ok(store
+                .pairings()?
+                .into_iter()
+                .map(|pairing| pairing_row(pairing, &names))
+                .collect())
+        })
+    }
+
+    pub fn add_pairing(&self, args: &AddPairing) -> AppResult<PairingRow> {
+        let today = chrono::Local::now().date_naive();
+        let row = self.with_store(|store| {
+            let pairing = store.add_pairing(&args.pairing, today)?;
+            Ok(pairing_row(pairing, &school_names(store)?))
+        })?;
+        self.sync.saved();
+        Ok(row)
+    }
+
+    /// Ends a pairing on the day given (today when none).
+    pub fn end_pairing(&self, args: &EndPairing) -> AppResult<PairingRow> {
+        let today = chrono::Local::now().date_naive();
+        let on = match args.on.as_deref().map(str::trim) {
+            None | Some("") => today,
+            Some(given) => fieldlog_domain::rules::date_until(Field::Until, given, today)
+                .map_err(|e| AppError(CommandError::invalid(vec![e])))?,
+        };
+        let row = self.with_store(|store| {
+            let pairing = store.end_pairing(args.id, on)?;
+            Ok(pairing_row(pairing, &school_names(store)?))
+        })?;
+        self.sync.saved();
+        Ok(row)
+    }
+
+    /// The members the bureau enrolled. With `refresh`, asks the bureau first on a store of
+    /// its own (so saves are not held up by the network) and answers the list held when it
+    /// cannot (offline, not enrolled, refused).
+    pub fn members(&self, refresh: bool) -> AppResult<Members> {
+        let refreshed = refresh
+            && match Store::open(&self.data_dir, Options::default())
+                .and_then(|mut store| fieldlog_core::sync::refresh_members(&mut store))
+            {
+                Ok(_) => true,
+                Err(error) => {
+                    tracing::info!(%error, "members not refreshed; answering the list held");
+                    false
+                }
+            };
+        let members = self.with_store(|store| Ok(store.members()?))?;
+        Ok(Members { members, refreshed })
     }
 
     pub fn photo_thumbnail(&self, sha256: &str) -> AppResult<Thumbnail> {
@@ -331,6 +459,48 @@ fn summary(visit: Visit, badges: &Badges, names: &BTreeMap<SchoolId, String>) ->
             .cloned()
             .unwrap_or_else(|| visit.fields.school.to_string()),
         visit,
+    }
+}
+
+/// The course a visit is a session of: title, number, and who was present by name.
+fn visit_course(store: &Store, visit: &Visit) -> AppResult<Option<VisitCourse>> {
+    let Some(id) = visit.fields.course else {
+        return Ok(None);
+    };
+    let reference = id.to_string();
+    let title = store
+        .course(&reference)
+        .map_or_else(|_| reference.clone(), |c| c.course.fields.title);
+    let session = store.session_of(visit)?;
+    let present = store
+        .roster(&reference)
+        .map(|roster| {
+            roster
+                .into_iter()
+                .filter(|s| visit.fields.attendance.contains(&s.id))
+                .map(|s| s.name)
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Some(VisitCourse {
+        id,
+        title,
+        clash: session.as_ref().is_some_and(|(s, _)| s.clash),
+        session: session.map(|(s, planned)| SessionNumber {
+            number: s.number,
+            planned,
+        }),
+        present,
+    }))
+}
+
+fn pairing_row(pairing: Pairing, names: &BTreeMap<SchoolId, String>) -> PairingRow {
+    PairingRow {
+        school_name: names
+            .get(&pairing.fields.school)
+            .cloned()
+            .unwrap_or_else(|| pairing.fields.school.to_string()),
+        pairing,
     }
 }
 

@@ -48,7 +48,10 @@ pub fn command_error(error: &fieldlog_core::Error) -> CommandError {
         E::VisitNotFound(_)
         | E::SchoolNotFound(_)
         | E::PhotoNotFound { .. }
-        | E::StagedPhotoNotFound { .. } => ErrorKind::NotFound,
+        | E::StagedPhotoNotFound { .. }
+        | E::CourseNotFound(_)
+        | E::PairingNotFound(_) => ErrorKind::NotFound,
+        E::NotYourRoster { .. } => ErrorKind::NotAllowed,
         E::Photo(_) => ErrorKind::BadPhoto,
         E::NotEnrolled => ErrorKind::NotEnrolled,
         E::TeamMismatch { .. } => ErrorKind::TeamMismatch,

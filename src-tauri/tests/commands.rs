@@ -118,6 +118,12 @@ fn png() -> Vec<u8> {
     out.into_inner()
 }
 
+/// What the UI reads: the answer decodes as the shared IPC type.
+fn typed<T: serde::de::DeserializeOwned>(answer: &Value) -> T {
+    serde_json::from_value(answer.clone())
+        .unwrap_or_else(|e| panic!("the UI cannot read {answer}: {e}"))
+}
+
 fn field_keys(error: &Value) -> Vec<String> {
     error["details"]["fields"]
         .as_array()
@@ -474,4 +480,349 @@ fn concurrent_edits_of_one_field_show_every_value_and_who_entered_it() {
             ("二号机".to_string(), "电路".to_string())
         ]
     );
+}
+
+/// A course of 16 sessions at the test school, with a roster of three.
+fn course_with_roster(app: &App) -> (Value, Value) {
+    let school = app.new_school();
+    let course = app.ok(
+        cmd::ADD_COURSE,
+        json!({"course": {"school": school["id"], "title": "水的旅行", "sessions": 16}}),
+    );
+    for (name, gender) in [("张小明", "male"), ("李小红", "female"), ("王芳", "")] {
+        app.ok(
+            cmd::ADD_STUDENT,
+            json!({"course": course["course"]["id"], "student": {"name": name, "grade": "四年级", "gender": gender}}),
+        );
+    }
+    (school, course)
+}
+
+fn roster_ids(detail: &Value) -> Vec<(String, String)> {
+    detail["roster"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["student"]["name"].as_str().unwrap().to_string(),
+                r["student"]["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_course_is_listed_and_shows_its_school_roster_and_next_session() {
+    let app = App::new();
+    app.set_up();
+    let (school, course) = course_with_roster(&app);
+    assert_eq!(course["course"]["title"], "水的旅行");
+    assert_eq!(
+        course["course"]["sessions"], 16,
+        "the planned sessions: {course}"
+    );
+    assert_eq!(course["school_name"], "青溪县杨柳乡小学");
+    assert_eq!(
+        (course["held"].clone(), course["planned"].clone()),
+        (json!(0), json!(16))
+    );
+
+    let list = app.ok(cmd::LIST_COURSES, json!(null));
+    let courses: Vec<fieldlog_domain::CourseSummary> = typed(&list);
+    assert_eq!(courses.len(), 1, "{list}");
+    assert_eq!(courses[0].course.fields.sessions, 16);
+    assert_eq!(list[0]["course"]["id"], course["course"]["id"]);
+    assert_eq!(list[0]["missing"], 16);
+
+    let detail = app.ok(cmd::COURSE_DETAIL, json!({"id": course["course"]["id"]}));
+    let _: fieldlog_app_api::CourseDetail = typed(&detail);
+    assert_eq!(detail["school"]["id"], school["id"]);
+    assert_eq!(detail["next"], json!({"number": 1, "planned": 16}));
+    let names: Vec<String> = roster_ids(&detail).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names.len(), 3, "{detail}");
+    assert!(names.contains(&"李小红".to_string()), "{names:?}");
+    let li = detail["roster"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["student"]["name"] == "李小红")
+        .unwrap();
+    assert_eq!(li["student"]["gender"], "female");
+    assert_eq!(li["attended"], 0);
+
+    // Taken off: still listed, marked removed; a name already on the roster is refused.
+    let removed = app.ok(
+        cmd::REMOVE_STUDENT,
+        json!({"course": course["course"]["id"], "student": li["student"]["id"]}),
+    );
+    assert_eq!(removed["removed"], true);
+    let error = app.err(
+        cmd::ADD_STUDENT,
+        json!({"course": course["course"]["id"], "student": {"name": "张小明"}}),
+    );
+    assert_eq!(field_keys(&error), ["student"]);
+    let detail = app.ok(cmd::COURSE_DETAIL, json!({"id": course["course"]["id"]}));
+    let still: Vec<&Value> = detail["roster"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["student"]["removed"] == false)
+        .collect();
+    assert_eq!(still.len(), 2, "{detail}");
+}
+
+#[test]
+fn a_refused_course_names_every_field_and_an_unknown_course_is_not_found() {
+    let app = App::new();
+    app.set_up();
+    let error = app.err(
+        cmd::ADD_COURSE,
+        json!({"course": {"school": "没有这所学校", "title": " ", "sessions": 0}}),
+    );
+    assert_eq!(error["kind"], "invalid");
+    assert_eq!(
+        field_keys(&error),
+        ["school", "course.title", "course.sessions"]
+    );
+    assert_eq!(app.ok(cmd::LIST_COURSES, json!(null)), json!([]));
+    let unknown = "0190a0d8-0000-7000-8000-000000000000";
+    let error = app.err(cmd::COURSE_DETAIL, json!({"id": unknown}));
+    assert_eq!(field_keys(&error), ["course"], "{error}");
+}
+
+#[test]
+fn a_session_saved_with_attendance_counts_those_present_and_the_course_shows_it() {
+    let app = App::new();
+    app.set_up();
+    let (school, course) = course_with_roster(&app);
+    let detail = app.ok(cmd::COURSE_DETAIL, json!({"id": course["course"]["id"]}));
+    let ids = roster_ids(&detail);
+    let present: Vec<&str> = ids
+        .iter()
+        .filter(|(name, _)| name != "王芳")
+        .map(|(_, id)| id.as_str())
+        .collect();
+
+    // A typed count that disagrees with those marked present is refused beside the count.
+    let error = app.err(
+        cmd::SAVE_VISIT,
+        json!({
+            "id": null,
+            "input": {"course": course["course"]["id"], "activities": ["class_session"],
+                      "audience": {"students": 5}, "attendance": present},
+            "photos": []
+        }),
+    );
+    assert_eq!(field_keys(&error), ["audience.students"], "{error}");
+    assert!(app.visits().is_empty());
+
+    // The editor sends the course's school and the number present.
+    let id = app.ok(
+        cmd::SAVE_VISIT,
+        json!({
+            "id": null,
+            "input": {"course": course["course"]["id"], "school": school["id"],
+                      "activities": ["class_session"], "topic": "",
+                      "audience": {"students": 2, "teachers": 1}, "attendance": present},
+            "photos": []
+        }),
+    );
+    let visit = app.ok(cmd::VISIT_DETAIL, json!({"id": id}));
+    let _: fieldlog_app_api::VisitDetail = typed(&visit);
+    assert_eq!(visit["summary"]["visit"]["audience"]["students"], 2);
+    assert_eq!(
+        visit["summary"]["visit"]["topic"], "水的旅行",
+        "the course's title"
+    );
+    assert_eq!(visit["course"]["title"], "水的旅行");
+    assert_eq!(
+        visit["course"]["session"],
+        json!({"number": 1, "planned": 16})
+    );
+    let mut names: Vec<String> = visit["course"]["present"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["张小明", "李小红"]);
+
+    let detail = app.ok(cmd::COURSE_DETAIL, json!({"id": course["course"]["id"]}));
+    let _: fieldlog_app_api::CourseDetail = typed(&detail);
+    let summary = &detail["summary"];
+    assert_eq!(
+        (summary["held"].clone(), summary["missing"].clone()),
+        (json!(1), json!(15))
+    );
+    let session = &summary["sessions"][0];
+    assert_eq!(session["visit"], id);
+    assert_eq!(session["number"], 1);
+    assert_eq!(session["present"], 2);
+    assert_eq!(session["students"], 2);
+    assert_eq!(session["clash"], false);
+    assert_eq!(detail["next"]["number"], 2);
+    assert_eq!(
+        app.ok(cmd::NEXT_SESSION, json!({"id": course["course"]["id"]})),
+        json!({"number": 2, "planned": 16})
+    );
+    let attended: Vec<(String, u64)> = detail["roster"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["student"]["name"].as_str().unwrap().to_string(),
+                r["attended"].as_u64().unwrap(),
+            )
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert_eq!(attended.len(), 2, "{attended:?}");
+
+    // Editing the session: one more present, the count follows.
+    let mut input = json!({
+        "course": course["course"]["id"], "school": school["id"], "activities": ["class_session"],
+        "topic": "水的旅行", "date": visit["summary"]["visit"]["date"],
+        "audience": {"students": 3, "teachers": 1},
+        "attendance": ids.iter().map(|(_, id)| id.clone()).collect::<Vec<_>>()
+    });
+    app.ok(
+        cmd::SAVE_VISIT,
+        json!({"id": id, "input": input.clone(), "photos": []}),
+    );
+    let detail = app.ok(cmd::COURSE_DETAIL, json!({"id": course["course"]["id"]}));
+    assert_eq!(detail["summary"]["sessions"][0]["present"], 3);
+    assert_eq!(detail["summary"]["held"], 1);
+    // A second session on the same date is a clash, shown on both.
+    input["attendance"] = json!([]);
+    input["audience"]["students"] = json!(20);
+    app.ok(
+        cmd::SAVE_VISIT,
+        json!({"id": null, "input": input, "photos": []}),
+    );
+    let detail = app.ok(cmd::COURSE_DETAIL, json!({"id": course["course"]["id"]}));
+    let sessions = detail["summary"]["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2);
+    assert!(sessions.iter().all(|s| s["clash"] == true), "{sessions:?}");
+    assert_eq!(sessions[1]["present"], Value::Null);
+}
+
+/// A bureau that answers the enrollment, then each members request with `members`, and
+/// then nothing (gone). Returns its URL.
+fn bureau_with_members(members: Value, rounds: usize) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let enrolled = json!({
+        "token": "t".repeat(64),
+        "device_id": "0190a0d8-0000-7000-8000-000000000001",
+        "team": "caravan-1",
+        "member": "李老师",
+        "role": "volunteer",
+        "districts": ["青溪县"],
+    });
+    let answers: Vec<Value> = std::iter::once(enrolled)
+        .chain(std::iter::repeat_n(json!({ "members": members }), rounds))
+        .collect();
+    std::thread::spawn(move || {
+        for body in answers {
+            let Ok((stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut reader = BufReader::new(stream);
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut request = vec![0; length];
+            let _ = reader.read_exact(&mut request);
+            let body = body.to_string();
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let mut stream = reader.into_inner();
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(body.as_bytes());
+        }
+        // Gone: later requests find nobody listening.
+    });
+    url
+}
+
+#[test]
+fn a_pairing_names_a_member_fetched_from_the_bureau_and_ends_on_a_day() {
+    let app = App::new();
+    app.set_up();
+    // Nothing held and no bureau yet: an empty list, not an error.
+    let members = app.ok(cmd::MEMBERS, json!({"refresh": true}));
+    assert_eq!(members, json!({"members": [], "refreshed": false}));
+
+    let url = bureau_with_members(
+        json!([
+            {"team": "caravan-1", "name": "李老师", "role": "volunteer", "districts": ["青溪县"]},
+            {"team": "caravan-1", "name": "钱老师", "role": "volunteer", "districts": ["青溪县"]}
+        ]),
+        1,
+    );
+    app.ok(
+        cmd::ENROLL,
+        json!({"url": url, "code": "ABCD-EFGH", "device_name": ""}),
+    );
+    let members = app.ok(cmd::MEMBERS, json!({"refresh": true}));
+    let _: fieldlog_app_api::Members = typed(&members);
+    assert_eq!(members["refreshed"], true, "{members}");
+    assert_eq!(members["members"].as_array().unwrap().len(), 2);
+    // The bureau is gone: the list held answers.
+    let held = app.ok(cmd::MEMBERS, json!({"refresh": true}));
+    assert_eq!(held["refreshed"], false);
+    assert_eq!(held["members"], members["members"]);
+
+    let school = app.new_school();
+    let error = app.err(
+        cmd::ADD_PAIRING,
+        json!({"pairing": {"volunteer": "孙老师", "teacher": "", "school": school["id"]}}),
+    );
+    assert_eq!(
+        field_keys(&error),
+        ["pairing.volunteer", "pairing.teacher"],
+        "{error}"
+    );
+    let row = app.ok(
+        cmd::ADD_PAIRING,
+        json!({"pairing": {"volunteer": "钱老师", "teacher": "王梅", "school": school["id"],
+                           "since": "2026-03-01"}}),
+    );
+    assert_eq!(row["school_name"], "青溪县杨柳乡小学");
+    assert_eq!(row["pairing"]["volunteer"], "钱老师");
+    assert_eq!(row["pairing"]["until"], Value::Null);
+
+    let listed = app.ok(cmd::LIST_PAIRINGS, json!(null));
+    let _: Vec<fieldlog_app_api::PairingRow> = typed(&listed);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["pairing"]["id"], row["pairing"]["id"]);
+
+    // An end before it began, or a date that is not one, is refused beside "until".
+    for on in ["2026-02-01", "2026-13-40"] {
+        let error = app.err(
+            cmd::END_PAIRING,
+            json!({"id": row["pairing"]["id"], "on": on}),
+        );
+        assert_eq!(field_keys(&error), ["pairing.until"], "{on}: {error}");
+    }
+    let ended = app.ok(
+        cmd::END_PAIRING,
+        json!({"id": row["pairing"]["id"], "on": "2026-06-30"}),
+    );
+    assert_eq!(ended["pairing"]["until"], "2026-06-30");
+    let listed = app.ok(cmd::LIST_PAIRINGS, json!(null));
+    assert_eq!(listed[0]["pairing"]["until"], "2026-06-30");
 }

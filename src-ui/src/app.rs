@@ -1,12 +1,13 @@
 //! The page: top bar with the always-visible sync status, the current screen, navigation.
 
+use crate::courses::{CourseList, CourseView};
 use crate::editor::Editor;
 use crate::i18n::*;
 use crate::visits::Detail;
 use crate::widgets::SyncPill;
 use crate::{api, home, settings, visits};
 use fieldlog_app_api::{Overview, SyncState, cmd};
-use fieldlog_domain::{Lang, VisitId};
+use fieldlog_domain::{CourseId, Lang, VisitId};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use std::time::Duration;
@@ -19,6 +20,10 @@ pub enum Screen {
     Editor(Option<VisitId>),
     Visits,
     Detail(VisitId),
+    Courses,
+    Course(CourseId),
+    /// A new visit, as a session of this course.
+    NewSession(CourseId),
     Settings,
 }
 
@@ -160,8 +165,11 @@ fn Shell() -> impl IntoView {
     let screen = move || match ctx.screen.get() {
         Screen::Home => home::Home().into_any(),
         Screen::Editor(id) => view! { <Editor id=id /> }.into_any(),
+        Screen::NewSession(course) => view! { <Editor id=None course=course /> }.into_any(),
         Screen::Visits => visits::VisitList().into_any(),
         Screen::Detail(id) => view! { <Detail id=id /> }.into_any(),
+        Screen::Courses => view! { <CourseList /> }.into_any(),
+        Screen::Course(id) => view! { <CourseView id=id /> }.into_any(),
         Screen::Settings => settings::Settings().into_any(),
     };
     let nav_class = move |target: Screen| {
@@ -170,6 +178,7 @@ fn Shell() -> impl IntoView {
             (Screen::Home, Screen::Home)
                 | (Screen::Settings, Screen::Settings)
                 | (Screen::Visits | Screen::Detail(_), Screen::Visits)
+                | (Screen::Courses | Screen::Course(_), Screen::Courses)
         );
         if active {
             "nav-item active"
@@ -194,6 +203,11 @@ fn Shell() -> impl IntoView {
                     on:click=move |_| ctx.go(Screen::Visits)>
                     <span class="nav-icon" aria-hidden="true">"☰"</span>
                     <span>{t!(i18n, nav.visits)}</span>
+                </button>
+                <button id="nav-courses" class=move || nav_class(Screen::Courses)
+                    on:click=move |_| ctx.go(Screen::Courses)>
+                    <span class="nav-icon" aria-hidden="true">"▦"</span>
+                    <span>{t!(i18n, nav.courses)}</span>
                 </button>
                 <button id="nav-settings" class=move || nav_class(Screen::Settings)
                     on:click=move |_| ctx.go(Screen::Settings)>

@@ -1,20 +1,24 @@
-//! The visit editor: school picker, date, activities, topic, presenters, audience counters,
-//! donations, photos, notes. Saving is local and instant; refused fields show their reason
-//! beside them, and nothing is saved.
+//! The visit editor: course (the school and topic follow) with attendance by roster, school
+//! picker, date, activities, topic, presenters, audience counters, donations, photos, notes.
+//! Saving is local and instant; refused fields show their reason beside them, and nothing is
+//! saved.
 
 use crate::api;
 use crate::app::{Screen, lang_of, use_ctx};
 use crate::i18n::*;
 use crate::widgets::{Counter, ErrorBox, FieldErr, TextField};
 use fieldlog_app_api::{
-    AddSchool, CommandError, DiscardPhotos, ErrorKind, NewPhoto, PhotoRefArgs, SaveVisit,
-    SchoolHit, SearchSchools, StagedPhoto, Thumbnail, VisitDetail, VisitRef, cmd,
+    AddSchool, CommandError, CourseArgs, CourseDetail, DiscardPhotos, ErrorKind, NewPhoto,
+    PhotoRefArgs, SaveVisit, SchoolHit, SearchSchools, SessionNumber, StagedPhoto, Thumbnail,
+    VisitDetail, VisitRef, cmd,
 };
+use fieldlog_domain::CourseSummary;
+use fieldlog_domain::course::session_label;
 use fieldlog_domain::photo::PhotoRef;
 use fieldlog_domain::visit::{AudienceInput, DonationsInput};
 use fieldlog_domain::{
-    ActivityKind, Area, Cohort, Field, FieldError, Gender, GradeBand, SchoolInput, SchoolStatus,
-    VisitId, VisitInput,
+    ActivityKind, Area, Cohort, CourseId, Field, FieldError, Gender, GradeBand, SchoolInput,
+    SchoolStatus, Student, StudentId, VisitId, VisitInput,
 };
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -49,6 +53,18 @@ struct Form {
     photos: RwSignal<Vec<PhotoDraft>>,
     saved_photos: RwSignal<Vec<PhotoRef>>,
     errors: RwSignal<Vec<FieldError>>,
+    /// The course this visit is a session of.
+    course: RwSignal<Option<CourseId>>,
+    /// The chosen course's title, which the topic takes until the person types another.
+    course_title: RwSignal<String>,
+    /// Students marked present.
+    attendance: RwSignal<BTreeSet<StudentId>>,
+    /// The course's roster as the attendance buttons show it; `None` until it is known.
+    roster: RwSignal<Option<Vec<Student>>>,
+    /// The session number shown beside the course.
+    session: RwSignal<Option<SessionNumber>>,
+    /// The edited visit's own course and session, shown again if the course is re-chosen.
+    own_session: StoredValue<Option<(CourseId, Option<SessionNumber>)>>,
 }
 
 impl Form {
@@ -69,7 +85,18 @@ impl Form {
             photos: RwSignal::new(Vec::new()),
             saved_photos: RwSignal::new(Vec::new()),
             errors: RwSignal::new(Vec::new()),
+            course: RwSignal::new(None),
+            course_title: RwSignal::new(String::new()),
+            attendance: RwSignal::new(BTreeSet::new()),
+            roster: RwSignal::new(None),
+            session: RwSignal::new(None),
+            own_session: StoredValue::new(None),
         }
+    }
+
+    /// Whether attendance is being taken: then the student count is the number present.
+    fn taking_attendance(&self) -> bool {
+        self.attendance.with(|present| !present.is_empty())
     }
 
     fn fill(&self, detail: &VisitDetail) {
@@ -92,6 +119,15 @@ impl Form {
             }
         });
         self.saved_photos.set(detail.summary.visit.photos.clone());
+        self.attendance.set(fields.attendance.clone());
+        if let Some(course) = &detail.course {
+            self.course.set(Some(course.id));
+            self.course_title.set(course.title.clone());
+            self.session.set(course.session);
+            self.own_session
+                .set_value(Some((course.id, course.session)));
+            load_course(*self, course.id, false);
+        }
     }
 
     fn input(&self) -> VisitInput {
@@ -111,8 +147,23 @@ impl Form {
             topic: self.topic.get_untracked(),
             presenters: self.presenters.get_untracked(),
             notes: self.notes.get_untracked(),
+            course: self
+                .course
+                .get_untracked()
+                .map(|c| c.to_string())
+                .unwrap_or_default(),
+            attendance: self
+                .attendance
+                .get_untracked()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             audience: AudienceInput {
-                students: self.students.get_untracked(),
+                // With attendance the count is the number present, so the two always agree.
+                students: match self.attendance.with_untracked(BTreeSet::len) {
+                    0 => self.students.get_untracked(),
+                    present => i64::try_from(present).unwrap_or(i64::MAX),
+                },
                 teachers: self.teachers.get_untracked(),
                 others: self.others.get_untracked(),
                 breakdown: self.breakdown.with_value(|cells| {
@@ -131,13 +182,86 @@ impl Form {
     }
 }
 
+/// Loads a course's school, roster and session number into the form. `picked`: the person
+/// just chose it (the topic and activity follow, attendance starts empty); otherwise the
+/// edited visit's course is being shown again.
+fn load_course(form: Form, id: CourseId, picked: bool) {
+    spawn_local(async move {
+        let detail =
+            match api::call::<_, CourseDetail>(cmd::COURSE_DETAIL, &CourseArgs { id }).await {
+                Ok(detail) => detail,
+                Err(error) => {
+                    form.errors.set(
+                        error
+                            .details
+                            .fields
+                            .into_iter()
+                            .map(|f| FieldError::new(Field::Course, f.reason))
+                            .collect(),
+                    );
+                    return;
+                }
+            };
+        // Another course was chosen while this one loaded.
+        if form.course.get_untracked() != Some(id) {
+            return;
+        }
+        if let Some(school) = detail.school {
+            form.school.set(Some(school));
+        }
+        let present = form.attendance.get_untracked();
+        form.roster.set(Some(
+            detail
+                .roster
+                .unwrap_or_default()
+                .into_iter()
+                .map(|entry| entry.student)
+                // Someone taken off the roster since stays shown where they were present.
+                .filter(|s| !s.removed || present.contains(&s.id))
+                .collect(),
+        ));
+        let title = detail.summary.course.fields.title;
+        if picked {
+            let previous = form.course_title.get_untracked();
+            form.topic.update(|topic| {
+                if topic.trim().is_empty() || *topic == previous {
+                    *topic = title.clone();
+                }
+            });
+            form.activities.update(|kinds| {
+                if kinds.is_empty() {
+                    kinds.insert(ActivityKind::ClassSession);
+                }
+            });
+            let own = form
+                .own_session
+                .get_value()
+                .filter(|(course, _)| *course == id);
+            form.session.set(match own {
+                Some((_, session)) => session,
+                None => Some(detail.next),
+            });
+        }
+        form.course_title.set(title);
+    });
+}
+
 #[component]
-pub fn Editor(id: Option<VisitId>) -> impl IntoView {
+pub fn Editor(
+    id: Option<VisitId>,
+    /// A new visit as a session of this course (from the course screen).
+    #[prop(optional)]
+    course: Option<CourseId>,
+) -> impl IntoView {
     let i18n = use_i18n();
     let ctx = use_ctx();
     let form = Form::new();
     let failure = RwSignal::new(None::<CommandError>);
     let saving = RwSignal::new(false);
+    if let Some(course) = course {
+        form.course.set(Some(course));
+        load_course(form, course, true);
+    }
     if let Some(id) = id {
         spawn_local(async move {
             match api::call::<_, VisitDetail>(cmd::VISIT_DETAIL, &VisitRef { id }).await {
@@ -192,9 +316,10 @@ pub fn Editor(id: Option<VisitId>) -> impl IntoView {
             .map(|p| p.token.clone())
             .collect();
         discard(tokens);
-        match id {
-            Some(id) => ctx.go(Screen::Detail(id)),
-            None => ctx.go(Screen::Home),
+        match (id, course) {
+            (Some(id), _) => ctx.go(Screen::Detail(id)),
+            (None, Some(course)) => ctx.go(Screen::Course(course)),
+            (None, None) => ctx.go(Screen::Home),
         }
     };
     let title = move || match id {
@@ -215,7 +340,9 @@ pub fn Editor(id: Option<VisitId>) -> impl IntoView {
             })}
             <div class="editor-grid">
                 <div class="editor-col">
-                    <SchoolPicker form=form />
+                    <CoursePicker form=form />
+                    <SchoolPicker school=form.school errors=form.errors
+                        locked=Signal::derive(move || form.course.get().is_some()) />
                     <label class="field">
                         <span class="label">{t!(i18n, editor.date)}</span>
                         <input type="date" id="visit-date"
@@ -223,6 +350,7 @@ pub fn Editor(id: Option<VisitId>) -> impl IntoView {
                             on:change=move |ev| form.date.set(event_target_value(&ev)) />
                         <FieldErr field=Field::Date errors=form.errors />
                     </label>
+                    <Attendance form=form />
                     <div class="field" id="field-activities">
                         <span class="label">{t!(i18n, editor.activities)}</span>
                         <div class="chips">
@@ -287,9 +415,148 @@ fn scroll_to_first_error() {
     });
 }
 
-/// Finds schools by name or pinyin initials; recent ones first; adds a field-entered school.
+/// Picks a course of this team; the school, topic and session number follow.
 #[component]
-fn SchoolPicker(form: Form) -> impl IntoView {
+fn CoursePicker(form: Form) -> impl IntoView {
+    let i18n = use_i18n();
+    let ctx = use_ctx();
+    let lang = move || lang_of(i18n.get_locale());
+    let courses = RwSignal::new(Vec::<CourseSummary>::new());
+    spawn_local(async move {
+        if let Ok(all) = api::call0::<Vec<CourseSummary>>(cmd::LIST_COURSES).await {
+            courses.set(all);
+        }
+    });
+    // Only the team's own courses, and the edited visit's whatever it is.
+    let offered = move || {
+        let team = ctx
+            .overview
+            .get()
+            .and_then(|o| o.device)
+            .map(|d| d.team)
+            .unwrap_or_default();
+        let chosen = form.course.get();
+        courses
+            .get()
+            .into_iter()
+            .filter(|c| c.course.team.as_str() == team || Some(c.course.id) == chosen)
+            .collect::<Vec<_>>()
+    };
+    let choose = move |value: String| {
+        let picked: Option<CourseId> = value.parse().ok();
+        form.course.set(picked);
+        form.attendance.set(BTreeSet::new());
+        form.roster.set(None);
+        form.session.set(None);
+        if let Some(course) = picked {
+            load_course(form, course, true);
+        }
+    };
+    let label = move || {
+        form.session
+            .get()
+            .map(|s| session_label(s.number, s.planned, lang()))
+    };
+    view! {
+        <Show when=move || !offered().is_empty() || form.course.get().is_some()>
+            <label class="field" id="field-course">
+                <span class="label">{t!(i18n, editor.course)}</span>
+                <select id="visit-course" on:change=move |ev| choose(event_target_value(&ev))>
+                    <option value="" selected=move || form.course.get().is_none()>
+                        {t!(i18n, editor.no_course)}
+                    </option>
+                    {move || offered().into_iter().map(|c| {
+                        let id = c.course.id;
+                        view! {
+                            <option value=id.to_string() selected=move || form.course.get() == Some(id)>
+                                {format!("{} · {}", c.course.fields.title, c.school_name)}
+                            </option>
+                        }
+                    }).collect_view()}
+                </select>
+                {move || label().map(|text| view! { <span class="session-label" id="session-label">{text}</span> })}
+                <FieldErr field=Field::Course errors=form.errors />
+            </label>
+        </Show>
+    }
+}
+
+/// Attendance from the course's roster: one large button per student, tapped as they answer.
+#[component]
+fn Attendance(form: Form) -> impl IntoView {
+    let i18n = use_i18n();
+    let students = move || form.roster.get().unwrap_or_default();
+    let present = move || form.attendance.with(BTreeSet::len);
+    let all_present = move |_| {
+        form.attendance.set(
+            students()
+                .iter()
+                .filter(|s| !s.removed)
+                .map(|s| s.id)
+                .collect(),
+        );
+    };
+    let toggle = move |id: StudentId| {
+        form.attendance.update(|set| {
+            if !set.remove(&id) {
+                set.insert(id);
+            }
+        });
+    };
+    view! {
+        <Show when=move || form.course.get().is_some() && form.roster.get().is_some()>
+            <div class="field attendance" id="field-attendance">
+                <span class="label">
+                    {t!(i18n, editor.attendance)}
+                    <span class="total" id="attendance-count">
+                        {move || t_string!(i18n, editor.present_count, n = present(), total = students().len()).to_string()}
+                    </span>
+                </span>
+                {move || if students().is_empty() {
+                    view! { <p class="muted" id="no-roster">{t!(i18n, editor.no_roster)}</p> }.into_any()
+                } else {
+                    view! {
+                        <div class="roster-grid">
+                            {students().into_iter().map(|student| {
+                                let id = student.id;
+                                let on = move || form.attendance.with(|set| set.contains(&id));
+                                view! {
+                                    <button type="button"
+                                        class=move || if on() { "student on" } else { "student" }
+                                        aria-pressed=move || on().to_string()
+                                        data-student=student.name.clone()
+                                        on:click=move |_| toggle(id)>
+                                        {student.name.clone()}
+                                    </button>
+                                }
+                            }).collect_view()}
+                        </div>
+                        <div class="attendance-actions">
+                            <button type="button" class="secondary" id="attendance-all" on:click=all_present>
+                                {t!(i18n, editor.all_present)}
+                            </button>
+                            <button type="button" class="link" id="attendance-clear"
+                                on:click=move |_| form.attendance.set(BTreeSet::new())>
+                                {t!(i18n, editor.clear_attendance)}
+                            </button>
+                        </div>
+                    }.into_any()
+                }}
+                <FieldErr field=Field::Attendance errors=form.errors />
+            </div>
+        </Show>
+    }
+}
+
+/// Finds schools by name or pinyin initials; recent ones first; adds a field-entered school.
+/// `locked`: a course set the school, so it cannot be changed here.
+#[component]
+pub fn SchoolPicker(
+    school: RwSignal<Option<SchoolHit>>,
+    errors: RwSignal<Vec<FieldError>>,
+    #[prop(optional)] locked: Option<Signal<bool>>,
+) -> impl IntoView {
+    let locked = move || locked.is_some_and(|l| l.get());
     let i18n = use_i18n();
     let lang = move || lang_of(i18n.get_locale());
     let query = RwSignal::new(String::new());
@@ -332,8 +599,8 @@ fn SchoolPicker(form: Form) -> impl IntoView {
         };
         spawn_local(async move {
             match api::call::<_, SchoolHit>(cmd::ADD_SCHOOL, &args).await {
-                Ok(school) => {
-                    form.school.set(Some(school));
+                Ok(added) => {
+                    school.set(Some(added));
                     adding.set(false);
                     new_errors.set(Vec::new());
                 }
@@ -351,18 +618,24 @@ fn SchoolPicker(form: Form) -> impl IntoView {
     };
 
     let chosen = move || {
-        form.school.get().map(|school| {
+        school.get().map(|hit| {
             view! {
                 <div class="school-chosen" id="school-chosen">
                     <div>
-                        <strong>{school.name.clone()}</strong>
-                        <small>{move || format!("{} · {}", school.district, school.area.label(lang()))}</small>
-                        {(school.status == SchoolStatus::Pending).then(|| view! {
+                        <strong>{hit.name.clone()}</strong>
+                        <small>{move || format!("{} · {}", hit.district, hit.area.label(lang()))}</small>
+                        {(hit.status == SchoolStatus::Pending).then(|| view! {
                             <span class="tag">{t!(i18n, editor.pending)}</span>
                         })}
                     </div>
-                    <button type="button" class="secondary" id="change-school"
-                        on:click=move |_| form.school.set(None)>{t!(i18n, editor.change_school)}</button>
+                    {move || if locked() {
+                        view! { <small class="muted" id="school-from-course">{t!(i18n, editor.school_from_course)}</small> }.into_any()
+                    } else {
+                        view! {
+                            <button type="button" class="secondary" id="change-school"
+                                on:click=move |_| school.set(None)>{t!(i18n, editor.change_school)}</button>
+                        }.into_any()
+                    }}
                 </div>
             }
         })
@@ -383,7 +656,7 @@ fn SchoolPicker(form: Form) -> impl IntoView {
                     view! {
                         <li>
                             <button type="button" class="school-hit" data-school=hit.name.clone()
-                                on:click=move |_| form.school.set(Some(picked.clone()))>
+                                on:click=move |_| school.set(Some(picked.clone()))>
                                 <span>{hit.name.clone()}</span>
                                 <small>{move || format!("{} · {}", hit.district, hit.area.label(lang()))}</small>
                                 {hit.recent.then(|| view! { <span class="tag">{t!(i18n, editor.recent)}</span> })}
@@ -441,8 +714,8 @@ fn SchoolPicker(form: Form) -> impl IntoView {
     view! {
         <div class="field" id="field-school">
             <span class="label">{t!(i18n, editor.school)}</span>
-            {move || if form.school.get().is_some() { chosen().into_any() } else { picker().into_any() }}
-            <FieldErr field=Field::School errors=form.errors />
+            {move || if school.get().is_some() { chosen().into_any() } else { picker().into_any() }}
+            <FieldErr field=Field::School errors=errors />
         </div>
     }
 }
@@ -451,15 +724,32 @@ fn SchoolPicker(form: Form) -> impl IntoView {
 fn Audience(form: Form) -> impl IntoView {
     let i18n = use_i18n();
     let lang = move || lang_of(i18n.get_locale());
-    let total =
-        move || form.students.get().max(0) + form.teachers.get().max(0) + form.others.get().max(0);
+    let students = move || match form.attendance.with(BTreeSet::len) {
+        0 => form.students.get().max(0),
+        present => i64::try_from(present).unwrap_or(i64::MAX),
+    };
+    let total = move || students() + form.teachers.get().max(0) + form.others.get().max(0);
+    // Only a change between counting and taking attendance swaps the student counter.
+    let taking_attendance = Memo::new(move |_| form.taking_attendance());
     view! {
         <div class="field" id="field-audience">
             <span class="label">
                 {t!(i18n, editor.audience)}
                 <span class="total" id="audience-total">{move || t_string!(i18n, editor.total, n = total()).to_string()}</span>
             </span>
-            <Counter name="students" value=form.students>{t!(i18n, editor.students)}</Counter>
+            {move || if taking_attendance.get() {
+                view! {
+                    <div class="counter" id="students-from-attendance">
+                        <span class="counter-label">{t!(i18n, editor.students)}</span>
+                        <span class="counter-fixed">
+                            <strong id="students-present">{move || form.attendance.with(BTreeSet::len)}</strong>
+                            <small>{t!(i18n, editor.from_attendance)}</small>
+                        </span>
+                    </div>
+                }.into_any()
+            } else {
+                view! { <Counter name="students" value=form.students>{t!(i18n, editor.students)}</Counter> }.into_any()
+            }}
             <FieldErr field=Field::Students errors=form.errors />
             <Counter name="teachers" value=form.teachers>{t!(i18n, editor.teachers)}</Counter>
             <FieldErr field=Field::Teachers errors=form.errors />

@@ -1,8 +1,10 @@
-//! Settings: language, joining the bureau, this device, storage, last sync.
+//! Settings: language, joining the bureau, pairings (the volunteer's work), this device,
+//! storage, last sync.
 
 use crate::api;
 use crate::app::{store_locale, use_ctx};
 use crate::i18n::*;
+use crate::pairings::Pairings;
 use crate::widgets::{ErrorBox, TextField, ago, bytes, local_time};
 use fieldlog_app_api::{CommandError, Enroll, Overview, cmd};
 use fieldlog_domain::{Field, FieldError};
@@ -54,6 +56,9 @@ pub fn Settings() -> impl IntoView {
                     None => view! { <EnrollForm /> }.into_any(),
                 }}
             </div>
+            <Show when=move || device().is_some()>
+                <Pairings />
+            </Show>
             <div class="card">
                 <h3>{t!(i18n, settings.device)}</h3>
                 <dl class="detail-list">

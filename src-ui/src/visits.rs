@@ -8,6 +8,7 @@ use crate::home::VisitRows;
 use crate::i18n::*;
 use crate::widgets::{BadgeView, ErrorBox, local_time};
 use fieldlog_app_api::{CommandError, ListVisits, VisitDetail, VisitRef, VisitSummary, cmd};
+use fieldlog_domain::course::session_label;
 use fieldlog_domain::{Field, SchoolId, VisitId};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -122,6 +123,7 @@ fn DetailBody(detail: VisitDetail) -> impl IntoView {
         .unwrap_or_default();
     let activities = fields.activities.clone();
     let audience = fields.audience.clone();
+    let course = detail.course.clone();
     let row = move |field: Field, label: String, value: String| {
         let conflict = conflict_for(field);
         let class = if conflict.is_some() {
@@ -165,73 +167,58 @@ fn DetailBody(detail: VisitDetail) -> impl IntoView {
             .map(|(c, n)| format!("{}{} {n}", c.band.label(l), c.gender.label(l)))
             .collect::<Vec<_>>()
             .join("，");
-        let mut rows = vec![
-            row(
-                Field::Date,
-                Field::Date.label(l).into(),
-                fields.date.to_string(),
-            ),
-            row(
+        let mut shown: Vec<(Field, String)> = Vec::new();
+        if let Some(course) = &course {
+            let mut value = course.title.clone();
+            if let Some(session) = course.session {
+                value = format!(
+                    "{value} · {}",
+                    session_label(session.number, session.planned, l)
+                );
+            }
+            if course.clash {
+                value.push_str(" ⚠");
+            }
+            shown.push((Field::Course, value));
+        }
+        shown.extend([
+            (Field::Date, fields.date.to_string()),
+            (
                 Field::Activities,
-                Field::Activities.label(l).into(),
                 activities
                     .iter()
                     .map(|a| a.label(l))
                     .collect::<Vec<_>>()
                     .join("、"),
             ),
-            row(
-                Field::Topic,
-                Field::Topic.label(l).into(),
-                fields.topic.clone(),
-            ),
-            row(
-                Field::Presenters,
-                Field::Presenters.label(l).into(),
-                fields.presenters.clone(),
-            ),
-            row(
-                Field::Students,
-                Field::Students.label(l).into(),
-                audience.students.to_string(),
-            ),
-            row(
-                Field::Teachers,
-                Field::Teachers.label(l).into(),
-                audience.teachers.to_string(),
-            ),
-            row(
-                Field::Others,
-                Field::Others.label(l).into(),
-                audience.others.to_string(),
-            ),
-            row(
-                Field::Books,
-                Field::Books.label(l).into(),
-                fields.donations.books.to_string(),
-            ),
-            row(
-                Field::Kits,
-                Field::Kits.label(l).into(),
-                fields.donations.kits.to_string(),
-            ),
-            row(
-                Field::Notes,
-                Field::Notes.label(l).into(),
-                fields.notes.clone(),
-            ),
-        ];
-        if !breakdown.is_empty() {
-            rows.insert(
-                7,
-                row(
-                    Field::Breakdown,
-                    Field::Breakdown.label(l).into(),
-                    breakdown,
-                ),
-            );
+            (Field::Topic, fields.topic.clone()),
+            (Field::Presenters, fields.presenters.clone()),
+            (Field::Students, audience.students.to_string()),
+        ]);
+        if let Some(course) = course.as_ref().filter(|c| !c.present.is_empty()) {
+            let names = course.present.join("、");
+            let n = course.present.len();
+            shown.push((
+                Field::Attendance,
+                t_string!(i18n, detail.present, names = names, n = n).to_string(),
+            ));
         }
-        rows.collect_view()
+        shown.extend([
+            (Field::Teachers, audience.teachers.to_string()),
+            (Field::Others, audience.others.to_string()),
+        ]);
+        if !breakdown.is_empty() {
+            shown.push((Field::Breakdown, breakdown));
+        }
+        shown.extend([
+            (Field::Books, fields.donations.books.to_string()),
+            (Field::Kits, fields.donations.kits.to_string()),
+            (Field::Notes, fields.notes.clone()),
+        ]);
+        shown
+            .into_iter()
+            .map(|(field, value)| row(field, field.label(l).into(), value))
+            .collect_view()
     };
     let photos = visit.photos.clone();
     let no_photos = photos.is_empty();

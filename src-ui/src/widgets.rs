@@ -59,6 +59,7 @@ pub fn error_text(i18n: I18nContext<Locale>, error: &CommandError) -> String {
         ErrorKind::Refused => t_string!(i18n, error.refused),
         ErrorKind::BadResponse => t_string!(i18n, error.bad_response),
         ErrorKind::Storage => t_string!(i18n, error.storage),
+        ErrorKind::NotAllowed => t_string!(i18n, error.not_allowed),
     };
     text.to_string()
 }

@@ -479,13 +479,7 @@ impl Store {
     /// What visit validation needs of a course: its school, title and current roster.
     pub(crate) fn course_ref(&self, reference: &str) -> Option<CourseRef> {
         let course = self.find_course(reference).ok()?;
-        let roster = self
-            .students(course.id)
-            .ok()?
-            .into_iter()
-            .filter(|s| !s.removed)
-            .map(|s| (s.id, s.name))
-            .collect();
+        let roster = self.students(course.id).ok()?;
         Some(CourseRef {
             id: course.id,
             school: course.fields.school,

@@ -131,8 +131,9 @@ pub struct CourseRef {
     pub id: CourseId,
     pub school: SchoolId,
     pub title: String,
-    /// The students on its roster now (not removed), by id and name.
-    pub roster: Vec<(StudentId, String)>,
+    /// Everyone ever on its roster: a name marks a student present only while on it, an
+    /// id also after (a session's stored attendance stays valid).
+    pub roster: Vec<Student>,
 }
 
 /// One held session of a course: a counted visit that belongs to it.
@@ -155,7 +156,6 @@ pub struct Session {
 /// A course with what was held.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CourseSummary {
-    #[serde(flatten)]
     pub course: Course,
     pub school_name: String,
     pub held: u32,

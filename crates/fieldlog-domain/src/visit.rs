@@ -341,8 +341,8 @@ impl VisitInput {
                 course
                     .roster
                     .iter()
-                    .find(|(id, name)| id.to_string() == given || name == given)
-                    .map(|(id, _)| *id)
+                    .find(|s| s.id.to_string() == given || (!s.removed && s.name == given))
+                    .map(|s| s.id)
                     .ok_or_else(|| {
                         FieldError::new(
                             Field::Attendance,

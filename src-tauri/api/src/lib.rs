@@ -14,7 +14,9 @@
 
 use fieldlog_domain::sync::Refusal;
 use fieldlog_domain::{
-    Area, FieldError, SchoolId, SchoolInput, SchoolStatus, Visit, VisitId, VisitInput,
+    Area, CourseId, CourseInput, CourseSummary, EnrolledMember, FieldError, Pairing, PairingId,
+    PairingInput, SchoolId, SchoolInput, SchoolStatus, Student, StudentId, StudentInput, Visit,
+    VisitId, VisitInput,
 };
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +35,20 @@ pub mod cmd {
     pub const VISIT_DETAIL: &str = "visit_detail";
     pub const PHOTO_THUMBNAIL: &str = "photo_thumbnail";
     pub const SYNC_NOW: &str = "sync_now";
+    /// Series courses (系列课程) this device holds, with their sessions.
+    pub const LIST_COURSES: &str = "list_courses";
+    /// One course: sessions, its school and, for its team, the roster.
+    pub const COURSE_DETAIL: &str = "course_detail";
+    pub const ADD_COURSE: &str = "add_course";
+    pub const ADD_STUDENT: &str = "add_student";
+    pub const REMOVE_STUDENT: &str = "remove_student";
+    /// The session number a new visit of a course would get.
+    pub const NEXT_SESSION: &str = "next_session";
+    pub const LIST_PAIRINGS: &str = "list_pairings";
+    pub const ADD_PAIRING: &str = "add_pairing";
+    pub const END_PAIRING: &str = "end_pairing";
+    /// The members the bureau enrolled: the list held, or fetched again first.
+    pub const MEMBERS: &str = "members";
     /// The UI rendered its first screen (for the cold-start benchmark).
     pub const UI_READY: &str = "ui_ready";
 }
@@ -234,6 +250,23 @@ pub struct VisitDetail {
     pub summary: VisitSummary,
     pub school: Option<SchoolHit>,
     pub conflicts: Vec<FieldConflict>,
+    /// The course the visit is a session of, if any.
+    #[serde(default)]
+    pub course: Option<VisitCourse>,
+}
+
+/// A visit's course as its detail and editor show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitCourse {
+    pub id: CourseId,
+    /// The course's title (its id when this device does not hold the course).
+    pub title: String,
+    /// Which session the visit is; `None` when it does not count (merged into another).
+    pub session: Option<SessionNumber>,
+    /// Another session of the course is on the same date.
+    pub clash: bool,
+    /// Names of the students marked present, when this device may see the roster.
+    pub present: Vec<String>,
 }
 
 /// A field with concurrent values: each value and who entered it when.
@@ -262,6 +295,95 @@ pub struct PhotoRefArgs {
     pub sha256: String,
 }
 
+/// "Session `number` of `planned`" ([`fieldlog_domain::course::session_label`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionNumber {
+    pub number: u32,
+    pub planned: u32,
+}
+
+/// `course_detail` and `next_session` arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CourseArgs {
+    pub id: CourseId,
+}
+
+/// `course_detail`: the course with its sessions, where it is taught and, for its own team
+/// and coordinators, the roster (minors' names never reach anyone else).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CourseDetail {
+    pub summary: CourseSummary,
+    pub school: Option<SchoolHit>,
+    /// Everyone ever on the roster (removed ones marked); `None` when this device may not
+    /// see it.
+    pub roster: Option<Vec<RosterEntry>>,
+    /// The number a new session would get.
+    pub next: SessionNumber,
+}
+
+/// A student on a roster with the sessions they were marked present at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterEntry {
+    pub student: Student,
+    pub attended: u32,
+}
+
+/// `add_course`: a series course of this device's team. Answers its [`CourseSummary`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddCourse {
+    pub course: CourseInput,
+}
+
+/// `add_student`: puts a student on a course's roster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddStudent {
+    pub course: CourseId,
+    pub student: StudentInput,
+}
+
+/// `remove_student`: takes a student off a roster (their past attendance still counts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoveStudent {
+    pub course: CourseId,
+    pub student: StudentId,
+}
+
+/// A pairing (结对帮扶) as the list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairingRow {
+    pub pairing: Pairing,
+    pub school_name: String,
+}
+
+/// `add_pairing`: a volunteer of this team (an enrolled member) paired with a teacher.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddPairing {
+    pub pairing: PairingInput,
+}
+
+/// `end_pairing`: the pairing ends on `on` (`YYYY-MM-DD`; today when empty).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndPairing {
+    pub id: PairingId,
+    #[serde(default)]
+    pub on: Option<String>,
+}
+
+/// `members` arguments: `refresh` asks the bureau first (this may wait on the network;
+/// the list held answers at once without it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembersArgs {
+    pub refresh: bool,
+}
+
+/// The members the bureau enrolled, as `members` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Members {
+    pub members: Vec<EnrolledMember>,
+    /// Fetched from the bureau just now; `false`: the list held (offline, not enrolled).
+    pub refreshed: bool,
+}
+
 /// A thumbnail as a `data:` URL, small enough to send whole.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Thumbnail {
@@ -288,10 +410,12 @@ pub enum ErrorKind {
     BadResponse,
     /// The device's own storage failed.
     Storage,
+    /// Kept for another team (a course's roster: its team and coordinators only).
+    NotAllowed,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::Invalid,
         ErrorKind::NotSetUp,
         ErrorKind::NotFound,
@@ -303,6 +427,7 @@ impl ErrorKind {
         ErrorKind::Refused,
         ErrorKind::BadResponse,
         ErrorKind::Storage,
+        ErrorKind::NotAllowed,
     ];
 
     pub fn key(self) -> &'static str {
@@ -318,6 +443,7 @@ impl ErrorKind {
             ErrorKind::Refused => "refused",
             ErrorKind::BadResponse => "bad_response",
             ErrorKind::Storage => "storage",
+            ErrorKind::NotAllowed => "not_allowed",
         }
     }
 }
@@ -383,6 +509,44 @@ mod tests {
             .map(|k| CommandError::new(*k, "").message_key)
             .collect();
         assert_eq!(keys.len(), ErrorKind::ALL.len());
+    }
+
+    #[test]
+    fn a_course_summary_crosses_the_boundary_with_its_planned_sessions_and_its_sessions() {
+        use fieldlog_domain::{Course, Session};
+        let id = |n: u8| format!("0190a0d8-0000-7000-8000-{n:012}");
+        let summary = CourseSummary {
+            course: Course {
+                id: id(1).parse().unwrap(),
+                team: fieldlog_domain::TeamId::parse("caravan-1").unwrap(),
+                fields: fieldlog_domain::CourseFields {
+                    school: id(2).parse().unwrap(),
+                    title: "水的旅行".into(),
+                    theme: String::new(),
+                    sessions: 16,
+                    start: None,
+                    end: None,
+                },
+                created_at: 1,
+                created_by: "一号机".into(),
+            },
+            school_name: "南山小学".into(),
+            held: 1,
+            planned: 16,
+            missing: 15,
+            sessions: vec![Session {
+                visit: id(3).parse().unwrap(),
+                number: 1,
+                date: "2026-09-01".parse().unwrap(),
+                students: 2,
+                present: Some(2),
+                clash: false,
+            }],
+        };
+        let json = serde_json::to_string(&summary).unwrap();
+        let back: CourseSummary = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, summary);
+        assert_eq!(back.course.fields.sessions, 16);
     }
 
     #[test]

@@ -240,16 +240,22 @@ fn attendance_sets_the_headcount_and_a_roster_never_goes_into_a_bundle() {
         .unwrap();
     assert_eq!(visit.fields.audience.students, 2);
     devices[0].store.remove_student(&id, "周三").unwrap();
-    // Taken off the roster, 周三 still counts where they were present.
+    // Taken off the roster, 周三 still counts where they were present, and the session
+    // can still be edited; a name off the roster marks no one new.
+    let edited = devices[0]
+        .store
+        .edit_visit(visit.id, &[("topic".into(), "磁悬浮".into())], today())
+        .unwrap();
     assert_eq!(
-        devices[0]
-            .store
-            .visit(visit.id)
-            .unwrap()
-            .fields
-            .audience
-            .students,
-        2
+        (edited.fields.audience.students, &edited.fields.topic[..]),
+        (2, "磁悬浮")
+    );
+    let refused = devices[0]
+        .store
+        .attend(visit.id, &["周一".into(), "周三".into()], today());
+    assert!(
+        matches!(refused, Err(fieldlog_core::Error::Invalid(_))),
+        "{refused:?}"
     );
 
     let (bundle, _) = devices[0].store.export_bundle(&ExportScope::All).unwrap();
