@@ -6,7 +6,7 @@ use crate::api;
 use crate::app::{Screen, lang_of, use_ctx};
 use crate::editor::SchoolPicker;
 use crate::i18n::*;
-use crate::widgets::{Counter, ErrorBox, FieldErr, TextField};
+use crate::widgets::{Counter, ErrorBox, FieldErr, TextField, show_refusal};
 use fieldlog_app_api::{
     AddCourse, AddStudent, CommandError, CourseArgs, CourseDetail, RemoveStudent, RosterEntry,
     SchoolHit, cmd,
@@ -151,8 +151,7 @@ fn NewCourse(adding: RwSignal<bool>) -> impl IntoView {
                     ctx.go(Screen::Course(course.course.id));
                 }
                 Err(error) => {
-                    errors.set(error.details.fields.clone());
-                    failure.set(Some(error).filter(|e| e.details.fields.is_empty()));
+                    show_refusal(error, errors, failure);
                     busy.set(false);
                 }
             }
@@ -451,8 +450,7 @@ fn AddStudentForm(course: CourseId, reload: RwSignal<u32>) -> impl IntoView {
                     reload.update(|n| *n += 1);
                 }
                 Err(error) => {
-                    errors.set(error.details.fields.clone());
-                    failure.set(Some(error).filter(|e| e.details.fields.is_empty()));
+                    show_refusal(error, errors, failure);
                 }
             }
         });

@@ -5,7 +5,7 @@ use crate::api;
 use crate::app::use_ctx;
 use crate::editor::SchoolPicker;
 use crate::i18n::*;
-use crate::widgets::{ErrorBox, FieldErr, TextField};
+use crate::widgets::{ErrorBox, FieldErr, TextField, show_refusal};
 use fieldlog_app_api::{
     AddPairing, CommandError, EndPairing, Members, MembersArgs, PairingRow, SchoolHit, cmd,
 };
@@ -82,8 +82,7 @@ fn PairingItem(row: PairingRow, active: bool, reload: RwSignal<u32>) -> impl Int
             match api::call::<_, PairingRow>(cmd::END_PAIRING, &args).await {
                 Ok(_) => reload.update(|n| *n += 1),
                 Err(error) => {
-                    errors.set(error.details.fields.clone());
-                    failure.set(Some(error).filter(|e| e.details.fields.is_empty()));
+                    show_refusal(error, errors, failure);
                 }
             }
         });
@@ -213,8 +212,7 @@ fn NewPairing(adding: RwSignal<bool>, reload: RwSignal<u32>) -> impl IntoView {
                     reload.update(|n| *n += 1);
                 }
                 Err(error) => {
-                    errors.set(error.details.fields.clone());
-                    failure.set(Some(error).filter(|e| e.details.fields.is_empty()));
+                    show_refusal(error, errors, failure);
                 }
             }
         });

@@ -5,7 +5,7 @@ use crate::api;
 use crate::app::{store_locale, use_ctx};
 use crate::i18n::*;
 use crate::pairings::Pairings;
-use crate::widgets::{ErrorBox, TextField, ago, bytes, local_time};
+use crate::widgets::{ErrorBox, TextField, ago, bytes, local_time, show_refusal};
 use fieldlog_app_api::{CommandError, Enroll, Overview, cmd};
 use fieldlog_domain::{Field, FieldError};
 use leptos::prelude::*;
@@ -127,8 +127,7 @@ fn EnrollForm() -> impl IntoView {
                     ctx.overview.set(Some(overview));
                 }
                 Err(error) => {
-                    errors.set(error.details.fields.clone());
-                    failure.set(Some(error).filter(|e| e.details.fields.is_empty()));
+                    show_refusal(error, errors, failure);
                 }
             }
             busy.set(false);

@@ -42,6 +42,17 @@ pub fn bytes(n: u64) -> String {
 }
 
 /// The catalog message for a command error, in the current language; a refusal says why.
+/// A refusal shown where it belongs: each refused field beside its input, anything else in
+/// the form's error box.
+pub fn show_refusal(
+    error: CommandError,
+    errors: RwSignal<Vec<FieldError>>,
+    failure: RwSignal<Option<CommandError>>,
+) {
+    errors.set(error.details.fields.clone());
+    failure.set(Some(error).filter(|e| e.details.fields.is_empty()));
+}
+
 pub fn error_text(i18n: I18nContext<Locale>, error: &CommandError) -> String {
     if let Some(refusal) = error.details.refusal {
         let reason = refusal.explain(lang_of(i18n.get_locale()));
