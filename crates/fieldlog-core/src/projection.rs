@@ -101,22 +101,36 @@ pub fn project_record(
     }
 }
 
-/// The records (root keys) whose content changed in `doc` since `before`.
+/// The records (root keys) that the changes since `before` wrote into. Read from the
+/// changes' operations, not from a diff of what is visible: a change that only adds or
+/// supersedes a losing concurrent value shows no difference, yet alters the record's
+/// conflicts.
 pub fn touched_records(doc: &Automerge, before: &[automerge::ChangeHash]) -> Vec<String> {
-    let after = doc.get_heads();
-    if after == before {
-        return Vec::new();
+    use automerge::legacy::{Key, ObjectId};
+    use automerge::{Prop, ReadDoc};
+    let mut records = std::collections::BTreeSet::new();
+    let mut objects = std::collections::HashMap::new();
+    for change in doc.get_changes(before) {
+        for op in change.decode().operations {
+            let record = match op.obj {
+                ObjectId::Root => match op.key {
+                    Key::Map(key) => Some(key.to_string()),
+                    Key::Seq(_) => None,
+                },
+                ObjectId::Id(id) => objects
+                    .entry(id.to_string())
+                    .or_insert_with(|| {
+                        let (obj, _) = doc.import(&id.to_string()).ok()?;
+                        match doc.parents(obj).ok()?.last()?.prop {
+                            Prop::Map(key) => Some(key),
+                            Prop::Seq(_) => None,
+                        }
+                    })
+                    .clone(),
+            };
+            records.extend(record);
+        }
     }
-    let records: std::collections::BTreeSet<String> = doc
-        .diff(before, &after)
-        .into_iter()
-        .filter_map(|patch| match (patch.path.first(), patch.action) {
-            (Some((_, automerge::Prop::Map(key))), _) => Some(key.clone()),
-            (None, automerge::PatchAction::PutMap { key, .. })
-            | (None, automerge::PatchAction::DeleteMap { key }) => Some(key),
-            _ => None,
-        })
-        .collect();
     records.into_iter().collect()
 }
 
