@@ -473,6 +473,18 @@ impl Store {
         export(&self.conn, &self.path, what, file, filter, offset)
     }
 
+    /// [`Store::export`], calling `progress` with the rows written so far.
+    pub fn export_with_progress(
+        &self,
+        what: Export,
+        file: &Path,
+        filter: &ReportFilter,
+        offset: chrono::FixedOffset,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<u64> {
+        export_with_progress(&self.conn, &self.path, what, file, filter, offset, progress)
+    }
+
     fn live_visit(&self, id: VisitId) -> Result<Visit> {
         let visit = self.visit(id)?;
         if visit.deleted {
@@ -539,6 +551,19 @@ pub fn export(
     filter: &ReportFilter,
     offset: chrono::FixedOffset,
 ) -> Result<u64> {
+    export_with_progress(conn, path, what, file, filter, offset, &mut |_| {})
+}
+
+/// [`export`], calling `progress` with the ledger rows written so far.
+pub fn export_with_progress(
+    conn: &rusqlite::Connection,
+    path: &Path,
+    what: Export,
+    file: &Path,
+    filter: &ReportFilter,
+    offset: chrono::FixedOffset,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64> {
     let io = |source: std::io::Error| Error::Io {
         path: file.to_path_buf(),
         source,
@@ -553,8 +578,10 @@ pub fn export(
     let written = match what {
         Export::LedgerCsv => std::fs::File::create(&partial)
             .map_err(io)
-            .and_then(|out| crate::export::write_csv(conn, path, filter, out)),
-        Export::LedgerXlsx => crate::export::write_xlsx(conn, path, filter, &partial, offset),
+            .and_then(|out| crate::export::write_csv(conn, path, filter, out, progress)),
+        Export::LedgerXlsx => {
+            crate::export::write_xlsx(conn, path, filter, &partial, offset, progress)
+        }
         Export::CoursesXlsx => crate::export::write_courses_xlsx(conn, path, filter, &partial),
     };
     match written.and_then(|rows| std::fs::rename(&partial, file).map(|_| rows).map_err(io)) {

@@ -153,12 +153,14 @@ fn cells(
     ]
 }
 
-/// Writes the ledger as CSV: a BOM, the header, one row per counted visit. Returns the rows.
+/// Writes the ledger as CSV: a BOM, the header, one row per counted visit, calling
+/// `progress` with the rows written so far. Returns the rows.
 pub fn write_csv(
     conn: &Connection,
     path: &Path,
     filter: &ReportFilter,
     out: impl Write,
+    progress: &mut dyn FnMut(u64),
 ) -> Result<u64> {
     let io = |source: std::io::Error| Error::Io {
         path: path.to_path_buf(),
@@ -171,10 +173,14 @@ pub fn write_csv(
     writer
         .write_record(COLUMNS.iter().map(|(h, _)| *h))
         .map_err(csv_error)?;
+    let mut written = 0;
     let n = ledger_rows(conn, path, filter, |cells| {
         writer
             .write_record(cells.iter().map(Cell::text))
-            .map_err(csv_error)
+            .map_err(csv_error)?;
+        written += 1;
+        progress(written);
+        Ok(())
     })?;
     writer.flush().map_err(io)?;
     Ok(n)
@@ -182,13 +188,15 @@ pub fn write_csv(
 
 /// Writes the ledger workbook to `file`: 工作台账 (the rows), 汇总 (the report and the
 /// targets of the years the filter covers), 审核记录 (every decision, its time at
-/// `offset` from UTC, the caller's time zone). Returns the rows.
+/// `offset` from UTC, the caller's time zone), calling `progress` with the ledger rows
+/// written so far. Returns the rows.
 pub fn write_xlsx(
     conn: &Connection,
     path: &Path,
     filter: &ReportFilter,
     file: &Path,
     offset: chrono::FixedOffset,
+    progress: &mut dyn FnMut(u64),
 ) -> Result<u64> {
     let xlsx = |e: XlsxError| Error::Io {
         path: file.to_path_buf(),
@@ -209,7 +217,9 @@ pub fn write_xlsx(
         let mut r = 0u32;
         let n = ledger_rows(conn, path, filter, |cells| {
             r += 1;
-            write_cells(sheet, r, &cells).map_err(xlsx)
+            write_cells(sheet, r, &cells).map_err(xlsx)?;
+            progress(u64::from(r));
+            Ok(())
         })?;
         sheet.set_freeze_panes(1, 0).map_err(xlsx)?;
         sheet

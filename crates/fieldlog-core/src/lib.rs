@@ -48,6 +48,7 @@ pub mod clock;
 pub mod course;
 pub mod db;
 pub mod decide;
+pub mod desk;
 mod docs;
 pub mod duplicates;
 pub mod error;

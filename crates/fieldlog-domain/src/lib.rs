@@ -30,6 +30,7 @@
 //! ```
 
 pub mod course;
+pub mod dashboard;
 pub mod error;
 pub mod ids;
 #[macro_use]
@@ -46,6 +47,10 @@ pub mod visit;
 pub use course::{
     Course, CourseFields, CourseInput, CourseRef, CourseSummary, EnrolledMember, Pairing,
     PairingFields, PairingInput, Session, Student, StudentInput,
+};
+pub use dashboard::{
+    Dashboard, DistrictCount, Figure, FigureVisit, FigureVisits, MonthCount, RegistryRow,
+    SimilarSchool,
 };
 pub use error::{Field, FieldError, Lang, Reason, ValidationErrors};
 pub use ids::{CourseId, DeviceId, District, PairingId, SchoolId, StudentId, TeamId, VisitId};

@@ -10,6 +10,7 @@ mod bundles;
 mod convergence;
 mod courses;
 mod decisions;
+mod desk;
 mod photos;
 mod records;
 mod registry;
