@@ -3,6 +3,10 @@
 
 use crate::device::Device;
 use crate::error::{AppError, AppResult};
+use fieldlog_app_api::desk::{
+    Decide, DeskFilter, EXPORT_EVENT, ExportLedger, ExportProgress, Exported, FigureArgs,
+    QueueView, RegistryArgs, SchoolRef, SetTargets, TargetsArgs,
+};
 use fieldlog_app_api::{
     AddCourse, AddPairing, AddSchool, AddStudent, CommandError, CourseArgs, CourseDetail,
     DiscardPhotos, EndPairing, Enroll, ErrorKind, ListVisits, Members, MembersArgs, Overview,
@@ -10,9 +14,11 @@ use fieldlog_app_api::{
     SetUpDevice, StagedPhoto, Thumbnail, VisitDetail, VisitRef, VisitSummary,
 };
 use fieldlog_domain::CourseSummary;
-use fieldlog_domain::{Student, VisitId};
-use tauri::State;
+use fieldlog_domain::{
+    Dashboard, Decision, FigureVisits, RegistryRow, SimilarSchool, Student, TargetProgress, VisitId,
+};
 use tauri::ipc::{InvokeBody, Request};
+use tauri::{Emitter, State};
 
 #[tauri::command(async)]
 pub fn overview(device: State<'_, Device>) -> AppResult<Overview> {
@@ -145,4 +151,97 @@ pub fn ui_ready(report: State<'_, ReportFirstRender>) {
             println!("first-render");
         }
     }
+}
+
+#[tauri::command(async)]
+pub fn review_queue(device: State<'_, Device>) -> AppResult<QueueView> {
+    device.review_queue()
+}
+
+#[tauri::command(async)]
+pub fn decide(device: State<'_, Device>, args: Decide) -> AppResult<Vec<Decision>> {
+    device.decide(&args)
+}
+
+#[tauri::command(async)]
+pub fn visit_history(device: State<'_, Device>, args: VisitRef) -> AppResult<Vec<Decision>> {
+    device.visit_history(args.id)
+}
+
+#[tauri::command(async)]
+pub fn dashboard(device: State<'_, Device>, args: DeskFilter) -> AppResult<Dashboard> {
+    device.dashboard(&args)
+}
+
+#[tauri::command(async)]
+pub fn figure_visits(device: State<'_, Device>, args: FigureArgs) -> AppResult<FigureVisits> {
+    device.figure_visits(&args)
+}
+
+#[tauri::command(async)]
+pub fn targets(device: State<'_, Device>, args: TargetsArgs) -> AppResult<Vec<TargetProgress>> {
+    device.targets(&args)
+}
+
+#[tauri::command(async)]
+pub fn set_targets(device: State<'_, Device>, args: SetTargets) -> AppResult<Vec<TargetProgress>> {
+    device.set_targets(&args)
+}
+
+#[tauri::command(async)]
+pub fn registry(device: State<'_, Device>, args: RegistryArgs) -> AppResult<Vec<RegistryRow>> {
+    device.registry(&args)
+}
+
+#[tauri::command(async)]
+pub fn similar_schools(
+    device: State<'_, Device>,
+    args: SchoolRef,
+) -> AppResult<Vec<SimilarSchool>> {
+    device.similar_schools(args.id)
+}
+
+/// `FIELDLOG_SAVE_AS` answers the save dialog with that path: the end-to-end tests drive
+/// the webview, and WebDriver cannot reach a native dialog.
+const SAVE_AS_ENV: &str = "FIELDLOG_SAVE_AS";
+
+/// Asks where to save with the system's dialog, then writes the ledger there, emitting
+/// progress every 1,000 rows. `None` when the person cancelled.
+#[tauri::command(async)]
+pub fn export_ledger<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+    device: State<'_, Device>,
+    args: ExportLedger,
+) -> AppResult<Option<Exported>> {
+    let total = device.ledger_rows(&args.filter)?;
+    let extension = args.format.extension();
+    let suggested = format!("工作台账-{}.{extension}", args.filter.year);
+    let file = match std::env::var_os(SAVE_AS_ENV) {
+        Some(path) if !path.is_empty() => Some(std::path::PathBuf::from(path)),
+        _ => {
+            use tauri_plugin_dialog::DialogExt;
+            app.dialog()
+                .file()
+                .set_file_name(&suggested)
+                .add_filter(extension.to_uppercase(), &[extension])
+                .blocking_save_file()
+                .and_then(|path| path.into_path().ok())
+        }
+    };
+    let Some(file) = file else {
+        return Ok(None);
+    };
+    let emit = |rows| {
+        if let Err(error) = app.emit(EXPORT_EVENT, ExportProgress { rows, total }) {
+            tracing::warn!(%error, "could not emit the export progress");
+        }
+    };
+    emit(0);
+    let exported = device.export_ledger(&args.filter, args.format, &file, &mut |rows| {
+        if rows % 1000 == 0 {
+            emit(rows);
+        }
+    })?;
+    emit(exported.rows);
+    Ok(Some(exported))
 }

@@ -14,7 +14,8 @@ use fieldlog_app_api::{
 use fieldlog_core::{Options, PhotoToAttach, Store, VisitFilter, VisitSave};
 use fieldlog_domain::CourseSummary;
 use fieldlog_domain::{
-    CourseId, Field, Pairing, School, SchoolId, SchoolStatus, Student, Visit, VisitId, VisitStatus,
+    CourseId, Field, Pairing, ReviewState, School, SchoolId, SchoolStatus, Student, Visit, VisitId,
+    VisitStatus,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -62,7 +63,7 @@ impl Device {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> AppResult<T>) -> AppResult<T> {
+    pub(crate) fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> AppResult<T>) -> AppResult<T> {
         let mut guard = self.lock();
         let store = guard.as_mut().ok_or_else(|| {
             AppError(CommandError::new(
@@ -86,6 +87,8 @@ impl Device {
                 let enrollment = store.enrollment()?.map(|e| EnrollmentInfo {
                     url: e.url,
                     member: e.member,
+                    role: e.role,
+                    districts: e.districts,
                     last_sync_at: e.last_sync_at,
                 });
                 (Some(info), enrollment)
@@ -255,6 +258,8 @@ impl Device {
                 .collect();
             let course = visit_course(store, &visit)?;
             Ok(VisitDetail {
+                review: store.visit_review(id)?,
+                history: store.history(id)?,
                 summary: summary(visit, &badges, &names),
                 school,
                 conflicts,
@@ -414,6 +419,7 @@ struct Badges {
     /// Photo files the bureau does not hold yet.
     waiting_files: BTreeSet<String>,
     conflicted: BTreeSet<String>,
+    reviews: BTreeMap<VisitId, ReviewState>,
 }
 
 impl Badges {
@@ -427,15 +433,19 @@ impl Badges {
                 .into_iter()
                 .map(|c| c.record_id)
                 .collect(),
+            reviews: store.review_states()?,
         })
     }
 
-    /// Conflict first (a person must act), then verified, then whether the bureau has the
-    /// visit and its photo files.
+    /// Conflict or a coordinator's flag first (a person must act), then verified, then
+    /// whether the bureau has the visit and its photo files.
     fn of(&self, visit: &Visit) -> Badge {
+        let review = self.reviews.get(&visit.id).copied();
         if self.conflicted.contains(&visit.id.to_string()) {
             Badge::Conflict
-        } else if visit.status == VisitStatus::Verified {
+        } else if review == Some(ReviewState::Flagged) {
+            Badge::Flagged
+        } else if review == Some(ReviewState::Verified) || visit.status == VisitStatus::Verified {
             Badge::Verified
         } else if self.enrolled
             && !self.waiting.contains(&visit.id.to_string())
@@ -504,7 +514,7 @@ fn pairing_row(pairing: Pairing, names: &BTreeMap<SchoolId, String>) -> PairingR
     }
 }
 
-fn school_names(store: &Store) -> AppResult<BTreeMap<SchoolId, String>> {
+pub(crate) fn school_names(store: &Store) -> AppResult<BTreeMap<SchoolId, String>> {
     Ok(store
         .schools()?
         .into_iter()

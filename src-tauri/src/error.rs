@@ -1,6 +1,7 @@
 //! The one place where failures become the UI's `{kind, message_key, details}`.
 
-use fieldlog_app_api::{CommandError, ErrorKind};
+use fieldlog_app_api::{CommandError, ErrorKind, Explained};
+use fieldlog_domain::Lang;
 use serde::{Serialize, Serializer};
 
 /// A command's failure. Serializes as [`CommandError`]; `?` converts core errors.
@@ -62,6 +63,22 @@ pub fn command_error(error: &fieldlog_core::Error) -> CommandError {
             return refused;
         }
         E::BadResponse { .. } | E::SyncUnfinished { .. } => ErrorKind::BadResponse,
+        E::NotCoordinator
+        | E::OutsideRegion { .. }
+        | E::MergeIntoItself(_)
+        | E::MergeCycle { .. }
+        | E::NotMerged(_)
+        | E::VisitDeleted(_)
+        | E::SchoolNotPending { .. }
+        | E::SchoolNotRegistered { .. }
+        | E::NotResolvable { .. } => {
+            let mut refused = CommandError::new(ErrorKind::Decision, error.to_string());
+            refused.details.explained = Some(Box::new(Explained {
+                zh_cn: error.message(Lang::ZhCn),
+                en: error.message(Lang::En),
+            }));
+            return refused;
+        }
         // The device's own files: the database, documents, disk. New core variants land here
         // until they get a kind of their own.
         _ => ErrorKind::Storage,

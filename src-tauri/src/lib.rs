@@ -12,6 +12,7 @@
 //! `FIELDLOG_REPORT_FIRST_RENDER` prints `first-render` when the UI is up (benchmark).
 
 pub mod commands;
+pub mod desk;
 pub mod device;
 pub mod error;
 pub mod sync_task;
@@ -47,6 +48,16 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
         commands::members,
         commands::sync_now,
         commands::ui_ready,
+        commands::review_queue,
+        commands::decide,
+        commands::visit_history,
+        commands::dashboard,
+        commands::figure_visits,
+        commands::targets,
+        commands::set_targets,
+        commands::registry,
+        commands::similar_schools,
+        commands::export_ledger,
     ])
 }
 
@@ -58,6 +69,7 @@ pub fn run() {
         .with_writer(std::io::stderr)
         .init();
     let app = with_commands(tauri::Builder::default())
+        .plugin(tauri_plugin_dialog::init())
         .setup(|app| {
             let data_dir = match std::env::var_os("FIELDLOG_DATA_DIR") {
                 Some(dir) if !dir.is_empty() => PathBuf::from(dir),

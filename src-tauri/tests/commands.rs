@@ -826,3 +826,146 @@ fn a_pairing_names_a_member_fetched_from_the_bureau_and_ends_on_a_day() {
     let listed = app.ok(cmd::LIST_PAIRINGS, json!(null));
     assert_eq!(listed[0]["pairing"]["until"], "2026-06-30");
 }
+
+/// Makes the app's device a coordinator of the test registry's districts, as an enrollment
+/// with that role records it (no bureau needed here; the app e2e test enrolls for real).
+fn act_as_coordinator(store: &fieldlog_core::Store) {
+    let conn = rusqlite::Connection::open(store.path()).unwrap();
+    let device_id = store.device().id.to_string();
+    conn.execute(
+        "INSERT OR REPLACE INTO bureau (singleton, url, token, device_id, member, role,
+             districts, enrolled_at)
+         VALUES (1, 'http://127.0.0.1:9', 'token', ?1, '王协调', 'coordinator',
+                 '[\"南山区\",\"青溪县\"]', 0)",
+        [device_id],
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_coordinator_merges_a_pair_takes_a_pending_school_flags_a_visit_and_sees_the_figures() {
+    use fieldlog_core::{Options, ReportFilter, Store};
+    let app = App::new();
+    app.set_up();
+    let mut store = Store::open(app.dir.path(), Options::default()).unwrap();
+    store
+        .import_schools_csv(
+            "name,district,area,level,enrollment\n南山小学,南山区,城区,小学,900\n\
+             青溪县龙潭镇中心小学,青溪县,乡村,小学,420\n"
+                .as_bytes(),
+        )
+        .unwrap();
+    let today = chrono::Local::now().date_naive();
+    let visit = |school: &str, students: i64| -> fieldlog_domain::VisitInput {
+        serde_json::from_value(json!({
+            "school": school, "date": today.to_string(), "activities": ["lecture"],
+            "topic": "水的三态", "audience": {"students": students}
+        }))
+        .unwrap()
+    };
+    let a = store.add_visit(&visit("南山小学", 80), today).unwrap();
+    // A crew mate logs the same stop on another phone; a bundle brings it here.
+    let other_dir = tempfile::tempdir().unwrap();
+    let mut teammate =
+        Store::init(other_dir.path(), "二号机", "caravan-1", Options::default()).unwrap();
+    let scope = fieldlog_core::bundle::ExportScope::All;
+    teammate
+        .import_bundle(&store.export_bundle(&scope).unwrap().0)
+        .unwrap();
+    let b = teammate.add_visit(&visit("南山小学", 70), today).unwrap();
+    store
+        .import_bundle(&teammate.export_bundle(&scope).unwrap().0)
+        .unwrap();
+    let pending = app.ok(
+        cmd::ADD_SCHOOL,
+        json!({"school": {"name": "南山镇小学", "district": "南山区", "area": "urban"}}),
+    );
+    let rural = store
+        .add_visit(&visit("青溪县龙潭镇中心小学", 40), today)
+        .unwrap();
+    act_as_coordinator(&store);
+    let overview = app.ok(cmd::OVERVIEW, json!({}));
+    assert_eq!(overview["enrollment"]["role"], "coordinator");
+
+    let queue: fieldlog_app_api::desk::QueueView = typed(&app.ok(cmd::REVIEW_QUEUE, json!({})));
+    assert_eq!(queue.duplicates.len(), 1, "{queue:?}");
+    assert_eq!(
+        queue.duplicates[0].differing,
+        [fieldlog_domain::Field::Students]
+    );
+    assert_eq!(queue.pending_schools.len(), 1);
+    assert_eq!(
+        queue.pending_schools[0].similar[0].school.fields.name,
+        "南山小学"
+    );
+
+    // A merge into itself is refused, with the reason in both languages.
+    let refused = app.err(
+        cmd::DECIDE,
+        json!({"action": "merge", "keep": a.id, "other": a.id, "audience": "keep"}),
+    );
+    assert_eq!(refused["kind"], "decision", "{refused}");
+    assert!(
+        !refused["details"]["explained"]["zh_cn"]
+            .as_str()
+            .unwrap()
+            .is_empty()
+    );
+
+    app.ok(
+        cmd::DECIDE,
+        json!({"action": "merge", "keep": a.id, "other": b.id, "audience": "sum"}),
+    );
+    app.ok(
+        cmd::DECIDE,
+        json!({"action": "merge_school", "pending": pending["id"], "into": queue.pending_schools[0].similar[0].school.id}),
+    );
+    app.ok(
+        cmd::DECIDE,
+        json!({"action": "flag", "visit": rural.id, "note": "请补充照片"}),
+    );
+    let queue: fieldlog_app_api::desk::QueueView = typed(&app.ok(cmd::REVIEW_QUEUE, json!({})));
+    assert!(queue.duplicates.is_empty() && queue.pending_schools.is_empty());
+
+    let detail = app.ok(cmd::VISIT_DETAIL, json!({"id": rural.id}));
+    assert_eq!(detail["summary"]["badge"], "flagged", "{detail}");
+    assert_eq!(detail["review"]["flag_note"], "请补充照片");
+    assert_eq!(detail["history"].as_array().unwrap().len(), 1);
+
+    let year = chrono::Datelike::year(&today);
+    let board: fieldlog_domain::Dashboard = typed(&app.ok(cmd::DASHBOARD, json!({"year": year})));
+    let (first, last) = (
+        chrono::NaiveDate::from_ymd_opt(year, 1, 1),
+        chrono::NaiveDate::from_ymd_opt(year, 12, 31),
+    );
+    let expected = store
+        .report(&ReportFilter {
+            from: first,
+            to: last,
+            district: None,
+        })
+        .unwrap();
+    assert_eq!(board.report, expected);
+    assert_eq!((board.report.visits, board.report.audience), (2, 190));
+    let behind: fieldlog_domain::FigureVisits = typed(&app.ok(
+        cmd::FIGURE_VISITS,
+        json!({"filter": {"year": year}, "figure": "rural_lectures"}),
+    ));
+    assert_eq!(behind.total, 1);
+    assert_eq!(behind.visits[0].id, rural.id);
+
+    let targets = app.ok(
+        cmd::SET_TARGETS,
+        json!({"year": year, "goals": [["lectures", "4"], ["rural_lecture_share", "20%"]]}),
+    );
+    assert_eq!(targets.as_array().unwrap().len(), 2, "{targets}");
+    let refused = app.err(
+        cmd::SET_TARGETS,
+        json!({"year": year, "goals": [["lectures", "很多"]]}),
+    );
+    assert_eq!(field_keys(&refused), ["target"]);
+
+    let rows = app.ok(cmd::REGISTRY, json!({"query": "nsxx"}));
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    assert_eq!(rows[0]["visits"], 1);
+}

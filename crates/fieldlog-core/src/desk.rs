@@ -12,7 +12,7 @@ use crate::store::{ReportFilter, Store};
 use chrono::{Datelike, NaiveDate};
 use fieldlog_domain::{
     Area, Dashboard, District, DistrictCount, Figure, FigureVisit, FigureVisits, MonthCount,
-    RegistryRow, ReviewState, School, SchoolId, SchoolStatus, SimilarSchool,
+    RegistryRow, ReviewState, School, SchoolId, SchoolStatus, SimilarSchool, VisitId,
 };
 use rusqlite::{Connection, params};
 use std::collections::BTreeMap;
@@ -344,6 +344,25 @@ impl Store {
     /// The registry as its screen lists it ([`registry`]).
     pub fn registry(&self, filter: &RegistryFilter) -> Result<Vec<RegistryRow>> {
         registry(&self.conn, &self.path, filter)
+    }
+
+    /// Each visit a coordinator reviewed (verified, flagged, or fixed after a flag), by id.
+    pub fn review_states(&self) -> Result<BTreeMap<VisitId, ReviewState>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, review FROM visits WHERE review != 'unreviewed'")
+            .db(&self.path)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .db(&self.path)?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (id, review) = row.db(&self.path)?;
+            if let (Ok(id), Ok(state)) = (id.parse(), ReviewState::parse(&review)) {
+                out.insert(id, state);
+            }
+        }
+        Ok(out)
     }
 
     /// Registered schools close to a pending one ([`similar_schools`]).

@@ -6,22 +6,10 @@ use crate::ledger::Conflict;
 use crate::projection::{self, query_records};
 use crate::store::ReportFilter;
 use chrono::NaiveDate;
-use fieldlog_domain::{DuplicatePair, School, Visit, VisitId};
+pub use fieldlog_domain::QueuedVisit;
+use fieldlog_domain::{DuplicatePair, School, Visit};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-
-/// A visit waiting for a coordinator, with what a list needs to show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QueuedVisit {
-    pub id: VisitId,
-    pub date: NaiveDate,
-    pub school: String,
-    pub team: String,
-    pub created_by: String,
-    /// The note of the flag the volunteer answered (for fixed visits).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub note: String,
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReviewQueue {

@@ -59,8 +59,8 @@ pub use kinds::{
 };
 pub use report::Report;
 pub use review::{
-    AudienceRule, Decision, DecisionKind, DuplicatePair, DuplicateReason, Goal, ReviewState,
-    Target, TargetKey, TargetProgress, VisitReview,
+    AudienceRule, Decision, DecisionKind, DuplicatePair, DuplicateReason, Goal, QueuedVisit,
+    ReviewState, Target, TargetKey, TargetProgress, VisitReview,
 };
 pub use school::{School, SchoolFields, SchoolInput};
 pub use visit::{Audience, Cohort, Donations, Visit, VisitFields, VisitInput};

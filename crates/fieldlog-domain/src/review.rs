@@ -269,3 +269,16 @@ pub struct VisitReview {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duplicate_of: Option<VisitId>,
 }
+
+/// A visit waiting for a coordinator, with what a list needs to show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedVisit {
+    pub id: VisitId,
+    pub date: chrono::NaiveDate,
+    pub school: String,
+    pub team: String,
+    pub created_by: String,
+    /// The note of the flag the volunteer answered (for fixed visits).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
+}

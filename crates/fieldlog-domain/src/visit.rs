@@ -179,6 +179,31 @@ pub struct VisitFields {
     pub attendance: BTreeSet<StudentId>,
 }
 
+impl VisitFields {
+    /// The fields a person entered differently in two visits (what a duplicate pair shows
+    /// highlighted).
+    pub fn differing(&self, other: &VisitFields) -> Vec<Field> {
+        let (a, b) = (self, other);
+        [
+            (Field::School, a.school == b.school),
+            (Field::Date, a.date == b.date),
+            (Field::Activities, a.activities == b.activities),
+            (Field::Topic, a.topic == b.topic),
+            (Field::Presenters, a.presenters == b.presenters),
+            (Field::Students, a.audience.students == b.audience.students),
+            (Field::Teachers, a.audience.teachers == b.audience.teachers),
+            (Field::Others, a.audience.others == b.audience.others),
+            (Field::Books, a.donations.books == b.donations.books),
+            (Field::Kits, a.donations.kits == b.donations.kits),
+            (Field::Notes, a.notes == b.notes),
+        ]
+        .into_iter()
+        .filter(|(_, same)| !same)
+        .map(|(field, _)| field)
+        .collect()
+    }
+}
+
 impl VisitInput {
     /// Checks every field and reports all failures at once.
     pub fn validate(&self, ctx: &Context<'_>) -> Result<VisitFields, ValidationErrors> {

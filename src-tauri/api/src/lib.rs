@@ -12,11 +12,13 @@
 //! assert!(json.contains(r#""kind":"offline""#));
 //! ```
 
+pub mod desk;
+
 use fieldlog_domain::sync::Refusal;
 use fieldlog_domain::{
-    Area, CourseId, CourseInput, CourseSummary, EnrolledMember, FieldError, Pairing, PairingId,
-    PairingInput, SchoolId, SchoolInput, SchoolStatus, Student, StudentId, StudentInput, Visit,
-    VisitId, VisitInput,
+    Area, CourseId, CourseInput, CourseSummary, Decision, EnrolledMember, FieldError, Pairing,
+    PairingId, PairingInput, Role, SchoolId, SchoolInput, SchoolStatus, Student, StudentId,
+    StudentInput, Visit, VisitId, VisitInput, VisitReview,
 };
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +51,17 @@ pub mod cmd {
     pub const END_PAIRING: &str = "end_pairing";
     /// The members the bureau enrolled: the list held, or fetched again first.
     pub const MEMBERS: &str = "members";
+    // The coordinator's desk.
+    pub const REVIEW_QUEUE: &str = "review_queue";
+    pub const DECIDE: &str = "decide";
+    pub const VISIT_HISTORY: &str = "visit_history";
+    pub const DASHBOARD: &str = "dashboard";
+    pub const FIGURE_VISITS: &str = "figure_visits";
+    pub const TARGETS: &str = "targets";
+    pub const SET_TARGETS: &str = "set_targets";
+    pub const REGISTRY: &str = "registry";
+    pub const SIMILAR_SCHOOLS: &str = "similar_schools";
+    pub const EXPORT_LEDGER: &str = "export_ledger";
     /// The UI rendered its first screen (for the cold-start benchmark).
     pub const UI_READY: &str = "ui_ready";
 }
@@ -107,6 +120,10 @@ pub struct DeviceInfo {
 pub struct EnrollmentInfo {
     pub url: String,
     pub member: String,
+    /// A coordinator's device opens the desk.
+    pub role: Role,
+    /// A coordinator's region.
+    pub districts: Vec<String>,
     pub last_sync_at: Option<i64>,
 }
 
@@ -216,14 +233,17 @@ pub enum Badge {
     Verified,
     /// A field holds concurrent values.
     Conflict,
+    /// A coordinator asked for a fix.
+    Flagged,
 }
 
 impl Badge {
-    pub const ALL: [Badge; 4] = [
+    pub const ALL: [Badge; 5] = [
         Badge::Draft,
         Badge::Synced,
         Badge::Verified,
         Badge::Conflict,
+        Badge::Flagged,
     ];
 
     pub fn key(self) -> &'static str {
@@ -232,6 +252,7 @@ impl Badge {
             Badge::Synced => "synced",
             Badge::Verified => "verified",
             Badge::Conflict => "conflict",
+            Badge::Flagged => "flagged",
         }
     }
 }
@@ -245,11 +266,17 @@ pub struct VisitSummary {
 }
 
 /// `visit_detail`: a visit with its school and every field holding concurrent values.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VisitDetail {
     pub summary: VisitSummary,
     pub school: Option<SchoolHit>,
     pub conflicts: Vec<FieldConflict>,
+    /// Verified, or flagged with the coordinator's note ("需要修改：…") until fixed.
+    #[serde(default)]
+    pub review: VisitReview,
+    /// Every coordinator decision about the visit, oldest first.
+    #[serde(default)]
+    pub history: Vec<Decision>,
     /// The course the visit is a session of, if any.
     #[serde(default)]
     pub course: Option<VisitCourse>,
@@ -412,10 +439,13 @@ pub enum ErrorKind {
     Storage,
     /// Kept for another team (a course's roster: its team and coordinators only).
     NotAllowed,
+    /// A coordinator's decision that cannot be made (outside the region, a merge into
+    /// itself or a cycle, a school no longer pending…): `details.explained` says why.
+    Decision,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 12] = [
+    pub const ALL: [ErrorKind; 13] = [
         ErrorKind::Invalid,
         ErrorKind::NotSetUp,
         ErrorKind::NotFound,
@@ -428,6 +458,7 @@ impl ErrorKind {
         ErrorKind::BadResponse,
         ErrorKind::Storage,
         ErrorKind::NotAllowed,
+        ErrorKind::Decision,
     ];
 
     pub fn key(self) -> &'static str {
@@ -444,6 +475,7 @@ impl ErrorKind {
             ErrorKind::BadResponse => "bad_response",
             ErrorKind::Storage => "storage",
             ErrorKind::NotAllowed => "not_allowed",
+            ErrorKind::Decision => "decision",
         }
     }
 }
@@ -466,9 +498,19 @@ pub struct ErrorDetails {
     /// language ([`Refusal::explain`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refusal: Option<Refusal>,
+    /// For [`ErrorKind::Decision`]: why, in both languages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explained: Option<Box<Explained>>,
     /// The technical cause, for support (English).
     #[serde(default)]
     pub cause: String,
+}
+
+/// A message in the UI's two languages.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Explained {
+    pub zh_cn: String,
+    pub en: String,
 }
 
 impl CommandError {
