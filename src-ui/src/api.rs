@@ -95,16 +95,19 @@ pub async fn stage_photo(file: &web_sys::File) -> Result<StagedPhoto, CommandErr
 
 /// Calls `on_state` with every sync state the shell emits, for the life of the page.
 pub async fn listen_sync(on_state: impl Fn(SyncState) + 'static) {
+    listen(fieldlog_app_api::SYNC_EVENT, on_state).await;
+}
+
+/// Calls `on_event` with the payload of every `event` the shell emits, for the life of the
+/// page.
+pub async fn listen<T: DeserializeOwned + 'static>(event: &str, on_event: impl Fn(T) + 'static) {
     let handler = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
         let payload = js_sys::Reflect::get(&event, &"payload".into()).unwrap_or(JsValue::NULL);
-        if let Ok(state) = serde_wasm_bindgen::from_value::<SyncState>(payload) {
-            on_state(state);
+        if let Ok(payload) = serde_wasm_bindgen::from_value::<T>(payload) {
+            on_event(payload);
         }
     });
-    if tauri_listen(fieldlog_app_api::SYNC_EVENT, &handler)
-        .await
-        .is_ok()
-    {
+    if tauri_listen(event, &handler).await.is_ok() {
         // The listener lives as long as the page.
         handler.forget();
     }

@@ -7,7 +7,7 @@ use crate::visits::Detail;
 use crate::widgets::SyncPill;
 use crate::{api, home, settings, visits};
 use fieldlog_app_api::{Overview, SyncState, cmd};
-use fieldlog_domain::{CourseId, Lang, VisitId};
+use fieldlog_domain::{CourseId, Lang, Role, VisitId};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use std::time::Duration;
@@ -102,8 +102,10 @@ pub fn App() -> impl IntoView {
     }
 }
 
-#[component]
-fn Shell() -> impl IntoView {
+/// Sets up what every page shares: the stored language, the [`Ctx`] (overview, sync
+/// events, the ticking clock, notices), `<html lang>`, and telling the shell once the first
+/// screen is up.
+pub fn provide_page_ctx() -> Ctx {
     let i18n = use_i18n();
     if let Some(locale) = stored_locale() {
         i18n.set_locale(locale);
@@ -162,6 +164,25 @@ fn Shell() -> impl IntoView {
         }
     });
 
+    ctx
+}
+
+#[component]
+fn Shell() -> impl IntoView {
+    let i18n = use_i18n();
+    let ctx = provide_page_ctx();
+    // A coordinator's device opens the desk (its own page); `?field` keeps the field screens.
+    Effect::new(move |_| {
+        let coordinator = ctx
+            .overview
+            .get()
+            .and_then(|o| o.enrollment)
+            .is_some_and(|e| e.role == Role::Coordinator);
+        let search = window().location().search().unwrap_or_default();
+        if coordinator && !search.contains("field") {
+            let _ = window().location().replace("/desk/index.html");
+        }
+    });
     let screen = move || match ctx.screen.get() {
         Screen::Home => home::Home().into_any(),
         Screen::Editor(id) => view! { <Editor id=id /> }.into_any(),

@@ -9,7 +9,7 @@ use crate::i18n::*;
 use crate::widgets::{BadgeView, ErrorBox, local_time};
 use fieldlog_app_api::{CommandError, ListVisits, VisitDetail, VisitRef, VisitSummary, cmd};
 use fieldlog_domain::course::session_label;
-use fieldlog_domain::{Field, SchoolId, VisitId};
+use fieldlog_domain::{Field, ReviewState, SchoolId, VisitId};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use std::collections::BTreeMap;
@@ -222,6 +222,9 @@ fn DetailBody(detail: VisitDetail) -> impl IntoView {
     };
     let photos = visit.photos.clone();
     let no_photos = photos.is_empty();
+    // A coordinator's "please fix" shows until the visit is edited (then it is fixed).
+    let flag_note = (detail.review.state == Some(ReviewState::Flagged))
+        .then(|| detail.review.flag_note.clone());
     view! {
         <article class="card detail-card">
             <header class="detail-head">
@@ -232,6 +235,11 @@ fn DetailBody(detail: VisitDetail) -> impl IntoView {
                 {move || format!("{district} · {}", area.map(|a| a.label(lang())).unwrap_or_default())}
                 " · "{t!(i18n, detail.recorded_by)}" "{visit.created_by.clone()}
             </p>
+            {flag_note.map(|note| view! {
+                <p class="warning" id="flag-note" role="alert">
+                    {move || t_string!(i18n, detail.flag_note, note = note.clone()).to_string()}
+                </p>
+            })}
             <dl class="detail-list">{rows}</dl>
             <h3>{t!(i18n, editor.photos)}</h3>
             {no_photos.then(|| view! { <p class="empty">{t!(i18n, detail.no_photos)}</p> })}

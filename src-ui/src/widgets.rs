@@ -71,6 +71,17 @@ pub fn error_text(i18n: I18nContext<Locale>, error: &CommandError) -> String {
         ErrorKind::BadResponse => t_string!(i18n, error.bad_response),
         ErrorKind::Storage => t_string!(i18n, error.storage),
         ErrorKind::NotAllowed => t_string!(i18n, error.not_allowed),
+        ErrorKind::Decision => {
+            let why = error
+                .details
+                .explained
+                .as_ref()
+                .map(|e| match i18n.get_locale() {
+                    Locale::zh_CN => e.zh_cn.clone(),
+                    Locale::en => e.en.clone(),
+                });
+            return t_string!(i18n, error.decision, reason = why.unwrap_or_default()).to_string();
+        }
     };
     text.to_string()
 }
@@ -188,6 +199,7 @@ pub fn BadgeView(badge: Badge) -> impl IntoView {
         Badge::Synced => t_string!(i18n, badge.synced),
         Badge::Verified => t_string!(i18n, badge.verified),
         Badge::Conflict => t_string!(i18n, badge.conflict),
+        Badge::Flagged => t_string!(i18n, badge.flagged),
     };
     view! { <span class=format!("badge badge-{}", badge.key())>{label}</span> }
 }
