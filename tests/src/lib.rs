@@ -9,6 +9,7 @@
 
 pub mod bureau;
 pub mod fuzz;
+pub mod libreoffice;
 pub mod proxy;
 
 /// The machine a benchmark ran on: CPU model and cores.

@@ -7,9 +7,9 @@
 
 use crate::{TestDevice, bureau_bin, demo_registry};
 use fieldlog_tests::bureau::Bureau;
+use fieldlog_tests::libreoffice::sheets_as_csv;
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::Command;
 
 /// The figures the scenario must end with (see each visit below).
 fn expected_report() -> Value {
@@ -448,7 +448,7 @@ fn a_coordinator_takes_a_regions_logs_to_published_figures() {
     );
 
     for xlsx in ["device.xlsx", "bureau.xlsx"] {
-        let sheets = libreoffice_csv(Path::new(&file(xlsx)), dir.path());
+        let sheets = libreoffice_csv(Path::new(&file(xlsx)));
         assert_eq!(sheets[0], rows, "{xlsx}: 工作台账 as LibreOffice reads it");
         let summary = &sheets[1];
         let figure = |label: &str| {
@@ -510,34 +510,12 @@ fn csv_rows(text: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// Every sheet of `xlsx` as LibreOffice converts it to CSV (UTF-8), in sheet order.
-fn libreoffice_csv(xlsx: &Path, dir: &Path) -> Vec<Vec<Vec<String>>> {
-    let out = tempfile::tempdir_in(dir).unwrap();
-    let profile = tempfile::tempdir_in(dir).unwrap();
-    let status = Command::new("libreoffice")
-        .arg(format!(
-            "-env:UserInstallation=file://{}",
-            profile.path().display()
-        ))
-        .args(["--headless", "--convert-to"])
-        // UTF-8 (76), comma, quote, all sheets (-1) into <name>-<sheet>.csv.
-        .arg("csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1")
-        .arg("--outdir")
-        .arg(out.path())
-        .arg(xlsx)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("libreoffice runs (cargo xtask test installs libreoffice-calc)");
-    assert!(status.success());
-    let stem = xlsx.file_stem().unwrap().to_str().unwrap();
-    ["工作台账", "汇总", "审核记录"]
+/// Every sheet of `xlsx` as LibreOffice reads it, in sheet order, without empty rows.
+fn libreoffice_csv(xlsx: &Path) -> Vec<Vec<Vec<String>>> {
+    sheets_as_csv(xlsx, &["工作台账", "汇总", "审核记录"])
         .iter()
-        .map(|sheet| {
-            let path = out.path().join(format!("{stem}-{sheet}.csv"));
-            let text = std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            csv_rows(&text)
+        .map(|text| {
+            csv_rows(text)
                 .into_iter()
                 .filter(|r| r.iter().any(|c| !c.is_empty()))
                 .collect()
