@@ -276,25 +276,39 @@ impl Drop for Display {
     }
 }
 
+/// Whom `run --demo --coordinator` enrolls the app as (the bureau's first coordinator).
+const COORDINATOR: &str = "王协调";
+
 const RUN_HELP: &str = "\
-Usage: cargo xtask run [--demo | --cli]
+Usage: cargo xtask run [--demo [--coordinator] | --cli]
 
 Builds the UI (trunk) and the app with the UI embedded, then launches it on your display.
-  --demo  also starts a local bureau on loopback with assets/demo-registry.csv and enrolls the
-          app in team caravan-1, so sync works at once (data under <target dir>/demo/);
-          Enter in this terminal takes the bureau out of signal, and Enter again brings it back
-  --cli   instead walks through the fieldlog CLI on a fresh data dir";
+  --demo         also starts a local bureau on loopback with assets/demo-registry.csv and
+                 enrolls the app in team caravan-1, so sync works at once (data under
+                 <target dir>/demo/); Enter in this terminal takes the bureau out of signal,
+                 and Enter again brings it back
+  --coordinator  with --demo: the bureau holds a generated region instead (3,000 visits over
+                 this year and the last in 7 districts, logged by 8 crew and tutor devices,
+                 with duplicates, conflicts and schools entered in the field), and the app is
+                 enrolled as its coordinator 王协调, synced before it opens
+  --cli          instead walks through the fieldlog CLI on a fresh data dir";
 
 pub fn run(args: &[String]) -> Result<()> {
-    let demo = match args.first().map(String::as_str) {
-        None => false,
-        Some("--demo") => true,
-        Some("-h" | "--help") => {
-            println!("{RUN_HELP}");
-            return Ok(());
+    let (mut demo, mut coordinator) = (false, false);
+    for arg in args {
+        match arg.as_str() {
+            "--demo" => demo = true,
+            "--coordinator" => coordinator = true,
+            "-h" | "--help" => {
+                println!("{RUN_HELP}");
+                return Ok(());
+            }
+            other => bail!("unknown option `{other}`\n\n{RUN_HELP}"),
         }
-        Some(other) => bail!("unknown option `{other}`\n\n{RUN_HELP}"),
-    };
+    }
+    if coordinator && !demo {
+        bail!("--coordinator goes with --demo\n\n{RUN_HELP}");
+    }
     let root = sh::workspace_root()?;
     println!("==> toolchain");
     let tools = ensure_app_toolchain(&root)?;
@@ -306,42 +320,17 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     let mut env: Vec<(&str, OsString)> = Vec::new();
     let bureau = if demo {
-        let (bureau_bin, cli_bin) = build_servers(&root)?;
+        let servers = build_servers(&root)?;
         let stamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or_default();
         let demo_dir = sh::target_dir(&root).join("demo");
-        let bureau = DemoBureau::start(
-            &root,
-            &bureau_bin,
-            &demo_dir.join(format!("bureau-{stamp}")),
-        )?;
-        let device_dir = demo_dir.join(format!("app-{stamp}"));
-        let device = device_dir.to_string_lossy().into_owned();
-        let code = bureau.code("caravan-1", "演示志愿者")?;
-        for cli_args in [
-            vec![
-                "--data-dir",
-                &device,
-                "init",
-                "--device-name",
-                "演示平板",
-                "--team",
-                "caravan-1",
-            ],
-            vec!["--data-dir", &device, "enroll", &bureau.url, &code],
-        ] {
-            println!("$ {}", sh::display("fieldlog", &cli_args));
-            sh::run(&root, &cli_bin, &cli_args)?;
-        }
-        println!(
-            "==> demo: bureau at {}; the app's data dir is {device}\n    \
-             to see what reached the bureau: {} --data-dir {} visits",
-            bureau.url,
-            bureau_bin.display(),
-            bureau.dir.display()
-        );
+        let (bureau, device_dir) = if coordinator {
+            coordinator_demo(&root, &servers, &demo_dir.join(format!("region-{stamp}")))?
+        } else {
+            volunteer_demo(&root, &servers, &demo_dir, stamp)?
+        };
         env.push(("FIELDLOG_DATA_DIR", device_dir.into_os_string()));
         Some(bureau)
     } else {
@@ -360,6 +349,100 @@ pub fn run(args: &[String]) -> Result<()> {
         bail!("the app exited with {status}");
     }
     Ok(())
+}
+
+/// `run --demo`: a bureau with the demo registry, and the app's data dir enrolled in team
+/// caravan-1.
+fn volunteer_demo(
+    root: &Path,
+    (bureau_bin, cli_bin): &(PathBuf, PathBuf),
+    demo_dir: &Path,
+    stamp: u64,
+) -> Result<(DemoBureau, PathBuf)> {
+    let bureau = DemoBureau::start(root, bureau_bin, &demo_dir.join(format!("bureau-{stamp}")))?;
+    let device_dir = demo_dir.join(format!("app-{stamp}"));
+    let device = device_dir.to_string_lossy().into_owned();
+    let code = bureau.code("caravan-1", "演示志愿者", "volunteer")?;
+    for cli_args in [
+        vec![
+            "--data-dir",
+            &device,
+            "init",
+            "--device-name",
+            "演示平板",
+            "--team",
+            "caravan-1",
+        ],
+        vec!["--data-dir", &device, "enroll", &bureau.url, &code],
+    ] {
+        println!("$ {}", sh::display("fieldlog", &cli_args));
+        sh::run(root, cli_bin, &cli_args)?;
+    }
+    println!(
+        "==> demo: bureau at {}; the app's data dir is {device}\n    \
+         to see what reached the bureau: {} --data-dir {} visits",
+        bureau.url,
+        bureau_bin.display(),
+        bureau.dir.display()
+    );
+    Ok((bureau, device_dir))
+}
+
+/// `run --demo --coordinator`: a bureau holding a generated region ([`crate::region`]), and the
+/// app's data dir enrolled as the region's coordinator and synced, so the app opens on it.
+fn coordinator_demo(
+    root: &Path,
+    (bureau_bin, cli_bin): &(PathBuf, PathBuf),
+    region_dir: &Path,
+) -> Result<(DemoBureau, PathBuf)> {
+    let generator = crate::region::build_generator(root)?;
+    println!("==> the region");
+    let bureau_dir = region_dir.join("bureau");
+    crate::region::setup(root, &generator, bureau_bin, &bureau_dir)?;
+    let bureau = DemoBureau::serve_existing(bureau_bin, &bureau_dir)?;
+    let phones_dir = region_dir.join("devices");
+    let summary = crate::region::generate(
+        root,
+        &generator,
+        bureau_bin,
+        &bureau_dir,
+        &bureau.url,
+        &phones_dir,
+    )?;
+    println!("==> the app, enrolled as the coordinator {COORDINATOR}");
+    let device_dir = region_dir.join("app");
+    let device = device_dir.to_string_lossy().into_owned();
+    let code = bureau.code("bureau", COORDINATOR, "coordinator")?;
+    for cli_args in [
+        vec![
+            "--data-dir",
+            &device,
+            "init",
+            "--device-name",
+            "协调员电脑",
+            "--team",
+            "bureau",
+        ],
+        vec!["--data-dir", &device, "enroll", &bureau.url, &code],
+        vec!["--data-dir", &device, "sync"],
+        vec!["--data-dir", &device, "report"],
+    ] {
+        println!("$ {}", sh::display("fieldlog", &cli_args));
+        sh::run(root, cli_bin, &cli_args)?;
+    }
+    crate::region::check(root, &generator, &device_dir, &summary)?;
+    println!(
+        "==> demo: bureau at {} (data dir {})\n    \
+         the app's data dir (coordinator {COORDINATOR}) is {device}\n    \
+         the crew and tutor devices' data dirs are under {}, what was made in {}\n    \
+         the review queue from the command line: {} --data-dir {device} review",
+        bureau.url,
+        bureau.dir.display(),
+        phones_dir.display(),
+        summary.display(),
+        cli_bin.display(),
+    );
+    Ok((bureau, device_dir))
 }
 
 /// While the demo app runs, each Enter on the terminal takes the bureau out of signal or
@@ -395,7 +478,8 @@ fn signal_switch(mut bureau: DemoBureau, app: &mut Child) -> Result<ExitStatus> 
     }
 }
 
-/// A `fieldlog-bureau serve` for the demo: team caravan-1 and the demo registry.
+/// A `fieldlog-bureau serve` for the demo: team caravan-1 and the demo registry, or a
+/// generated region.
 struct DemoBureau {
     bin: PathBuf,
     dir: PathBuf,
@@ -432,6 +516,11 @@ impl DemoBureau {
             // The coordinator's code is printed; the demo does not need it.
             sh::capture(root, bin, &full)?;
         }
+        DemoBureau::serve_existing(bin, dir)
+    }
+
+    /// Serves a bureau already set up in `dir` on a free loopback port.
+    fn serve_existing(bin: &Path, dir: &Path) -> Result<DemoBureau> {
         let (child, url) = serve(bin, dir, "127.0.0.1:0")?;
         Ok(DemoBureau {
             bin: bin.to_path_buf(),
@@ -460,7 +549,9 @@ impl DemoBureau {
         Ok(())
     }
 
-    fn code(&self, team: &str, member: &str) -> Result<String> {
+    /// A one-time enrollment code for `member` of `team` with `role` (volunteer or
+    /// coordinator; a coordinator's team is `bureau`).
+    fn code(&self, team: &str, member: &str, role: &str) -> Result<String> {
         let data_dir = self.dir.to_string_lossy().into_owned();
         let out = sh::capture(
             &self.dir,
@@ -474,6 +565,8 @@ impl DemoBureau {
                 team,
                 "--member",
                 member,
+                "--role",
+                role,
             ],
         )?;
         let key = "\"code\":\"";

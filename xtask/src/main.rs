@@ -24,6 +24,7 @@ mod bench;
 mod ci;
 mod demo;
 mod fuzz;
+mod region;
 mod sh;
 mod soak;
 

@@ -9,6 +9,7 @@
 mod cli;
 mod coordinators;
 mod courses;
+mod demo_region;
 mod durability;
 mod fuzz_replay;
 mod hostile;
