@@ -225,6 +225,7 @@ fn DetailBody(detail: VisitDetail) -> impl IntoView {
     // A coordinator's "please fix" shows until the visit is edited (then it is fixed).
     let flag_note = (detail.review.state == Some(ReviewState::Flagged))
         .then(|| detail.review.flag_note.clone());
+    let history = detail.history.clone();
     view! {
         <article class="card detail-card">
             <header class="detail-head">
@@ -246,6 +247,21 @@ fn DetailBody(detail: VisitDetail) -> impl IntoView {
             <ul class="photo-list">
                 {photos.into_iter().map(|p| view! { <SavedPhoto photo=p /> }).collect_view()}
             </ul>
+            {(!history.is_empty()).then(|| view! {
+                <h3>{t!(i18n, detail.history)}</h3>
+                <ul class="history" id="visit-history">
+                    {history.into_iter().map(|d| {
+                        let when = local_time(d.at);
+                        let who = d.member.clone();
+                        view! {
+                            <li>
+                                <span>{move || d.describe(lang())}</span>
+                                <small class="muted">{format!(" · {who} · {when}")}</small>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            })}
         </article>
     }
 }

@@ -17,7 +17,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const TRUNK_VERSION: &str = "0.21.14";
 const TAURI_DRIVER_VERSION: &str = "2.1.0";
-const BINARYEN_VERSION: &str = "132";
+const BINARYEN_VERSION: &str = "132.0.0";
+/// ECharts for the desk's charts, trimmed by esbuild to what `src-ui/vendor/echarts-entry.mjs`
+/// uses (about 200 KB gzip instead of 370), and bundled locally: nothing loads from the network.
+const ECHARTS_PACKAGES: [(&str, &str); 2] = [("echarts", "6.1.0"), ("esbuild", "0.28.2")];
 const APP_PACKAGE: &str = "fieldlog-app";
 const APP_BIN: &str = "fieldlog-app";
 const REGISTRY: &str = "assets/demo-registry.csv";
@@ -97,19 +100,8 @@ pub fn ensure_app_toolchain(root: &Path) -> Result<Tools> {
             .collect();
         sh::run_env(root, &cargo, &args, &env).with_context(|| format!("installing {spec}"))?;
     }
-    let npm_dir = tools_dir(root).join("binaryen");
-    let wasm_opt = npm_dir.join("node_modules/.bin/wasm-opt");
-    let have = sh::capture(root, &wasm_opt, &["--version"]).unwrap_or_default();
-    if have.contains(&format!("version {BINARYEN_VERSION}")) {
-        println!("    wasm-opt {BINARYEN_VERSION}: present");
-    } else {
-        std::fs::create_dir_all(&npm_dir)?;
-        let package = format!("binaryen@{BINARYEN_VERSION}");
-        let prefix = npm_dir.to_string_lossy().into_owned();
-        let args = ["install", "--prefix", prefix.as_str(), package.as_str()];
-        println!("$ {}", sh::display("npm", &args));
-        sh::run(root, "npm", &args).context("installing binaryen from npm")?;
-    }
+    let npm_dir = ensure_npm_packages(root, "binaryen", &[("binaryen", BINARYEN_VERSION)])?;
+    ensure_npm_packages(root, "echarts", &ECHARTS_PACKAGES)?;
     let mut paths = vec![npm_dir.join("node_modules/.bin"), cargo_bin_dir()];
     paths.extend(std::env::split_paths(
         &std::env::var_os("PATH").unwrap_or_default(),
@@ -117,6 +109,44 @@ pub fn ensure_app_toolchain(root: &Path) -> Result<Tools> {
     Ok(Tools {
         path: std::env::join_paths(paths).context("joining PATH")?,
     })
+}
+
+/// Installs npm `packages` (name, version) under `<app tools>/<dir>` unless each is there
+/// at its version; returns that directory.
+pub fn ensure_npm_packages(root: &Path, dir: &str, packages: &[(&str, &str)]) -> Result<PathBuf> {
+    let npm_dir = tools_dir(root).join(dir);
+    let present = |name: &str, version: &str| {
+        let manifest = npm_dir.join("node_modules").join(name).join("package.json");
+        std::fs::read_to_string(manifest)
+            .is_ok_and(|json| json.contains(&format!("\"version\": \"{version}\"")))
+    };
+    if packages
+        .iter()
+        .all(|(name, version)| present(name, version))
+    {
+        for (name, version) in packages {
+            println!("    {name} {version} (npm): present");
+        }
+        return Ok(npm_dir);
+    }
+    std::fs::create_dir_all(&npm_dir)?;
+    let prefix = npm_dir.to_string_lossy().into_owned();
+    let specs: Vec<String> = packages
+        .iter()
+        .map(|(name, version)| format!("{name}@{version}"))
+        .collect();
+    let mut args = vec![
+        "install",
+        "--no-audit",
+        "--no-fund",
+        "--prefix",
+        prefix.as_str(),
+    ];
+    args.extend(specs.iter().map(String::as_str));
+    println!("$ {}", sh::display("npm", &args));
+    sh::run(root, "npm", &args)
+        .with_context(|| format!("installing {} from npm", specs.join(" ")))?;
+    Ok(npm_dir)
 }
 
 fn ensure_apt_packages(root: &Path) -> Result<()> {
@@ -174,14 +204,108 @@ fn tools_dir(root: &Path) -> PathBuf {
     sh::target_dir(root).join("app-tools")
 }
 
-/// `trunk build --release` of `src-ui` into `src-ui/dist`.
+/// The UI's two pages into `src-ui/dist`: the field screens (`index.html`), then the
+/// coordinator's desk (`desk/index.html` into `dist/desk`, with the trimmed ECharts bundled
+/// first into `src-ui/vendor/echarts.min.js`). Each is a release `trunk build`.
 pub fn build_ui(root: &Path, tools: &Tools) -> Result<()> {
-    let args = ["build", "--release", "--offline"];
-    println!("$ (cd src-ui && {})", sh::display("trunk", &args));
     let clock = Stopwatch::start();
-    sh::run_env(&root.join("src-ui"), "trunk", &args, &tools.env()).context("building the UI")?;
+    bundle_echarts(root)?;
+    let ui = root.join("src-ui");
+    for args in [
+        &["build", "--release", "--offline"][..],
+        // The target first: `--offline` takes an optional value.
+        &[
+            "build",
+            "desk/index.html",
+            "--release",
+            "--offline",
+            "--dist",
+            "dist/desk",
+            "--public-url",
+            "/desk/",
+        ][..],
+    ] {
+        println!("$ (cd src-ui && {})", sh::display("trunk", args));
+        sh::run_env(&ui, "trunk", args, &tools.env()).context("building the UI")?;
+    }
     println!("    UI built in {:.1} s", clock.seconds());
     Ok(())
+}
+
+/// esbuild of `src-ui/vendor/echarts-entry.mjs` with the ECharts from npm.
+fn bundle_echarts(root: &Path) -> Result<()> {
+    let npm_dir = tools_dir(root).join("echarts");
+    let esbuild = npm_dir.join("node_modules/.bin/esbuild");
+    let vendor = root.join("src-ui/vendor");
+    let entry = vendor.join("echarts-entry.mjs");
+    let out = format!("--outfile={}", vendor.join("echarts.min.js").display());
+    let args = [
+        entry.to_string_lossy().into_owned(),
+        "--bundle".into(),
+        "--minify".into(),
+        "--format=iife".into(),
+        // ECharts is Apache-2.0: its notice stays in the file.
+        "--legal-comments=eof".into(),
+        out,
+    ];
+    // esbuild resolves `echarts/…` from the entry's directory upwards, or NODE_PATH.
+    let node_path = npm_dir.join("node_modules");
+    let env = [("NODE_PATH", node_path.as_os_str())];
+    sh::run_env(root, &esbuild, &args, &env).context("bundling ECharts")
+}
+
+/// The field screens' release wasm (wasm-opt -Oz) before the coordinator's desk existed
+/// (commit 6feb252, this toolchain), in bytes.
+const FIELD_WASM_BEFORE_DESK: u64 = 1_795_566;
+/// How much the desk may grow the field screens' wasm: they must not carry the desk.
+const DESK_GROWTH_LIMIT: f64 = 0.10;
+
+/// The two pages' wasm sizes in `src-ui/dist`.
+#[derive(Debug, Clone, Copy)]
+pub struct UiSizes {
+    pub field: u64,
+    pub desk: u64,
+}
+
+/// The `.wasm` of a built page.
+fn page_wasm(dir: &Path) -> Result<PathBuf> {
+    std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "wasm"))
+        .with_context(|| format!("no .wasm in {}", dir.display()))
+}
+
+/// Fails when the field screens' wasm grew by more than [`DESK_GROWTH_LIMIT`] over its size
+/// before the desk, or when the field page loads the chart library (only the desk may).
+pub fn check_ui_sizes(root: &Path) -> Result<UiSizes> {
+    let dist = root.join("src-ui/dist");
+    let sizes = UiSizes {
+        field: std::fs::metadata(page_wasm(&dist)?)?.len(),
+        desk: std::fs::metadata(page_wasm(&dist.join("desk"))?)?.len(),
+    };
+    let growth = sizes.field as f64 / FIELD_WASM_BEFORE_DESK as f64 - 1.0;
+    println!(
+        "    field wasm {} ({:+.1} % against {} before the desk), desk wasm {}",
+        kb(sizes.field),
+        growth * 100.0,
+        kb(FIELD_WASM_BEFORE_DESK),
+        kb(sizes.desk)
+    );
+    if growth > DESK_GROWTH_LIMIT {
+        bail!(
+            "the field screens' wasm grew {:.1} % (limit {:.0} %): something links the desk's code into it",
+            growth * 100.0,
+            DESK_GROWTH_LIMIT * 100.0
+        );
+    }
+    let field_page = std::fs::read_to_string(dist.join("index.html"))?;
+    let desk_page = std::fs::read_to_string(dist.join("desk/index.html"))?;
+    if field_page.contains("echarts") || !desk_page.contains("echarts.min.js") {
+        bail!("the chart library must load on the desk page only");
+    }
+    Ok(sizes)
 }
 
 /// Builds the app with the UI embedded (`custom-protocol`) and returns the binary.
@@ -611,6 +735,7 @@ fn serve(bin: &Path, dir: &Path, listen: &str) -> Result<(Child, String)> {
 pub fn e2e(root: &Path) -> Result<()> {
     let tools = ensure_app_toolchain(root)?;
     build_ui(root, &tools)?;
+    check_ui_sizes(root)?;
     let app = build_app(root, false)?;
     let (bureau, cli) = build_servers(root)?;
     let display = Display::get(1280, 900)?;
@@ -647,14 +772,16 @@ pub fn bench(args: &[String]) -> Result<()> {
     let tools = ensure_app_toolchain(&root)?;
     build_ui(&root, &tools)?;
     let app = build_app(&root, true)?;
+    check_ui_sizes(&root)?;
     let dist = root.join("src-ui/dist");
-    let wasm = std::fs::read_dir(&dist)?
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|e| e == "wasm"))
-        .context("no .wasm in src-ui/dist")?;
+    let wasm = page_wasm(&dist)?;
     let raw = std::fs::metadata(&wasm)?.len();
     let gzip = gzip_size(&root, &wasm)?;
+    let desk_wasm = page_wasm(&dist.join("desk"))?;
+    let desk_raw = std::fs::metadata(&desk_wasm)?.len();
+    let desk_gzip = gzip_size(&root, &desk_wasm)?;
+    let charts = root.join("src-ui/vendor/echarts.min.js");
+    let charts_gzip = gzip_size(&root, &charts)?;
     let binary = std::fs::metadata(&app)?.len();
     // The release profile keeps line tables for profiling; a shipped binary has none.
     let stripped = tools_dir(&root).join("fieldlog-app.stripped");
@@ -664,9 +791,18 @@ pub fn bench(args: &[String]) -> Result<()> {
     let stripped_gzip = gzip_size(&root, &stripped)?;
     println!("==> sizes");
     println!(
-        "    UI wasm (release, wasm-opt -Oz): {} raw, {} gzip",
+        "    field screens' wasm (release, wasm-opt -Oz): {} raw, {} gzip; before the desk {} raw ({:.3}×)",
         kb(raw),
-        kb(gzip)
+        kb(gzip),
+        kb(FIELD_WASM_BEFORE_DESK),
+        raw as f64 / FIELD_WASM_BEFORE_DESK as f64
+    );
+    println!(
+        "    desk wasm: {} raw, {} gzip; its charts (trimmed ECharts): {} raw, {} gzip",
+        kb(desk_raw),
+        kb(desk_gzip),
+        kb(std::fs::metadata(&charts)?.len()),
+        kb(charts_gzip)
     );
     println!(
         "    app binary (release, UI embedded): {} as built, {} stripped ({} gzip)",

@@ -267,16 +267,7 @@ fn effective_at(conn: &Connection, path: &Path, raw: Visit, depth: usize) -> Res
     Ok(visit)
 }
 
-/// The fields a merge may take from the duplicate into the kept visit.
-pub const TAKEABLE: [Field; 7] = [
-    Field::Date,
-    Field::Activities,
-    Field::Topic,
-    Field::Presenters,
-    Field::Notes,
-    Field::Books,
-    Field::Kits,
-];
+pub use fieldlog_domain::review::TAKEABLE;
 
 fn take_fields(keep: &mut Visit, from: &Visit, fields: &[Field]) {
     let (k, f) = (&mut keep.fields, &from.fields);

@@ -282,3 +282,14 @@ pub struct QueuedVisit {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub note: String,
 }
+
+/// The fields a merge may take from the duplicate into the kept visit.
+pub const TAKEABLE: [Field; 7] = [
+    Field::Date,
+    Field::Activities,
+    Field::Topic,
+    Field::Presenters,
+    Field::Notes,
+    Field::Books,
+    Field::Kits,
+];

@@ -6,20 +6,17 @@
 
 use super::charts::{Chart, ChartClick};
 use super::export::ExportButtons;
-use super::{DeskScreen, use_desk};
-use crate::api;
-use crate::app::{lang_of, use_ctx};
+use super::targets::ProgressRow;
+use super::{DeskScreen, load_latest, use_desk};
+use crate::app::use_ctx;
 use crate::i18n::*;
 use crate::widgets::ErrorBox;
 use chrono::{Datelike, NaiveDate};
 use fieldlog_app_api::CommandError;
 use fieldlog_app_api::cmd;
 use fieldlog_app_api::desk::DeskFilter;
-use fieldlog_domain::{
-    Dashboard as Board, District, Figure, Goal, Lang, TargetKey, TargetProgress,
-};
+use fieldlog_domain::{Dashboard as Board, District, Figure, TargetKey};
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use serde_json::json;
 
 const GREEN: &str = "#1f7a4d";
@@ -60,51 +57,6 @@ fn target_figure(key: TargetKey) -> Option<Figure> {
     }
 }
 
-/// "讲座 34/55", "乡村学校讲座占比 11/55 = 20 %（目标 20 %）", "覆盖区县 4/5".
-pub fn progress_text(target: &TargetProgress, lang: Lang) -> String {
-    let label = target.key.label(lang);
-    let percent = |x: f64| format!("{:.0} %", x * 100.0);
-    match (
-        target.key,
-        target.goal,
-        target.numerator,
-        target.denominator,
-    ) {
-        (
-            TargetKey::RuralLectureShare | TargetKey::PairingRate,
-            Goal::Number(goal),
-            Some(n),
-            Some(d),
-        ) => {
-            let goal = percent(goal);
-            match lang {
-                Lang::ZhCn => format!(
-                    "{label} {n}/{d} = {}（目标 {goal}）",
-                    percent(target.current)
-                ),
-                Lang::En => format!(
-                    "{label} {n}/{d} = {} (goal {goal})",
-                    percent(target.current)
-                ),
-            }
-        }
-        (_, Goal::All, Some(n), Some(d)) => format!("{label} {n}/{d}"),
-        (_, Goal::Number(goal), _, _) => format!("{label} {}/{goal}", target.current),
-        (_, Goal::All, _, _) => label.to_string(),
-    }
-}
-
-/// How full a target's bar is, 0 to 1.
-fn fill(target: &TargetProgress) -> f64 {
-    let share = match (target.goal, target.denominator) {
-        (Goal::All, Some(d)) if d > 0 => target.current / d as f64,
-        (Goal::All, _) => 0.0,
-        (Goal::Number(goal), _) if goal > 0.0 => target.current / goal,
-        (Goal::Number(_), _) => 1.0,
-    };
-    share.clamp(0.0, 1.0)
-}
-
 fn month_span(year: i32, month: u32) -> Option<(NaiveDate, NaiveDate)> {
     let first = NaiveDate::from_ymd_opt(year, month, 1)?;
     let next = if month == 12 {
@@ -121,27 +73,13 @@ pub fn Dashboard() -> impl IntoView {
     let desk = use_desk();
     let board = RwSignal::new(None::<Board>);
     let failure = RwSignal::new(None::<CommandError>);
-    // Only the answer to the latest filter is shown.
-    let asked = StoredValue::new(0u32);
-    Effect::new(move |_| {
-        let filter = desk.filter.get();
-        desk.decided.track();
-        asked.update_value(|n| *n += 1);
-        let this = asked.get_value();
-        spawn_local(async move {
-            let answer = api::call::<_, Board>(cmd::DASHBOARD, &filter).await;
-            if asked.get_value() != this {
-                return;
-            }
-            match answer {
-                Ok(found) => {
-                    board.set(Some(found));
-                    failure.set(None);
-                }
-                Err(error) => failure.set(Some(error)),
-            }
-        });
-    });
+    load_latest(
+        cmd::DASHBOARD,
+        move || desk.filter.get(),
+        board,
+        failure,
+        |_| {},
+    );
     let open = move |figure: Figure| desk.go(DeskScreen::Figure(figure));
     view! {
         <section class="screen dashboard">
@@ -248,7 +186,6 @@ fn FilterBar() -> impl IntoView {
 fn BoardView(board: Board, open: Callback<Figure>) -> impl IntoView {
     let i18n = use_i18n();
     let desk = use_desk();
-    let lang = move || lang_of(i18n.get_locale());
     let report = board.report;
     let figure_card = move |figure: Figure, sub: Option<String>| {
         let key = figure.key();
@@ -435,40 +372,10 @@ fn BoardView(board: Board, open: Callback<Figure>) -> impl IntoView {
             {no_targets.then(|| view! { <p class="muted">{t!(i18n, dashboard.no_targets)}</p> })}
             <ul class="target-rows">
                 {targets.into_iter().map(|target| {
-                    let key = target.key;
-                    let text = {
-                        let target = target.clone();
-                        move || progress_text(&target, lang())
-                    };
-                    let width = format!("width: {:.1}%", fill(&target) * 100.0);
-                    let missing = target.missing_districts.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("、");
-                    let coverage = key == TargetKey::DistrictsCovered;
-                    let met = target.met;
-                    let figure = target_figure(key);
-                    view! {
-                        <li class="target-row" id=format!("target-{}", key.key())>
-                            <button type="button" class="target-open" disabled=figure.is_none()
-                                on:click=move |_| { if let Some(f) = figure { open.run(f) } }>
-                                <span class="target-text">{text}</span>
-                                {met.then(|| view! { <span class="tag tag-met">{t!(i18n, dashboard.met)}</span> })}
-                            </button>
-                            <div class="progress" role="progressbar"
-                                aria-valuenow=format!("{:.0}", fill(&target) * 100.0) aria-valuemin="0" aria-valuemax="100">
-                                <div class="progress-bar" style=width></div>
-                            </div>
-                            {coverage.then(|| {
-                                let missing = missing.clone();
-                                view! {
-                                    <p class="target-missing" id="target-missing">
-                                        {move || if missing.is_empty() {
-                                            t_string!(i18n, dashboard.all_covered).to_string()
-                                        } else {
-                                            t_string!(i18n, dashboard.not_covered, districts = missing.clone()).to_string()
-                                        }}
-                                    </p>
-                                }
-                            })}
-                        </li>
+                    let on_open = target_figure(target.key).map(|figure| Callback::new(move |()| open.run(figure)));
+                    match on_open {
+                        Some(on_open) => view! { <ProgressRow progress=target on_open=on_open /> }.into_any(),
+                        None => view! { <ProgressRow progress=target /> }.into_any(),
                     }
                 }).collect_view()}
             </ul>

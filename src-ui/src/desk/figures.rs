@@ -2,8 +2,7 @@
 //! them; each opens the visit.
 
 use super::dashboard::figure_label;
-use super::{DeskScreen, use_desk};
-use crate::api;
+use super::{DeskScreen, load_latest, use_desk};
 use crate::app::lang_of;
 use crate::i18n::*;
 use crate::widgets::ErrorBox;
@@ -12,7 +11,6 @@ use fieldlog_app_api::cmd;
 use fieldlog_app_api::desk::FigureArgs;
 use fieldlog_domain::{Figure, FigureVisits as Behind};
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 
 #[component]
 pub fn FigureVisits(figure: Figure) -> impl IntoView {
@@ -21,19 +19,11 @@ pub fn FigureVisits(figure: Figure) -> impl IntoView {
     let lang = move || lang_of(i18n.get_locale());
     let behind = RwSignal::new(None::<Behind>);
     let failure = RwSignal::new(None::<CommandError>);
-    Effect::new(move |_| {
-        let args = FigureArgs {
-            filter: desk.filter.get(),
-            figure,
-        };
-        desk.decided.track();
-        spawn_local(async move {
-            match api::call::<_, Behind>(cmd::FIGURE_VISITS, &args).await {
-                Ok(found) => behind.set(Some(found)),
-                Err(error) => failure.set(Some(error)),
-            }
-        });
-    });
+    let args = move || FigureArgs {
+        filter: desk.filter.get(),
+        figure,
+    };
+    load_latest(cmd::FIGURE_VISITS, args, behind, failure, |_| {});
     let period = move || {
         let filter = desk.filter.get();
         let (from, to) = filter.span();

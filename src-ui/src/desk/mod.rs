@@ -24,10 +24,13 @@ use crate::app::{provide_page_ctx, store_locale};
 use crate::i18n::*;
 use crate::widgets::SyncPill;
 use chrono::Datelike;
+use fieldlog_app_api::CommandError;
 use fieldlog_app_api::desk::{DeskFilter, EXPORT_EVENT, ExportProgress};
 use fieldlog_domain::{Figure, Role, VisitId};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// Which desk screen is showing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +75,48 @@ impl DeskCtx {
 
 pub fn use_desk() -> DeskCtx {
     expect_context::<DeskCtx>()
+}
+
+/// Loads `command` with what `args` reads, again whenever that or a decision changes, into
+/// `into` (failures into `failure`). Only the answer to the latest call counts, and one equal
+/// to what is shown leaves it as it is, so open forms survive a background sync. `on_answer`
+/// sees each answer that counts first.
+pub fn load_latest<A, R>(
+    command: &'static str,
+    args: impl Fn() -> A + 'static,
+    into: RwSignal<Option<R>>,
+    failure: RwSignal<Option<CommandError>>,
+    on_answer: impl Fn(&R) + Clone + 'static,
+) where
+    A: Serialize + 'static,
+    R: DeserializeOwned + PartialEq + Send + Sync + 'static,
+{
+    let desk = use_desk();
+    let latest = StoredValue::new(0_u32);
+    Effect::new(move |_| {
+        desk.decided.track();
+        let args = args();
+        let asked = latest.get_value() + 1;
+        latest.set_value(asked);
+        let on_answer = on_answer.clone();
+        spawn_local(async move {
+            let answer = api::call::<_, R>(command, &args).await;
+            // A later call (or leaving the screen) makes this answer stale.
+            if latest.try_get_value() != Some(asked) {
+                return;
+            }
+            match answer {
+                Ok(found) => {
+                    failure.set(None);
+                    on_answer(&found);
+                    if into.with_untracked(|shown| shown.as_ref() != Some(&found)) {
+                        into.set(Some(found));
+                    }
+                }
+                Err(error) => failure.set(Some(error)),
+            }
+        });
+    });
 }
 
 #[component]

@@ -6,7 +6,7 @@
 //! desk and confirm) and [`ConflictResolver`] (pick one value of a field, or type one).
 
 use super::registry::{ApproveSchoolForm, MergeSchoolPicker};
-use super::{DeskCtx, DeskScreen, use_desk};
+use super::{DeskCtx, DeskScreen, load_latest, use_desk};
 use crate::api;
 use crate::app::{Ctx, lang_of, use_ctx};
 use crate::i18n::*;
@@ -15,22 +15,12 @@ use fieldlog_app_api::desk::{
     ConflictView, Decide, DuplicateView, PendingSchool, QueueView, VisitCard,
 };
 use fieldlog_app_api::{CommandError, ConflictValue, cmd};
+use fieldlog_domain::review::TAKEABLE;
 use fieldlog_domain::{AudienceRule, Decision, Field, FieldError, Lang, QueuedVisit, VisitId};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde::Serialize;
 use std::collections::BTreeSet;
-
-/// Fields a merge's kept visit may take from the other (core's `review::TAKEABLE`).
-const TAKEABLE: [Field; 7] = [
-    Field::Date,
-    Field::Activities,
-    Field::Topic,
-    Field::Presenters,
-    Field::Notes,
-    Field::Books,
-    Field::Kits,
-];
 
 /// The rows of a visit shown side by side with its suspected duplicate.
 const PAIR_ROWS: [Field; 12] = [
@@ -176,44 +166,23 @@ impl Section {
 #[component]
 pub fn Queue() -> impl IntoView {
     let i18n = use_i18n();
-    let desk = use_desk();
     let queue = RwSignal::new(None::<QueueView>);
     let failure = RwSignal::new(None::<CommandError>);
     let section = RwSignal::new(Section::Duplicates);
-    // Until the coordinator picks a section, open the first one with work in it.
     let chosen = RwSignal::new(false);
-    let latest = StoredValue::new(0_u32);
     // Loaded (or failed): the sections show. A memo, so a reload does not redraw them.
     let loaded = Memo::new(move |_| queue.with(Option::is_some) || failure.with(Option::is_some));
-    Effect::new(move |_| {
-        desk.decided.track();
-        let asked = latest.get_value() + 1;
-        latest.set_value(asked);
-        spawn_local(async move {
-            let answer = api::call0::<QueueView>(cmd::REVIEW_QUEUE).await;
-            // A later load (or leaving the screen) makes this answer stale.
-            if latest.try_get_value() != Some(asked) {
-                return;
-            }
-            match answer {
-                Ok(found) => {
-                    failure.set(None);
-                    let first = Section::ALL.into_iter().find(|s| s.count(&found) > 0);
-                    if !chosen.get_untracked()
-                        && section.get_untracked().count(&found) == 0
-                        && let Some(first) = first
-                    {
-                        section.set(first);
-                    }
-                    // An identical answer (a sync that changed nothing here) keeps open forms.
-                    if queue.with_untracked(|q| q.as_ref() != Some(&found)) {
-                        queue.set(Some(found));
-                    }
-                }
-                Err(error) => failure.set(Some(error)),
-            }
-        });
-    });
+    // Until the coordinator picks a section, open the first one with work in it.
+    let open_first = move |found: &QueueView| {
+        let first = Section::ALL.into_iter().find(|s| s.count(found) > 0);
+        if !chosen.get_untracked()
+            && section.get_untracked().count(found) == 0
+            && let Some(first) = first
+        {
+            section.set(first);
+        }
+    };
+    load_latest(cmd::REVIEW_QUEUE, || (), queue, failure, open_first);
     let tab = move |s: Section| {
         let label = move || match s {
             Section::Duplicates => t_string!(i18n, queue.tab_duplicates),

@@ -5,8 +5,8 @@
 //!
 //! [`ApproveSchoolForm`] and [`MergeSchoolPicker`] serve the review queue too.
 
+use super::load_latest;
 use super::queue::{Decider, Refusals, cap, content_key};
-use super::use_desk;
 use crate::api;
 use crate::app::{lang_of, use_ctx};
 use crate::i18n::*;
@@ -26,7 +26,6 @@ const SHOWN_ROWS: usize = 300;
 #[component]
 pub fn Registry() -> impl IntoView {
     let i18n = use_i18n();
-    let desk = use_desk();
     let ctx = use_ctx();
     let lang = move || lang_of(i18n.get_locale());
     let query = RwSignal::new(String::new());
@@ -35,33 +34,13 @@ pub fn Registry() -> impl IntoView {
     let status = RwSignal::new(None::<SchoolStatus>);
     let rows = RwSignal::new(None::<Vec<RegistryRow>>);
     let failure = RwSignal::new(None::<CommandError>);
-    let latest = StoredValue::new(0_u32);
-    Effect::new(move |_| {
-        desk.decided.track();
-        let args = RegistryArgs {
-            query: query.get().trim().to_string(),
-            district: district.get(),
-            area: area.get(),
-            status: status.get(),
-        };
-        let asked = latest.get_value() + 1;
-        latest.set_value(asked);
-        spawn_local(async move {
-            let answer = api::call::<_, Vec<RegistryRow>>(cmd::REGISTRY, &args).await;
-            if latest.try_get_value() != Some(asked) {
-                return;
-            }
-            match answer {
-                Ok(found) => {
-                    failure.set(None);
-                    if rows.with_untracked(|r| r.as_ref() != Some(&found)) {
-                        rows.set(Some(found));
-                    }
-                }
-                Err(error) => failure.set(Some(error)),
-            }
-        });
-    });
+    let args = move || RegistryArgs {
+        query: query.get().trim().to_string(),
+        district: district.get(),
+        area: area.get(),
+        status: status.get(),
+    };
+    load_latest(cmd::REGISTRY, args, rows, failure, |_| {});
     let districts = move || {
         ctx.overview
             .get()

@@ -4,7 +4,7 @@
 //! prefilled with the goals in force. Only the goals changed are saved.
 
 use super::queue::cap;
-use super::use_desk;
+use super::{load_latest, use_desk};
 use crate::api;
 use crate::app::{lang_of, use_ctx};
 use crate::i18n::*;
@@ -84,31 +84,11 @@ pub fn Targets() -> impl IntoView {
     let district = RwSignal::new(desk.filter.get_untracked().district);
     let targets = RwSignal::new(None::<Vec<TargetProgress>>);
     let failure = RwSignal::new(None::<CommandError>);
-    let latest = StoredValue::new(0_u32);
-    Effect::new(move |_| {
-        desk.decided.track();
-        let args = TargetsArgs {
-            year: year.get(),
-            district: district.get(),
-        };
-        let asked = latest.get_value() + 1;
-        latest.set_value(asked);
-        spawn_local(async move {
-            let answer = api::call::<_, Vec<TargetProgress>>(cmd::TARGETS, &args).await;
-            if latest.try_get_value() != Some(asked) {
-                return;
-            }
-            match answer {
-                Ok(found) => {
-                    failure.set(None);
-                    if targets.with_untracked(|t| t.as_ref() != Some(&found)) {
-                        targets.set(Some(found));
-                    }
-                }
-                Err(error) => failure.set(Some(error)),
-            }
-        });
-    });
+    let args = move || TargetsArgs {
+        year: year.get(),
+        district: district.get(),
+    };
+    load_latest(cmd::TARGETS, args, targets, failure, |_| {});
     let districts = move || {
         ctx.overview
             .get()
@@ -194,7 +174,12 @@ pub fn Targets() -> impl IntoView {
 }
 
 #[component]
-fn ProgressRow(progress: TargetProgress) -> impl IntoView {
+pub(super) fn ProgressRow(
+    progress: TargetProgress,
+    /// Opens the visits behind the target (the dashboard's rows).
+    #[prop(optional)]
+    on_open: Option<Callback<()>>,
+) -> impl IntoView {
     let i18n = use_i18n();
     let lang = move || lang_of(i18n.get_locale());
     let key = progress.key;
@@ -218,10 +203,18 @@ fn ProgressRow(progress: TargetProgress) -> impl IntoView {
         .join("、");
     let met = progress.met;
     view! {
-        <li class="target-progress" data-key=key.key() data-met=met.to_string()>
+        <li class="target-progress" id=format!("target-progress-{}", key.key())
+            data-key=key.key() data-met=met.to_string()>
             <div class="row-main">
                 <span class="row-title">
-                    {move || cap(key.label(lang()))}
+                    {match on_open {
+                        Some(open) => view! {
+                            <button type="button" class="link target-open" on:click=move |_| open.run(())>
+                                {move || cap(key.label(lang()))}
+                            </button>
+                        }.into_any(),
+                        None => view! { <span>{move || cap(key.label(lang()))}</span> }.into_any(),
+                    }}
                     {place.map(|p| view! { <span class="tag district">{p}</span> })}
                 </span>
                 <span class="target-figures">

@@ -4,8 +4,7 @@
 //! note (the volunteer sees it on their phone), or undo a merge.
 
 use super::queue::{ConflictResolver, Decider, Refusals, cap};
-use super::{DeskScreen, use_desk};
-use crate::api;
+use super::{DeskScreen, load_latest, use_desk};
 use crate::app::lang_of;
 use crate::editor::SavedPhoto;
 use crate::i18n::*;
@@ -15,7 +14,6 @@ use fieldlog_app_api::{CommandError, VisitDetail, VisitRef, cmd};
 use fieldlog_domain::course::session_label;
 use fieldlog_domain::{Decision, Field, ReviewState, VisitId};
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 
 #[component]
 pub fn DeskVisit(id: VisitId) -> impl IntoView {
@@ -23,27 +21,13 @@ pub fn DeskVisit(id: VisitId) -> impl IntoView {
     let desk = use_desk();
     let detail = RwSignal::new(None::<VisitDetail>);
     let failure = RwSignal::new(None::<CommandError>);
-    let latest = StoredValue::new(0_u32);
-    Effect::new(move |_| {
-        desk.decided.track();
-        let asked = latest.get_value() + 1;
-        latest.set_value(asked);
-        spawn_local(async move {
-            let answer = api::call::<_, VisitDetail>(cmd::VISIT_DETAIL, &VisitRef { id }).await;
-            if latest.try_get_value() != Some(asked) {
-                return;
-            }
-            match answer {
-                Ok(found) => {
-                    failure.set(None);
-                    if detail.with_untracked(|d| d.as_ref() != Some(&found)) {
-                        detail.set(Some(found));
-                    }
-                }
-                Err(error) => failure.set(Some(error)),
-            }
-        });
-    });
+    load_latest(
+        cmd::VISIT_DETAIL,
+        move || VisitRef { id },
+        detail,
+        failure,
+        |_| {},
+    );
     // Redrawn only when the detail changes, not on every reload.
     let body = Memo::new(move |_| detail.get());
     view! {
