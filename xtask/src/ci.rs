@@ -8,6 +8,11 @@
 //! target it needs, `exiftool` (for the photo tests) and `libreoffice-calc` (to open the
 //! exported work ledger) through apt-get, and the app's toolchain
 //! ([`crate::app::ensure_app_toolchain`]), only what is missing.
+//!
+//! After the app's end-to-end step, the package install test
+//! ([`crate::bundle::check_debug_package`]) packages the debug build that step made and installs
+//! it in a clean Debian 12 chroot (about 1 minute; 2½ the first time on a machine, which
+//! debootstraps and downloads the dependencies once).
 
 use crate::sh::{self, Stopwatch};
 use anyhow::{Context, Result, bail};
@@ -96,6 +101,7 @@ pub fn test(args: &[String]) -> Result<()> {
             println!("  {}", sh::display("cargo", step.args));
         }
         println!("  then the app's end-to-end tests (see `cargo xtask run --help`)");
+        println!("  then the package install test (cargo xtask bundle --check --debug)");
         println!("  then cargo xtask fuzz --seconds {FUZZ_SMOKE_SECONDS} (each target)");
         return Ok(());
     }
@@ -132,6 +138,17 @@ pub fn test(args: &[String]) -> Result<()> {
     crate::app::e2e(&root)
         .with_context(|| format!("step `app e2e` failed after {:.1} s", clock.seconds()))?;
     println!("    app e2e: ok in {:.1} s", clock.seconds());
+    println!(
+        "==> package install test (the e2e step's build as a .deb, in a clean Debian 12 chroot)"
+    );
+    let clock = Stopwatch::start();
+    crate::bundle::check_debug_package(&root).with_context(|| {
+        format!(
+            "step `package install test` failed after {:.1} s",
+            clock.seconds()
+        )
+    })?;
+    println!("    package install test: ok in {:.1} s", clock.seconds());
     println!("==> fuzz smoke ({FUZZ_SMOKE_SECONDS} s per target from its corpus)");
     let clock = Stopwatch::start();
     crate::fuzz::run(
@@ -145,7 +162,7 @@ pub fn test(args: &[String]) -> Result<()> {
     println!("    fuzz smoke: ok in {:.1} s", clock.seconds());
     println!(
         "==> all {} steps passed in {:.1} s",
-        STEPS.len() + 3,
+        STEPS.len() + 4,
         total.seconds()
     );
     Ok(())

@@ -7,6 +7,8 @@
 //! - [`demo`] — `cargo xtask run --cli`: builds the `fieldlog` CLI and walks through a demo session
 //!   on a fresh data dir.
 //! - [`bench`] — `cargo xtask bench <target>`: runs one named benchmark suite.
+//! - [`bundle`] — `cargo xtask bundle [--check] [--debug]`: the app as a .deb (Tauri bundler), and
+//!   the test that installs it in a clean Debian 12 chroot and waits for its home screen.
 //! - [`fuzz`] — `cargo xtask fuzz [--seconds N] [--runs N] [TARGET]`: runs the cargo-fuzz targets under a
 //!   memory cap and reports executions per target.
 //! - [`soak`] — `cargo xtask soak`: the SIGKILL and bureau-kill durability tests, 1,000 each.
@@ -21,6 +23,7 @@
 
 mod app;
 mod bench;
+mod bundle;
 mod ci;
 mod demo;
 mod fuzz;
@@ -39,6 +42,9 @@ Commands:
   test           Install what is missing, then run what CI runs: fmt, clippy, the wasm
                  builds, the workspace tests and the app's end-to-end tests
   bench <target> Run a benchmark suite (`cargo xtask bench` lists the targets)
+  bundle [--check] [--debug]
+                 Build the app (release) and package it as a .deb; --check then installs
+                 it in a clean Debian 12 chroot and waits for its home screen under Xvfb
   fuzz [--seconds N] [--runs N] [TARGET]
                  Run each fuzz target (or TARGET) for N seconds (default 1800) under a
                  2 GiB memory cap; installs cargo-fuzz if missing
@@ -64,6 +70,7 @@ fn main() -> ExitCode {
         "run" => app::run(rest),
         "test" => ci::test(rest),
         "bench" => bench::bench(rest),
+        "bundle" => bundle::bundle(rest),
         "fuzz" => fuzz::fuzz(rest),
         "soak" => soak::soak(rest),
         unknown => {
