@@ -17,82 +17,19 @@
 
 use fieldlog_core::decide::{Export, MergeRequest};
 use fieldlog_core::{FixedClock, Options, ReportFilter, Store};
-use fieldlog_domain::{AudienceRule, Visit, VisitId, VisitInput};
+use fieldlog_domain::{AudienceRule, Visit};
 use fieldlog_tests::bureau::Bureau;
+use fieldlog_tests::region::{self, DISTRICTS, SCHOOLS_PER_DISTRICT, START_MS, VISITS};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const VISITS: usize = 100_000;
-const DISTRICTS: usize = 20;
-const SCHOOLS_PER_DISTRICT: usize = 100;
-/// 2024-01-01 00:00 UTC.
-const START_MS: i64 = 1_704_067_200_000;
-const DAYS: i64 = 1096;
-
 fn release_bin(var: &str) -> PathBuf {
     std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
         panic!("{var} names a release binary (cargo xtask bench coordinator sets it)")
     })
-}
-
-fn district(d: usize) -> String {
-    format!("测试{:02}县", d + 1)
-}
-
-fn school(n: usize) -> String {
-    let d = n / SCHOOLS_PER_DISTRICT;
-    format!("{}第{:03}小学", district(d), n % SCHOOLS_PER_DISTRICT + 1)
-}
-
-fn registry(dir: &Path) -> PathBuf {
-    let mut csv = String::from("name,district,area,level,enrollment\n");
-    for n in 0..DISTRICTS * SCHOOLS_PER_DISTRICT {
-        let area = if n % 5 < 2 { "乡村" } else { "城区" };
-        csv.push_str(&format!(
-            "{},{},{area},小学,{}\n",
-            school(n),
-            district(n / SCHOOLS_PER_DISTRICT),
-            200 + n % 900
-        ));
-    }
-    let path = dir.join("registry.csv");
-    std::fs::write(&path, csv).unwrap();
-    path
-}
-
-/// A small deterministic generator, so every run measures the same region.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1);
-        ((self.0 >> 33) % n as u64) as usize
-    }
-}
-
-fn visit_input(rng: &mut Lcg, date: chrono::NaiveDate) -> VisitInput {
-    let activities = match rng.next(10) {
-        0..=5 => vec!["lecture"],
-        6..=8 => vec!["experiment_show", "hands_on"],
-        _ => vec!["lecture", "teacher_training"],
-    };
-    serde_json::from_value(serde_json::json!({
-        "school": school(rng.next(DISTRICTS * SCHOOLS_PER_DISTRICT)),
-        "date": date.to_string(),
-        "activities": activities,
-        "topic": format!("第{}课：{}", rng.next(16) + 1, ["水的三态", "磁铁的秘密", "声音的传播", "植物的一生"][rng.next(4)]),
-        "presenters": "李老师",
-        "audience": {"students": 20 + rng.next(200), "teachers": 1 + rng.next(6), "others": rng.next(10)},
-        "donations": {"books": rng.next(30), "kits": rng.next(2)},
-        "notes": "学生积极参与",
-    }))
-    .unwrap()
 }
 
 fn median<T>(mut f: impl FnMut() -> T) -> Duration {
@@ -237,8 +174,12 @@ fn main() {
         DISTRICTS * SCHOOLS_PER_DISTRICT
     );
 
-    let districts: Vec<String> = (0..DISTRICTS).map(district).collect();
-    let bureau = Bureau::start_region(&bureau_bin, &registry(scratch.path()), &districts.join(","));
+    let districts = region::districts();
+    let bureau = Bureau::start_region(
+        &bureau_bin,
+        &region::registry(scratch.path()),
+        &districts.join(","),
+    );
     let device_dir = scratch.path().join("device");
     let clock = FixedClock::at(START_MS);
     let options = Options {
@@ -250,28 +191,8 @@ fn main() {
     sync(&mut store);
 
     let t = Instant::now();
-    let mut rng = Lcg(2026);
+    let region::Recorded { ids, twins } = region::record(&mut store, &clock, VISITS);
     let today: chrono::NaiveDate = "2027-01-01".parse().unwrap();
-    let step = DAYS * 86_400_000 / VISITS as i64;
-    let mut ids: Vec<VisitId> = Vec::with_capacity(VISITS);
-    let mut twins: Vec<(VisitId, VisitId)> = Vec::new();
-    let mut previous: Option<VisitInput> = None;
-    for n in 0..VISITS {
-        let date = chrono::DateTime::from_timestamp_millis(fieldlog_core::Clock::now_ms(&clock))
-            .unwrap()
-            .date_naive();
-        let input = match previous.take() {
-            Some(input) if n % 20 == 0 => input,
-            _ => visit_input(&mut rng, date),
-        };
-        let id = store.add_visit(&input, today).unwrap().id;
-        if n % 20 == 0 && n > 0 {
-            twins.push((ids[n - 1], id));
-        }
-        ids.push(id);
-        previous = Some(input);
-        clock.advance(step);
-    }
     println!(
         "recorded on the coordinator device in {:.0} s",
         t.elapsed().as_secs_f64()

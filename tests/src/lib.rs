@@ -11,6 +11,7 @@ pub mod bureau;
 pub mod fuzz;
 pub mod libreoffice;
 pub mod proxy;
+pub mod region;
 
 /// The machine a benchmark ran on: CPU model and cores.
 pub fn machine() -> String {

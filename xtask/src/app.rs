@@ -334,8 +334,13 @@ pub fn build_app(root: &Path, release: bool) -> Result<PathBuf> {
 
 /// Builds the bureau and CLI binaries (debug) the demo and the tests drive.
 fn build_servers(root: &Path) -> Result<(PathBuf, PathBuf)> {
+    build_servers_in(root, false)
+}
+
+/// The bureau and CLI binaries, in release for the benchmarks.
+fn build_servers_in(root: &Path, release: bool) -> Result<(PathBuf, PathBuf)> {
     let cargo = sh::cargo();
-    let args = [
+    let mut args = vec![
         "build",
         "--locked",
         "-p",
@@ -343,10 +348,13 @@ fn build_servers(root: &Path) -> Result<(PathBuf, PathBuf)> {
         "-p",
         "fieldlog-cli",
     ];
+    if release {
+        args.push("--release");
+    }
     println!("$ {}", sh::display(&cargo, &args));
     sh::run(root, &cargo, &args)?;
-    let debug = sh::target_dir(root).join("debug");
-    Ok((debug.join("fieldlog-bureau"), debug.join("fieldlog")))
+    let dir = sh::target_dir(root).join(if release { "release" } else { "debug" });
+    Ok((dir.join("fieldlog-bureau"), dir.join("fieldlog")))
 }
 
 /// An X display: `$DISPLAY` if set, or a private Xvfb that lives as long as this value.
@@ -824,7 +832,35 @@ pub fn bench(args: &[String]) -> Result<()> {
     times.sort();
     let median = times[times.len() / 2];
     println!("    median: {:.0} ms", median.as_secs_f64() * 1e3);
-    Ok(())
+
+    println!("==> the desk's dashboard over 100,000 visits (release app and CLI, Xvfb)");
+    let (bureau, cli) = build_servers_in(&root, true)?;
+    let display = Display::get(1280, 900)?;
+    let artifacts = sh::target_dir(&root).join("app-e2e");
+    let cargo = sh::cargo();
+    let args = [
+        "test",
+        "--release",
+        "--locked",
+        "-p",
+        "fieldlog-app-e2e",
+        "--test",
+        "desk_bench",
+        "--",
+        "--ignored",
+        "--nocapture",
+    ];
+    println!("$ {}", sh::display(&cargo, &args));
+    let env = [
+        ("PATH", tools.path.clone()),
+        ("DISPLAY", OsString::from(&display.name)),
+        ("FIELDLOG_APP_BIN", app.into_os_string()),
+        ("FIELDLOG_BUREAU_BIN", bureau.into_os_string()),
+        ("FIELDLOG_CLI_BIN", cli.into_os_string()),
+        ("FIELDLOG_E2E_ARTIFACTS", artifacts.into_os_string()),
+    ];
+    let env: Vec<(&str, &OsStr)> = env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+    sh::run_env(&root, &cargo, &args, &env)
 }
 
 /// Time from exec to the UI's `first-render` mark, which the app prints on stdout when

@@ -138,6 +138,7 @@ async fn desk_journey(
     client.set_window_size(1280, 900).await?;
     // A coordinator's device opens the desk, at the queue.
     wait_for(client, "#nav-queue").await?;
+    set_lang(client, "zh-CN").await?;
     queue(client, shots).await?;
     dashboard(client, desk, flagged, exported).await?;
     screens(client, shots).await
@@ -260,18 +261,24 @@ fn ledger_sheet(xlsx: &Path) -> Result<String> {
     Ok(sheets_as_csv(xlsx, &["工作台账"]).remove(0))
 }
 
+/// Shows the desk in `lang`: the page keeps <html lang> on the language shown, and the top
+/// bar's button switches.
+async fn set_lang(client: &Client, lang: &str) -> Result<()> {
+    let shown = client
+        .execute("return document.documentElement.lang", Vec::new())
+        .await?;
+    if shown.as_str() != Some(lang) {
+        click(client, "#desk-lang").await?;
+        wait_for(client, &format!("html[lang='{lang}']")).await?;
+    }
+    Ok(())
+}
+
 /// The dashboard, each queue section and the registry at 1280 and 1024 px, in Chinese and
 /// then English.
 async fn screens(client: &Client, shots: &Path) -> Result<()> {
     for lang in ["zh-CN", "en"] {
-        // The page keeps <html lang> on the language shown; the top bar's button switches.
-        let shown = client
-            .execute("return document.documentElement.lang", Vec::new())
-            .await?;
-        if shown.as_str() != Some(lang) {
-            click(client, "#desk-lang").await?;
-            wait_for(client, &format!("html[lang='{lang}']")).await?;
-        }
+        set_lang(client, lang).await?;
         for (width, height) in [(1280, 900), (1024, 768)] {
             client.set_window_size(width, height).await?;
             click(client, "#nav-dashboard").await?;
