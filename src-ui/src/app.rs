@@ -172,14 +172,15 @@ fn Shell() -> impl IntoView {
     let i18n = use_i18n();
     let ctx = provide_page_ctx();
     // A coordinator's device opens the desk (its own page); `?field` keeps the field screens.
-    Effect::new(move |_| {
-        let coordinator = ctx
-            .overview
+    let is_coordinator = move || {
+        ctx.overview
             .get()
             .and_then(|o| o.enrollment)
-            .is_some_and(|e| e.role == Role::Coordinator);
+            .is_some_and(|e| e.role == Role::Coordinator)
+    };
+    Effect::new(move |_| {
         let search = window().location().search().unwrap_or_default();
-        if coordinator && !search.contains("field") {
+        if is_coordinator() && !search.contains("field") {
             let _ = window().location().replace("/desk/index.html");
         }
     });
@@ -235,6 +236,12 @@ fn Shell() -> impl IntoView {
                     <span class="nav-icon" aria-hidden="true">"⚙"</span>
                     <span>{t!(i18n, nav.settings)}</span>
                 </button>
+                <Show when=is_coordinator>
+                    <a class="nav-item" id="nav-desk" href="/desk/index.html">
+                        <span class="nav-icon" aria-hidden="true">"▥"</span>
+                        <span>{t!(i18n, nav.desk)}</span>
+                    </a>
+                </Show>
             </nav>
             <main class="content">{screen}</main>
             {move || ctx.notice.get().map(|text| view! {

@@ -369,6 +369,12 @@ impl Display {
         if let Some(name) = std::env::var("DISPLAY").ok().filter(|d| !d.is_empty()) {
             return Ok(Display { name, xvfb: None });
         }
+        Display::private(width, height)
+    }
+
+    /// A private Xvfb even on a desktop (a chroot reaches it through `/tmp/.X11-unix`
+    /// without an X cookie).
+    pub fn private(width: u32, height: u32) -> Result<Display> {
         // -displayfd: Xvfb picks a free display and writes its number when it is ready.
         let screen = format!("{width}x{height}x24");
         let mut child = Command::new("Xvfb")
@@ -387,24 +393,33 @@ impl Display {
             .context("starting Xvfb")?;
         let mut line = String::new();
         BufReader::new(child.stdout.take().context("Xvfb stdout")?).read_line(&mut line)?;
-        let number = line.trim();
-        if number.is_empty() {
-            let _ = child.kill();
-            bail!("Xvfb did not report a display");
-        }
-        Ok(Display {
+        let number = line.trim().to_string();
+        let display = Display {
             name: format!(":{number}"),
             xvfb: Some(child),
-        })
+        };
+        if number.is_empty() {
+            bail!("Xvfb did not report a display");
+        }
+        Ok(display)
     }
 }
 
 impl Drop for Display {
     fn drop(&mut self) {
-        if let Some(mut child) = self.xvfb.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        // SIGTERM lets Xvfb remove its socket and lock file; SIGKILL if it lingers.
+        let Some(mut xvfb) = self.xvfb.take() else {
+            return;
+        };
+        let _ = Command::new("kill").arg(xvfb.id().to_string()).status();
+        for _ in 0..20 {
+            if matches!(xvfb.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
+        let _ = xvfb.kill();
+        let _ = xvfb.wait();
     }
 }
 

@@ -30,7 +30,7 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -320,7 +320,7 @@ fn install_and_start(
     cache: &Path,
     out: &Path,
 ) -> Result<()> {
-    let display = PrivateDisplay::start(1280, 800)?;
+    let display = crate::app::Display::private(1280, 800)?;
     let archives = cache.join(format!("debian-{SUITE}-apt-archives"));
     fs::create_dir_all(archives.join("partial"))?;
     let mut mounts = ChrootMounts::new(root, chroot);
@@ -467,64 +467,6 @@ fn install_and_start(
     );
     drop(mounts);
     Ok(())
-}
-
-/// A private Xvfb, even on a desktop: the chroot reaches it through the bound
-/// `/tmp/.X11-unix` without an X cookie, and the screenshot shows nothing but the app. (Like
-/// [`app::Display`], which uses `$DISPLAY` when it is set.)
-#[derive(Debug)]
-struct PrivateDisplay {
-    name: String,
-    xvfb: Child,
-}
-
-impl PrivateDisplay {
-    fn start(width: u32, height: u32) -> Result<PrivateDisplay> {
-        // -displayfd: Xvfb picks a free display and writes its number when it is ready.
-        let screen = format!("{width}x{height}x24");
-        let mut xvfb = Command::new("Xvfb")
-            .args([
-                "-displayfd",
-                "1",
-                "-screen",
-                "0",
-                &screen,
-                "-nolisten",
-                "tcp",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting Xvfb")?;
-        let mut line = String::new();
-        let stdout = xvfb.stdout.take().context("Xvfb stdout")?;
-        BufReader::new(stdout).read_line(&mut line)?;
-        let number = line.trim().to_string();
-        let display = PrivateDisplay {
-            name: format!(":{number}"),
-            xvfb,
-        };
-        if number.is_empty() {
-            bail!("Xvfb did not report a display");
-        }
-        Ok(display)
-    }
-}
-
-impl Drop for PrivateDisplay {
-    fn drop(&mut self) {
-        // SIGTERM lets Xvfb remove its socket and lock file; SIGKILL if it lingers.
-        let pid = self.xvfb.id().to_string();
-        let _ = Command::new("kill").arg(&pid).status();
-        for _ in 0..20 {
-            if matches!(self.xvfb.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.xvfb.kill();
-        let _ = self.xvfb.wait();
-    }
 }
 
 /// `debootstrap --variant=minbase` of Debian 12 with [`BASE_PACKAGES`] and the zh_CN.UTF-8
