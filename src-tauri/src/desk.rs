@@ -6,7 +6,8 @@ use crate::error::AppResult;
 use fieldlog_app_api::ConflictValue;
 use fieldlog_app_api::desk::{
     ConflictView, Decide, DeskFilter, DuplicateView, Exported, FigureArgs, LedgerFormat,
-    PendingSchool, QueueView, RegistryArgs, SetTargets, TargetsArgs, VisitCard,
+    PendingSchool, QUEUE_SHOWN, QueueTotals, QueueView, RegistryArgs, SetTargets, TargetsArgs,
+    VisitCard,
 };
 use fieldlog_core::decide::{Export, MergeRequest, SchoolChanges};
 use fieldlog_core::desk::RegistryFilter;
@@ -40,7 +41,19 @@ impl Device {
     /// What waits for review, each section ready to show.
     pub fn review_queue(&self) -> AppResult<QueueView> {
         self.with_store(|store| {
-            let queue = store.review_queue(today())?;
+            let mut queue = store.review_queue(today())?;
+            let totals = QueueTotals {
+                duplicates: queue.duplicates.len(),
+                conflicts: queue.conflicts.len(),
+                pending_schools: queue.pending_schools.len(),
+                fixed: queue.fixed.len(),
+                unverified: queue.unverified.len(),
+            };
+            queue.duplicates.truncate(QUEUE_SHOWN);
+            queue.conflicts.truncate(QUEUE_SHOWN);
+            queue.pending_schools.truncate(QUEUE_SHOWN);
+            queue.fixed.truncate(QUEUE_SHOWN);
+            queue.unverified.truncate(QUEUE_SHOWN);
             let names = school_names(store)?;
             let card = |id: VisitId| -> AppResult<VisitCard> { visit_card(store, &names, id) };
             let mut duplicates = Vec::new();
@@ -93,6 +106,7 @@ impl Device {
                 });
             }
             Ok(QueueView {
+                totals,
                 duplicates,
                 conflicts,
                 pending_schools,

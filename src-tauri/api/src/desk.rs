@@ -73,9 +73,25 @@ pub struct PendingSchool {
     pub similar: Vec<SimilarSchool>,
 }
 
-/// `review_queue`: what waits for a coordinator, by section.
+/// How many items of each section `review_queue` sends, best first (a region's first
+/// review can hold thousands; [`QueueTotals`] says how many wait).
+pub const QUEUE_SHOWN: usize = 100;
+
+/// How many wait in each section of the queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueTotals {
+    pub duplicates: usize,
+    pub conflicts: usize,
+    pub pending_schools: usize,
+    pub fixed: usize,
+    pub unverified: usize,
+}
+
+/// `review_queue`: what waits for a coordinator, by section (at most [`QUEUE_SHOWN`] each).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueueView {
+    #[serde(default)]
+    pub totals: QueueTotals,
     pub duplicates: Vec<DuplicateView>,
     pub conflicts: Vec<ConflictView>,
     pub pending_schools: Vec<PendingSchool>,

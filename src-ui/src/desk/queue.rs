@@ -152,7 +152,19 @@ impl Section {
         }
     }
 
+    /// How many wait in the section (the queue sends the first of them).
     fn count(self, queue: &QueueView) -> usize {
+        let t = &queue.totals;
+        match self {
+            Section::Duplicates => t.duplicates,
+            Section::Conflicts => t.conflicts,
+            Section::Schools => t.pending_schools,
+            Section::Fixed => t.fixed,
+            Section::Unverified => t.unverified,
+        }
+    }
+
+    fn shown(self, queue: &QueueView) -> usize {
         match self {
             Section::Duplicates => queue.duplicates.len(),
             Section::Conflicts => queue.conflicts.len(),
@@ -252,11 +264,23 @@ fn Empty(
     section: Section,
     children: ChildrenFn,
 ) -> impl IntoView {
+    let i18n = use_i18n();
     let empty = move || queue.with(|q| q.as_ref().is_some_and(|q| section.count(q) == 0));
+    // The best of a long section come first; the rest follow as these are decided.
+    let more = move || {
+        queue.with(|q| {
+            q.as_ref()
+                .map(|q| (section.shown(q), section.count(q)))
+                .filter(|(shown, total)| shown < total)
+        })
+    };
     view! {
         <Show when=empty>
             <p class="empty queue-empty">{children()}</p>
         </Show>
+        {move || more().map(|(shown, total)| view! {
+            <p class="muted queue-more">{t_string!(i18n, queue.showing_first, shown = shown, total = total).to_string()}</p>
+        })}
     }
 }
 

@@ -139,9 +139,30 @@ async fn desk_journey(
     // A coordinator's device opens the desk, at the queue.
     wait_for(client, "#nav-queue").await?;
     set_lang(client, "zh-CN").await?;
+    targets(client).await?;
+    // Every screen while the queue still holds its items, then the work.
+    screens(client, shots).await?;
+    set_lang(client, "zh-CN").await?;
     queue(client, shots).await?;
-    dashboard(client, desk, flagged, exported).await?;
-    screens(client, shots).await
+    dashboard(client, desk, flagged, exported).await
+}
+
+/// This year's targets for the region through the editor; a refused goal is explained
+/// beside its input.
+async fn targets(client: &Client) -> Result<()> {
+    click(client, "#nav-targets").await?;
+    type_into(client, "#target-lectures", "很多").await?;
+    click(client, "#targets-save").await?;
+    wait_for(client, "#error-target-lectures").await?;
+    let lectures = wait_for(client, "#target-lectures").await?;
+    lectures.clear().await?;
+    lectures.send_keys("10").await?;
+    type_into(client, "#target-rural_lecture_share", "20%").await?;
+    type_into(client, "#target-districts_covered", "all").await?;
+    click(client, "#targets-save").await?;
+    wait_for(client, "#target-progress-lectures").await?;
+    wait_for(client, "#target-progress-districts_covered").await?;
+    Ok(())
 }
 
 /// Merge the pair, resolve the conflict, approve the pending school.

@@ -90,17 +90,17 @@ fn median(mut samples: Vec<f64>) -> f64 {
     samples[samples.len() / 2]
 }
 
-/// Median milliseconds of `fieldlog --json report` with `args` on the region.
-fn cli_report(data_dir: &Path, args: &[&str]) -> Result<(f64, serde_json::Value)> {
+/// Median milliseconds of `fieldlog --json ARGS` on the region, and its last answer.
+fn cli_timed(data_dir: &Path, args: &[&str]) -> Result<(f64, Vec<u8>)> {
     let cli = env_path("FIELDLOG_CLI_BIN")?;
     let mut samples = Vec::new();
-    let mut last = serde_json::Value::Null;
+    let mut last = Vec::new();
     for _ in 0..RUNS {
         let t = Instant::now();
         let out = Command::new(&cli)
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--json", "report"])
+            .arg("--json")
             .args(args)
             .output()?;
         samples.push(t.elapsed().as_secs_f64() * 1e3);
@@ -109,9 +109,21 @@ fn cli_report(data_dir: &Path, args: &[&str]) -> Result<(f64, serde_json::Value)
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        last = serde_json::from_slice(&out.stdout)?;
+        last = out.stdout;
     }
     Ok((median(samples), last))
+}
+
+fn cli_median(data_dir: &Path, args: &[&str]) -> Result<f64> {
+    Ok(cli_timed(data_dir, args)?.0)
+}
+
+/// `fieldlog report ARGS`: its median time and the figures.
+fn cli_report(data_dir: &Path, args: &[&str]) -> Result<(f64, serde_json::Value)> {
+    let mut all = vec!["report"];
+    all.extend_from_slice(args);
+    let (ms, out) = cli_timed(data_dir, &all)?;
+    Ok((ms, serde_json::from_slice(&out)?))
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -134,11 +146,15 @@ async fn measure(client: &Client, device: &Path) -> Result<()> {
     let district = region::district(0);
     let dashboard_ready = "document.querySelector('#figure-value-visits') \
                            && document.querySelector('#chart-districts svg')";
+    // The desk opens on the queue: let its first load finish before timing anything.
+    wait_for(client, "#queue-section").await?;
     let mut first = Vec::new();
     let mut change = Vec::new();
+    let mut queue = Vec::new();
     for _ in 0..RUNS {
-        click(client, "#nav-queue").await?;
-        wait_for(client, "#queue-section").await?;
+        // From a screen that loads little, so nothing else holds the store.
+        click(client, "#nav-targets").await?;
+        wait_for(client, "#targets-save").await?;
         first.push(
             timed(
                 client,
@@ -160,7 +176,18 @@ async fn measure(client: &Client, device: &Path) -> Result<()> {
                          && document.querySelector('#figure-value-visits').textContent !== window.__before";
             change.push(timed(client, &action, ready).await?);
         }
+        click(client, "#nav-targets").await?;
+        wait_for(client, "#targets-save").await?;
+        queue.push(
+            timed(
+                client,
+                "document.querySelector('#nav-queue').click()",
+                "document.querySelector('#queue-section')",
+            )
+            .await?,
+        );
     }
+    click(client, "#nav-dashboard").await?;
     let shown: u64 = wait_for(client, "#figure-value-visits")
         .await?
         .text()
@@ -175,7 +202,8 @@ async fn measure(client: &Client, device: &Path) -> Result<()> {
         device,
         &["--from", &from, "--to", &to, "--district", &district],
     )?;
-    let (first, change) = (median(first), median(change));
+    let cli_queue = cli_median(device, &["review"])?;
+    let (first, change, queue) = (median(first), median(change), median(queue));
     println!(
         "dashboard over {} visits ({shown} in {year}), median of {RUNS}:",
         region::VISITS
@@ -187,6 +215,10 @@ async fn measure(client: &Client, device: &Path) -> Result<()> {
     println!(
         "  district filter change {change:>7.0} ms   fieldlog report --district          {cli_district:>6.0} ms   {:.2}×",
         change / cli_district
+    );
+    println!(
+        "  review queue, first load {queue:>5.0} ms   fieldlog review (the whole queue)   {cli_queue:>6.0} ms   {:.2}×",
+        queue / cli_queue
     );
     Ok(())
 }
