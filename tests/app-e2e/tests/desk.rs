@@ -167,6 +167,7 @@ async fn targets(client: &Client) -> Result<()> {
 
 /// Merge the pair, resolve the conflict, approve the pending school.
 async fn queue(client: &Client, shots: &Path) -> Result<()> {
+    client.set_window_size(1280, 900).await?;
     click(client, "#nav-queue").await?;
     click(client, "#queue-tab-duplicates").await?;
     wait_for(client, ".pair").await?;
