@@ -112,13 +112,7 @@ fn FilterBar() -> impl IntoView {
         }
         years
     };
-    let region = move || {
-        ctx.overview
-            .get()
-            .and_then(|o| o.enrollment)
-            .map(|e| e.districts)
-            .unwrap_or_default()
-    };
+    let region = move || super::region(ctx);
     let set = move |change: &dyn Fn(&mut DeskFilter)| desk.filter.update(|f| change(f));
     let date_value = |d: Option<NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
     view! {

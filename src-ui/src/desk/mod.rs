@@ -20,7 +20,7 @@ pub mod targets;
 pub mod visit;
 
 use crate::api;
-use crate::app::{provide_page_ctx, store_locale};
+use crate::app::{Ctx, provide_page_ctx, store_locale};
 use crate::i18n::*;
 use crate::widgets::SyncPill;
 use chrono::Datelike;
@@ -75,6 +75,15 @@ impl DeskCtx {
 
 pub fn use_desk() -> DeskCtx {
     expect_context::<DeskCtx>()
+}
+
+/// The districts of the coordinator's region, for the district pickers (tracked).
+pub fn region(ctx: Ctx) -> Vec<String> {
+    ctx.overview
+        .get()
+        .and_then(|o| o.enrollment)
+        .map(|e| e.districts)
+        .unwrap_or_default()
 }
 
 /// Loads `command` with what `args` reads, again whenever that or a decision changes, into

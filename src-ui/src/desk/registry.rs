@@ -41,13 +41,7 @@ pub fn Registry() -> impl IntoView {
         status: status.get(),
     };
     load_latest(cmd::REGISTRY, args, rows, failure, |_| {});
-    let districts = move || {
-        ctx.overview
-            .get()
-            .and_then(|o| o.enrollment)
-            .map(|e| e.districts)
-            .unwrap_or_default()
-    };
+    let districts = move || super::region(ctx);
     // Each row with the name of the school it was merged into, if any.
     let shown = move || {
         rows.with(|rows| {

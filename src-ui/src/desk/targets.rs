@@ -89,13 +89,7 @@ pub fn Targets() -> impl IntoView {
         district: district.get(),
     };
     load_latest(cmd::TARGETS, args, targets, failure, |_| {});
-    let districts = move || {
-        ctx.overview
-            .get()
-            .and_then(|o| o.enrollment)
-            .map(|e| e.districts)
-            .unwrap_or_default()
-    };
+    let districts = move || super::region(ctx);
     let years: Vec<i32> = ((this_year - 3)..=(this_year + 1)).rev().collect();
     let years = move || {
         let mut list = years.clone();
