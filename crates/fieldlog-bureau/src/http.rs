@@ -3,7 +3,10 @@
 //! - `POST /v1/enroll`: JSON `EnrollRequest` → JSON `EnrollResponse`.
 //! - `POST /v1/sync`: bearer token, zstd(postcard) both ways.
 //! - `HEAD`, `PATCH`, `GET /v1/blobs/<sha256>`: photo files, uploaded resumably.
-//! - `GET /healthz` → `ok`.
+//! - `GET /healthz` → `ok`: the process answers (liveness).
+//! - `GET /readyz` → `ready`, or `503` with `not ready: <what failed>` when the storage does
+//!   not answer a cheap query within [`READY_TIMEOUT`] or the blob directory is missing
+//!   (readiness: a load balancer sends devices elsewhere until it is back).
 //!
 //! A refusal is its HTTP status with a JSON [`ErrorBody`]; any other failure is a 500 with
 //! a plain-text body (and a log line), which a device treats as "try again later". Storage
@@ -65,6 +68,7 @@ pub fn router(bureau: Bureau) -> Router {
 pub(crate) fn router_for(api: Api) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
         .route("/v1/enroll", post(enroll))
         .route("/v1/sync", post(sync))
         .route(MEMBERS_PATH, get(members))
@@ -124,6 +128,70 @@ async fn sync(
     }
     .instrument(span)
     .await
+}
+
+/// How long `/readyz` waits for the storage to answer.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why the bureau is not ready to serve devices.
+#[derive(Debug, thiserror::Error)]
+pub enum NotReady {
+    #[error("the storage did not answer within {0:?}")]
+    StorageTimeout(Duration),
+    #[error("the storage failed a query")]
+    Storage(#[source] Error),
+    #[error("the blob directory {path}")]
+    Blobs {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the blob directory {0} is not a directory")]
+    BlobsNotADirectory(std::path::PathBuf),
+}
+
+/// Whether the storage answers a cheap query (the teams, a handful of rows, through the
+/// same [`crate::Storage`] every request uses) and the blob directory is there.
+pub async fn ready(bureau: &Bureau) -> Result<(), NotReady> {
+    let checked = bureau.clone();
+    let query = tokio::task::spawn_blocking(move || checked.teams().map(drop));
+    match tokio::time::timeout(READY_TIMEOUT, query).await {
+        Err(_) => return Err(NotReady::StorageTimeout(READY_TIMEOUT)),
+        Ok(Err(e)) => return Err(NotReady::Storage(Error::Task(e))),
+        Ok(Ok(Err(e))) => return Err(NotReady::Storage(e)),
+        Ok(Ok(Ok(()))) => {}
+    }
+    let path = blob_root(bureau);
+    match tokio::fs::metadata(&path).await {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(NotReady::BlobsNotADirectory(path)),
+        Err(source) => Err(NotReady::Blobs { path, source }),
+    }
+}
+
+/// The blob directory: the grandparent of a complete blob's path (`<dir>/<2 hex>/<sha256>.jpg`).
+pub(crate) fn blob_root(bureau: &Bureau) -> std::path::PathBuf {
+    let any = bureau.blobs().complete_path(&"0".repeat(64));
+    any.parent()
+        .and_then(std::path::Path::parent)
+        .map_or_else(|| any.clone(), std::path::Path::to_path_buf)
+}
+
+/// `GET /readyz`: `ready`, or 503 naming what failed.
+async fn readyz(State(api): State<Api>) -> Response {
+    match ready(&api.bureau).await {
+        Ok(()) => ([(header::CACHE_CONTROL, "no-store")], "ready").into_response(),
+        Err(e) => {
+            let reason = error_chain(&e);
+            tracing::warn!(reason, "not ready");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::CACHE_CONTROL, "no-store")],
+                format!("not ready: {reason}"),
+            )
+                .into_response()
+        }
+    }
 }
 
 /// The members of the teams in the device's scope.

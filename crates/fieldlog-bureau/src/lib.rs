@@ -3,7 +3,8 @@
 //! - [`Bureau`]: the handle the HTTP layer and the admin commands share (cheap to clone).
 //!   Its methods live in [`admin`] (teams, enrollment codes, devices, registry imports)
 //!   and [`sync`] (one sync round: decode, authorize, apply, answer).
-//! - [`http`]: the axum routes (`/v1/enroll`, `/v1/sync`, `/v1/blobs/…`, `/healthz`).
+//! - [`http`]: the axum routes (`/v1/enroll`, `/v1/sync`, `/v1/blobs/…`, `/healthz`,
+//!   `/readyz`).
 //! - [`net`]: [`serve`], connections under [`ServeConfig`]: header and body timeouts, a
 //!   connection cap answered `busy`, a shutdown deadline. [`limits`]: request rates per
 //!   device and, for enrollment, per address.

@@ -11,6 +11,7 @@
 //! - [`connections`]: slow, idle and too many clients (timeouts, the connection cap, rate
 //!   limits, the shutdown deadline) and uploads that stall or reach into another's partial.
 //! - [`cli`]: the `fieldlog-bureau` binary: admin commands, then `serve` until SIGTERM.
+//! - [`operations`]: what an operator watches: `/readyz`, `/metrics`, logs.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -22,6 +23,7 @@ mod cli;
 mod connections;
 mod enroll;
 mod hostile;
+mod operations;
 mod refusals;
 mod relay;
 mod support;
