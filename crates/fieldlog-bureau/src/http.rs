@@ -17,6 +17,7 @@
 
 use crate::error::Error;
 use crate::limits::Limits;
+use crate::metrics::{Counted, Metrics};
 use crate::{Bureau, DeviceRecord};
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -37,21 +38,30 @@ use tracing::Instrument;
 /// An enrollment request is a code, a name and a few actor ids.
 const MAX_ENROLL_BODY_BYTES: usize = 64 * 1024;
 
-/// What the handlers share: the bureau and the rate limits.
+/// What the handlers share: the bureau, the rate limits and the metrics.
 #[derive(Debug, Clone)]
 pub(crate) struct Api {
     bureau: Bureau,
     limits: Arc<Limits>,
+    metrics: Arc<Metrics>,
 }
 
 impl Api {
     pub(crate) fn new(bureau: Bureau) -> Api {
         let limits = Arc::new(Limits::new(&bureau.config().serve));
-        Api { bureau, limits }
+        Api {
+            bureau,
+            limits,
+            metrics: Arc::new(Metrics::new()),
+        }
     }
 
     pub(crate) fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    pub(crate) fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 }
 
@@ -76,12 +86,80 @@ pub(crate) fn router_for(api: Api) -> Router {
             "/v1/blobs/{sha256}",
             get(fetch_blob).head(blob_offset).patch(upload_blob),
         )
+        .layer(axum::middleware::from_fn_with_state(api.clone(), observe))
         .with_state(api)
 }
 
+/// The routes of the metrics listener: `/metrics`, and `/healthz` and `/readyz` for a
+/// checker on the same private address.
+pub(crate) fn metrics_router(api: Api) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .with_state(api)
+}
+
+/// `GET /metrics`: measures what is stored, then every metric as OpenMetrics text.
+async fn metrics(State(api): State<Api>) -> Result<Response, ApiError> {
+    let metrics = api.metrics.clone();
+    let bureau = api.bureau.clone();
+    let text = blocking(move || {
+        metrics.measure(&bureau);
+        Ok(metrics.encode())
+    })
+    .await?
+    .map_err(|e| {
+        tracing::error!(error = %e, "encoding the metrics");
+        ApiError::Internal
+    })?;
+    Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response())
+}
+
+/// Around every API request: a span with its route template, method and (once its token
+/// is checked) device; the request counted by route and status, its body bytes both
+/// ways, and one log line when answered (`debug` for health checks). No header is logged,
+/// so no token is.
+async fn observe(
+    State(api): State<Api>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |path| path.as_str())
+        .to_string();
+    let method = request.method().clone();
+    let span = tracing::info_span!(
+        "request",
+        method = %method,
+        route = %route,
+        device = tracing::field::Empty,
+        sha256 = tracing::field::Empty
+    );
+    let started = std::time::Instant::now();
+    let metrics = api.metrics.clone();
+    let received = metrics.received(&route);
+    let request = request.map(|body| Body::new(Counted::new(body, received)));
+    let response = next.run(request).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    let refusal = response.extensions().get::<Refusal>().copied();
+    metrics.request(&route, method.as_str(), status, refusal);
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        if matches!(route.as_str(), "/healthz" | "/readyz") {
+            tracing::debug!(status, latency_ms, "answered");
+        } else {
+            tracing::info!(status, latency_ms, "answered");
+        }
+    });
+    let sent = metrics.sent(&route);
+    response.map(|body| Body::new(Counted::new(body, sent)))
+}
+
 async fn enroll(State(api): State<Api>, request: Request) -> Result<Response, ApiError> {
-    let span = tracing::info_span!("enroll");
-    async move {
+    {
         if let Some(Peer(peer)) = request.extensions().get::<Peer>() {
             api.limits.enroll(peer.ip())?;
         }
@@ -100,8 +178,6 @@ async fn enroll(State(api): State<Api>, request: Request) -> Result<Response, Ap
         })?;
         Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
     }
-    .instrument(span)
-    .await
 }
 
 async fn sync(
@@ -109,25 +185,52 @@ async fn sync(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let span = tracing::info_span!("sync", device = tracing::field::Empty);
-    async move {
+    let started = std::time::Instant::now();
+    let metrics = api.metrics.clone();
+    // How many changes the round carried, once its body is decoded.
+    let mut carried = None;
+    let round = async {
         let device = device_of(&api, &headers).await?;
-        let bureau = api.bureau;
+        let bureau = api.bureau.clone();
         expect_header(&headers, header::CONTENT_TYPE, SYNC_CONTENT_TYPE)?;
         expect_header(&headers, header::CONTENT_ENCODING, "zstd")?;
         let body = read_body(body, MAX_BODY_BYTES).await?;
-        let answer = blocking(move || bureau.sync(&device, &body)).await?;
-        Ok((
-            [
-                (header::CONTENT_TYPE, SYNC_CONTENT_TYPE),
-                (header::CONTENT_ENCODING, "zstd"),
-            ],
-            answer,
-        )
-            .into_response())
+        let id = device.id;
+        // `Bureau::sync`'s three steps, so the changes can be counted.
+        let (sent, answered) = blocking(move || {
+            let request = crate::sync::decode_body(&body)?;
+            let sent: usize = request.docs.iter().map(|doc| doc.changes.len()).sum();
+            let answered = bureau.sync_request(&device, request).and_then(|response| {
+                let accepted = response.accepted;
+                crate::sync::encode_response(&response).map(|answer| (accepted, answer))
+            });
+            Ok((sent, answered))
+        })
+        .await?;
+        carried = Some(sent);
+        let (accepted, answer) = answered?;
+        Ok::<_, ApiError>((id, sent, accepted, answer))
+    };
+    match round.await {
+        Ok((device, sent, accepted, answer)) => {
+            metrics.round_answered(device, started.elapsed(), sent, accepted);
+            Ok((
+                [
+                    (header::CONTENT_TYPE, SYNC_CONTENT_TYPE),
+                    (header::CONTENT_ENCODING, "zstd"),
+                ],
+                answer,
+            )
+                .into_response())
+        }
+        Err(e) => {
+            match &e {
+                ApiError::Refused { reason, .. } => metrics.round_refused(*reason, carried),
+                ApiError::Internal => metrics.round_failed(),
+            }
+            Err(e)
+        }
     }
-    .instrument(span)
-    .await
 }
 
 /// How long `/readyz` waits for the storage to answer.
@@ -196,8 +299,7 @@ async fn readyz(State(api): State<Api>) -> Response {
 
 /// The members of the teams in the device's scope.
 async fn members(State(api): State<Api>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let span = tracing::info_span!("members", device = tracing::field::Empty);
-    async move {
+    {
         let device = device_of(&api, &headers).await?;
         let bureau = api.bureau;
         let members = blocking(move || bureau.members_for(&device)).await?;
@@ -207,12 +309,10 @@ async fn members(State(api): State<Api>, headers: HeaderMap) -> Result<Response,
         })?;
         Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
     }
-    .instrument(span)
-    .await
 }
 
-/// The device whose bearer token the request carries (and records it in the span), if it
-/// is within its rate.
+/// The device whose bearer token the request carries (and records it in the request's
+/// span), if it is within its rate.
 async fn device_of(api: &Api, headers: &HeaderMap) -> Result<DeviceRecord, ApiError> {
     let token = bearer(headers).ok_or_else(|| {
         Error::refused(
@@ -245,16 +345,14 @@ async fn blob_offset(
     Path(sha256): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let span = tracing::info_span!("blob_offset", device = tracing::field::Empty, %sha256);
-    async move {
+    tracing::Span::current().record("sha256", sha256.as_str());
+    {
         let (device, length) = blob_access(&api, &headers, &sha256).await?;
         let blobs = api.bureau.blobs();
         let _lock = blobs.lock(device.id, &sha256).await;
         let held = blobs.held(device.id, &sha256, length).await?;
         Ok(offset_answer(StatusCode::NO_CONTENT, held.offset(), length))
     }
-    .instrument(span)
-    .await
 }
 
 /// `PATCH`: appends the body at `Upload-Offset`; checks the sha256 once the blob is whole.
@@ -264,8 +362,8 @@ async fn upload_blob(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let span = tracing::info_span!("upload_blob", device = tracing::field::Empty, %sha256);
-    async move {
+    tracing::Span::current().record("sha256", sha256.as_str());
+    {
         let (device, length) = blob_access(&api, &headers, &sha256).await?;
         expect_header(&headers, header::CONTENT_TYPE, BLOB_CONTENT_TYPE)?;
         let offset = number_header(&headers, UPLOAD_OFFSET)?;
@@ -303,8 +401,6 @@ async fn upload_blob(
             Err(e) => Err(e.into()),
         }
     }
-    .instrument(span)
-    .await
 }
 
 /// `GET`: the blob's bytes, once it is complete.
@@ -313,8 +409,8 @@ async fn fetch_blob(
     Path(sha256): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let span = tracing::info_span!("fetch_blob", device = tracing::field::Empty, %sha256);
-    async move {
+    tracing::Span::current().record("sha256", sha256.as_str());
+    {
         blob_access(&api, &headers, &sha256).await?;
         let path = api.bureau.blobs().complete_path(&sha256);
         match tokio::fs::read(&path).await {
@@ -327,8 +423,6 @@ async fn fetch_blob(
             Err(source) => Err(Error::Io { path, source }.into()),
         }
     }
-    .instrument(span)
-    .await
 }
 
 fn offset_answer(status: StatusCode, offset: u64, length: u64) -> Response {
@@ -494,6 +588,8 @@ impl IntoResponse for ApiError {
                         .headers_mut()
                         .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs()));
                 }
+                // For the metrics, which count refusals by reason.
+                answer.extensions_mut().insert(reason);
                 if reason == Refusal::TooSlow {
                     // The rest of the body is not read, so the connection cannot carry
                     // another request; say so (RFC 9110, 15.5.9) rather than let a client

@@ -7,7 +7,10 @@
 //!   `/readyz`).
 //! - [`net`]: [`serve`], connections under [`ServeConfig`]: header and body timeouts, a
 //!   connection cap answered `busy`, a shutdown deadline. [`limits`]: request rates per
-//!   device and, for enrollment, per address.
+//!   device and, for enrollment, per address. [`serve_with`] adds a metrics listener.
+//! - [`metrics`]: what the bureau counts for Prometheus (`GET /metrics` on the metrics
+//!   listener): requests by route and status, sync rounds and their changes, bytes, blobs,
+//!   active devices.
 //! - [`blobs`]: photo files on disk, uploaded resumably (each device into its own partial
 //!   file) and checked against their sha256.
 //! - [`storage`]: the [`Storage`] trait the layers above see, as `Arc<dyn Storage>`, and
@@ -77,6 +80,7 @@ pub mod blobs;
 pub mod error;
 pub mod http;
 pub mod limits;
+pub mod metrics;
 pub mod net;
 pub mod registry;
 pub mod scope;
@@ -90,7 +94,7 @@ pub use blobs::BlobStore;
 pub use error::{Error, Result};
 pub use fieldlog_core::{Clock, FixedClock, SystemClock};
 pub use http::router;
-pub use net::{RateLimit, ServeConfig, connection_cap, serve};
+pub use net::{RateLimit, ServeConfig, ServeOptions, connection_cap, serve, serve_with};
 pub use scope::Scope;
 pub use sqlite::{SqliteOptions, SqliteStorage};
 pub use storage::{DeviceRecord, ImportSummary, PurgeReason, Purged, Storage, Team, TeamType};

@@ -35,7 +35,7 @@ struct Cli {
         value_name = "DIR"
     )]
     data_dir: Option<PathBuf>,
-    /// A TOML file with settings (`data_dir`, `listen`, `max_changes_per_response`,
+    /// A TOML file with settings (`data_dir`, `listen`, `metrics_listen`, `max_changes_per_response`,
     /// `expires_hours`, and `serve`'s limits named as their flags, with `_`).
     #[arg(
         long,
@@ -97,6 +97,11 @@ enum Command {
         /// Address to listen on (port 0 picks a free port).
         #[arg(long, env = "FIELDLOG_BUREAU_LISTEN", value_name = "ADDR")]
         listen: Option<String>,
+        /// Address to serve `GET /metrics` on (Prometheus; with `/healthz` and `/readyz`).
+        /// Keep it private (loopback or an internal network): the metrics are not for
+        /// devices. Not served unless given.
+        #[arg(long, env = "FIELDLOG_BUREAU_METRICS_LISTEN", value_name = "ADDR")]
+        metrics_listen: Option<String>,
         /// The most changes one answer carries.
         #[arg(
             long,
@@ -282,6 +287,7 @@ fn parse_kind(s: &str) -> Result<TeamKind, String> {
 struct FileConfig {
     data_dir: Option<PathBuf>,
     listen: Option<String>,
+    metrics_listen: Option<String>,
     max_changes_per_response: Option<u32>,
     expires_hours: Option<u32>,
     max_connections: Option<usize>,
@@ -362,19 +368,21 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Serve {
             listen,
+            metrics_listen,
             max_changes_per_response,
             limits,
         } => {
             let listen = listen
                 .or(file.listen.clone())
                 .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+            let metrics_listen = metrics_listen.or(file.metrics_listen.clone());
             if let Some(max) = max_changes_per_response.or(file.max_changes_per_response) {
                 config.max_changes_per_response = max;
             }
             serve_config(&mut config.serve, &limits, &file);
             let grace = config.serve.shutdown_grace;
             let bureau = open_existing(&data_dir, config)?;
-            serve(&listen, bureau, grace)
+            serve(&listen, metrics_listen.as_deref(), bureau, grace)
         }
         Command::Team(TeamCommand::Add {
             team,
@@ -770,7 +778,7 @@ fn open_file_limit() -> u64 {
     }
 }
 
-fn serve(listen: &str, bureau: Bureau, grace: Duration) -> Result<()> {
+fn serve(listen: &str, metrics: Option<&str>, bureau: Bureau, grace: Duration) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -783,12 +791,25 @@ fn serve(listen: &str, bureau: Bureau, grace: Duration) -> Result<()> {
             .await
             .with_context(|| format!("listening on {listen}"))?;
         let addr = listener.local_addr().context("reading the bound address")?;
-        print(&format!("listening on http://{addr}"))?;
+        let mut options = fieldlog_bureau::ServeOptions::default();
+        // One write for both lines, so a reader of the first has the second too.
+        let mut ready = format!("listening on http://{addr}");
+        if let Some(metrics) = metrics {
+            let listener = tokio::net::TcpListener::bind(metrics)
+                .await
+                .with_context(|| format!("listening for metrics on {metrics}"))?;
+            let addr = listener
+                .local_addr()
+                .context("reading the metrics address")?;
+            ready.push_str(&format!("\nmetrics on http://{addr}/metrics"));
+            options.metrics = Some(listener);
+        }
+        print(&ready)?;
         tracing::info!(
             max_connections = bureau.config().serve.max_connections,
             "serving"
         );
-        fieldlog_bureau::serve(listener, bureau, shutdown)
+        fieldlog_bureau::serve_with(listener, bureau, options, shutdown)
             .await
             .context("serving")?;
         tracing::info!("stopped");

@@ -111,12 +111,31 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// How often rate-limit state for quiet clients is dropped.
 const TIDY_EVERY: Duration = Duration::from_secs(60);
 
+/// What [`serve_with`] serves besides the API on its listener.
+#[derive(Debug, Default)]
+pub struct ServeOptions {
+    /// Where `GET /metrics` is served (with `/healthz` and `/readyz`), under the same
+    /// limits; `None`: nowhere. Keep it on a private address: the API's port faces
+    /// devices, and the metrics are the operator's.
+    pub metrics: Option<tokio::net::TcpListener>,
+}
+
 /// Serves `bureau` on `listener` until `shutdown` resolves, with the limits of its
 /// [`ServeConfig`]; then stops accepting, lets requests in flight finish within
 /// `shutdown_grace`, and cuts the rest.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     bureau: Bureau,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(listener, bureau, ServeOptions::default(), shutdown).await
+}
+
+/// [`serve`], with the metrics listener of `options`.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    bureau: Bureau,
+    options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let config = bureau.config().serve.clone();
@@ -132,6 +151,9 @@ pub async fn serve(
     }
     let api = crate::http::Api::new(bureau);
     let router = crate::http::router_for(api.clone());
+    let metrics_router = crate::http::metrics_router(api.clone());
+    let metrics = api.metrics().clone();
+    let metrics_listener = options.metrics;
     let served = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let refused = Arc::new(Semaphore::new((config.max_connections / 4).max(1)));
     let (stop, stopping) = watch::channel(false);
@@ -139,51 +161,60 @@ pub async fn serve(
     let mut tidy = tokio::time::interval(TIDY_EVERY);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        tokio::select! {
+        let (stream, peer, router) = tokio::select! {
             () = &mut shutdown => break,
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            _ = tidy.tick() => api.limits().tidy(),
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // Out of file descriptors, or a connection reset while queued.
-                        tracing::warn!(error = %e, "accepting a connection");
-                        tokio::time::sleep(ACCEPT_BACKOFF).await;
-                        continue;
-                    }
-                };
-                let span = tracing::debug_span!("connection", %peer);
-                if let Ok(permit) = served.clone().try_acquire_owned() {
-                    let router = router.clone();
-                    let config = config.clone();
-                    let stopping = stopping.clone();
-                    connections.spawn(
-                        async move {
-                            connection(stream, peer, router, &config, stopping).await;
-                            drop(permit);
-                        }
-                        .instrument(span),
-                    );
-                } else if let Ok(permit) = refused.clone().try_acquire_owned() {
-                    tracing::warn!(%peer, "at the connection limit: answering busy");
-                    let header_timeout = config.header_timeout;
-                    let stopping = stopping.clone();
-                    connections.spawn(
-                        async move {
-                            busy(stream, header_timeout, stopping).await;
-                            drop(permit);
-                        }
-                        .instrument(span),
-                    );
-                } else {
-                    tracing::warn!(%peer, "far over the connection limit: closing");
-                    drop(stream);
-                }
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            _ = tidy.tick() => {
+                api.limits().tidy();
+                continue;
             }
+            accepted = listener.accept() => {
+                let Some((stream, peer)) = accepted_or_wait(accepted).await else {
+                    continue;
+                };
+                (stream, peer, &router)
+            }
+            accepted = accept(metrics_listener.as_ref()) => {
+                let Some((stream, peer)) = accepted_or_wait(accepted).await else {
+                    continue;
+                };
+                (stream, peer, &metrics_router)
+            }
+        };
+        let span = tracing::debug_span!("connection", %peer);
+        if let Ok(permit) = served.clone().try_acquire_owned() {
+            let router = router.clone();
+            let config = config.clone();
+            let stopping = stopping.clone();
+            let open = metrics.connection();
+            connections.spawn(
+                async move {
+                    connection(stream, peer, router, &config, stopping).await;
+                    drop(open);
+                    drop(permit);
+                }
+                .instrument(span),
+            );
+        } else if let Ok(permit) = refused.clone().try_acquire_owned() {
+            metrics.turned_away("busy");
+            tracing::warn!(%peer, "at the connection limit: answering busy");
+            let header_timeout = config.header_timeout;
+            let stopping = stopping.clone();
+            connections.spawn(
+                async move {
+                    busy(stream, header_timeout, stopping).await;
+                    drop(permit);
+                }
+                .instrument(span),
+            );
+        } else {
+            metrics.turned_away("closed");
+            tracing::warn!(%peer, "far over the connection limit: closing");
+            drop(stream);
         }
     }
     drop(listener);
+    drop(metrics_listener);
     // Receivers may all be gone already; nothing to tell then.
     let _ = stop.send(true);
     let drained = tokio::time::timeout(config.shutdown_grace, async {
@@ -198,6 +229,31 @@ pub async fn serve(
         connections.shutdown().await;
     }
     Ok(())
+}
+
+/// Accepts on `listener`, or never when there is none.
+async fn accept(
+    listener: Option<&tokio::net::TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The accepted connection; after a failed `accept` (out of file descriptors, or a
+/// connection reset while queued), `None` after a pause.
+async fn accepted_or_wait(
+    accepted: std::io::Result<(tokio::net::TcpStream, SocketAddr)>,
+) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    match accepted {
+        Ok(accepted) => Some(accepted),
+        Err(e) => {
+            tracing::warn!(error = %e, "accepting a connection");
+            tokio::time::sleep(ACCEPT_BACKOFF).await;
+            None
+        }
+    }
 }
 
 /// Serves one connection until the client leaves, a timeout closes it, or shutdown.
