@@ -146,7 +146,8 @@ async fn observe(
     let status = response.status().as_u16();
     let refusal = response.extensions().get::<Refusal>().copied();
     metrics.request(&route, method.as_str(), status, refusal);
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // Milliseconds, to the microsecond.
+    let latency_ms = started.elapsed().as_micros() as f64 / 1000.0;
     span.in_scope(|| {
         if matches!(route.as_str(), "/healthz" | "/readyz") {
             tracing::debug!(status, latency_ms, "answered");
@@ -572,7 +573,12 @@ impl IntoResponse for ApiError {
                 message,
                 retry_after,
             } => {
-                tracing::info!(?reason, message, "refused");
+                // `detail`: an event's `message` is its own text.
+                tracing::info!(
+                    reason = %crate::metrics::reason_key(reason),
+                    detail = %message,
+                    "refused"
+                );
                 let body = ErrorBody {
                     error: ErrorDetail { reason, message },
                 };

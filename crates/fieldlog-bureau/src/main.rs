@@ -35,8 +35,9 @@ struct Cli {
         value_name = "DIR"
     )]
     data_dir: Option<PathBuf>,
-    /// A TOML file with settings (`data_dir`, `listen`, `metrics_listen`, `max_changes_per_response`,
-    /// `expires_hours`, and `serve`'s limits named as their flags, with `_`).
+    /// A TOML file with settings (`data_dir`, `log_format`, `listen`, `metrics_listen`,
+    /// `max_changes_per_response`, `expires_hours`, and `serve`'s limits named as their
+    /// flags, with `_`).
     #[arg(
         long,
         global = true,
@@ -47,6 +48,15 @@ struct Cli {
     /// Print results (and errors) as JSON.
     #[arg(long, global = true)]
     json: bool,
+    /// Diagnostics on stderr as `text` (for a terminal) or `json` (one object a line,
+    /// for a log collector) [default: text].
+    #[arg(
+        long,
+        global = true,
+        env = "FIELDLOG_BUREAU_LOG_FORMAT",
+        value_name = "FORMAT"
+    )]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -281,11 +291,20 @@ fn parse_kind(s: &str) -> Result<TeamKind, String> {
     TeamKind::parse(s).map_err(|e| e.to_string())
 }
 
+/// How diagnostics are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 /// Settings from the `--config` file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     data_dir: Option<PathBuf>,
+    log_format: Option<LogFormat>,
     listen: Option<String>,
     metrics_listen: Option<String>,
     max_changes_per_response: Option<u32>,
@@ -304,44 +323,69 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8440";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(matches!(cli.command, Command::Serve { .. }));
     let json = cli.json;
-    match run(cli) {
+    let file = match read_config(cli.config.as_deref()) {
+        Ok(file) => file,
+        Err(error) => return failed(&error, json),
+    };
+    init_tracing(
+        matches!(cli.command, Command::Serve { .. }),
+        cli.log_format
+            .or(file.log_format)
+            .unwrap_or(LogFormat::Text),
+    );
+    match run(cli, file) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            let line = format!("{error:#}");
-            if json {
-                eprintln!("{}", serde_json::json!({ "error": { "message": line } }));
-            } else {
-                eprintln!("error: {line}");
-            }
-            ExitCode::FAILURE
-        }
+        Err(error) => failed(&error, json),
     }
 }
 
+/// Says why on stderr, in one line.
+fn failed(error: &anyhow::Error, json: bool) -> ExitCode {
+    let line = format!("{error:#}");
+    if json {
+        eprintln!("{}", serde_json::json!({ "error": { "message": line } }));
+    } else {
+        eprintln!("error: {line}");
+    }
+    ExitCode::FAILURE
+}
+
+/// The `--config` file's settings (none without one).
+fn read_config(path: Option<&Path>) -> Result<FileConfig> {
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str::<FileConfig>(&text).with_context(|| format!("reading {}", path.display()))
+}
+
 /// `FIELDLOG_LOG` (e.g. `debug`, `fieldlog_bureau=trace`) filters diagnostics on stderr;
-/// `serve` logs at `info` by default, the admin commands say nothing.
-fn init_tracing(serving: bool) {
+/// `serve` logs at `info` by default (a line per request answered, health checks at
+/// `debug`), the admin commands say nothing. As JSON, each line is one object: `timestamp`,
+/// `level`, `target`, the event's fields (`message`, `status`, `latency_ms`…) at the top,
+/// and `span`, the request's (`method`, `route`, `device`). No header is ever logged, so
+/// no token or code is.
+fn init_tracing(serving: bool, format: LogFormat) {
     let default = if serving { "info" } else { "off" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("FIELDLOG_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
-fn run(cli: Cli) -> Result<()> {
-    let file = match &cli.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            toml::from_str::<FileConfig>(&text)
-                .with_context(|| format!("reading {}", path.display()))?
-        }
-        None => FileConfig::default(),
-    };
+fn run(cli: Cli, file: FileConfig) -> Result<()> {
     let data_dir = cli
         .data_dir
         .or(file.data_dir.clone())

@@ -76,6 +76,57 @@ pub fn command(dir: &std::path::Path) -> std::process::Command {
     command
 }
 
+/// `serve --listen 127.0.0.1:0 <args>` with `env`, its stdout piped.
+pub fn serve_command(
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Command {
+    let mut command = command(dir);
+    command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(std::process::Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command
+}
+
+/// Enrolls a device of caravan-1 over HTTP (a fresh actor, no signing key).
+pub fn enroll(url: &str, code: String) -> fieldlog_domain::sync::EnrollResponse {
+    let request = fieldlog_domain::sync::EnrollRequest {
+        code,
+        device_name: "二号机".into(),
+        actors: vec![automerge::ActorId::random().to_hex_string()],
+        signing_key: None,
+    };
+    let body = ureq::post(format!("{url}/v1/enroll"))
+        .content_type("application/json")
+        .send(serde_json::to_vec(&request).unwrap())
+        .unwrap()
+        .body_mut()
+        .read_to_vec()
+        .unwrap();
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// A sync round with no changes; the status.
+pub fn empty_round(url: &str, token: &str) -> u16 {
+    let body = crate::support::encode(&crate::support::request(0, Vec::new(), 100));
+    ureq::post(format!("{url}/v1/sync"))
+        .header("Content-Type", fieldlog_domain::sync::SYNC_CONTENT_TYPE)
+        .header("Content-Encoding", "zstd")
+        .header("Authorization", format!("Bearer {token}"))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send(body)
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 /// Runs an admin command; its stdout.
 pub fn admin(dir: &std::path::Path, args: &[&str]) -> String {
     let out = command(dir).args(args).output().unwrap();
@@ -135,15 +186,8 @@ pub fn code(dir: &std::path::Path, member: &str) -> String {
 impl Process {
     /// `serve --listen 127.0.0.1:0 <args>`, with `env`; waits for the readiness line(s).
     pub fn serve(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Process {
-        let mut command = command(dir);
-        command
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null());
-        for (name, value) in env {
-            command.env(name, value);
-        }
+        let mut command = serve_command(dir, args, env);
+        command.stderr(std::process::Stdio::null());
         Process::ready(command.spawn().unwrap(), args.contains(&"--metrics-listen"))
     }
 
@@ -435,4 +479,93 @@ fn metrics_count_requests_by_route_rounds_changes_bytes_blobs_and_devices_on_the
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut bureau.stdout, &mut rest).unwrap();
     assert_eq!(rest, "", "stdout holds only the readiness lines");
+}
+
+#[test]
+fn json_logs_give_each_request_its_route_status_latency_and_device_and_never_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    init(dir);
+    // The format from the config file.
+    let config = dir.join("bureau.toml");
+    std::fs::write(&config, "log_format = \"json\"\n").unwrap();
+    let mut command = serve_command(dir, &["--config", config.to_str().unwrap()], &[]);
+    command.stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut bureau = Process::ready(child, false);
+    let code = code(dir, "张老师");
+    let enrolled = enroll(&bureau.url, code.clone());
+    assert_eq!(empty_round(&bureau.url, &enrolled.token), 200);
+    assert_eq!(empty_round(&bureau.url, "some-other-secret"), 401);
+    assert_eq!(
+        ureq::get(format!("{}/readyz", bureau.url))
+            .call()
+            .unwrap()
+            .status(),
+        200
+    );
+    assert!(bureau.terminate().success());
+    let mut logs = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut logs).unwrap();
+
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let answered: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "answered")
+        .collect();
+    let summary: Vec<(String, u64, Option<&str>)> = answered
+        .iter()
+        .map(|l| {
+            assert!(l["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{l}");
+            assert_eq!(l["level"], "INFO");
+            (
+                l["span"]["route"].as_str().unwrap().to_string(),
+                l["status"].as_u64().unwrap(),
+                l["span"]["device"].as_str(),
+            )
+        })
+        .collect();
+    // Health checks log at debug only.
+    assert_eq!(
+        summary,
+        [
+            ("/v1/enroll".to_string(), 200, None),
+            (
+                "/v1/sync".to_string(),
+                200,
+                Some(enrolled.device_id.as_str())
+            ),
+            ("/v1/sync".to_string(), 401, None),
+        ]
+    );
+    let refused = lines
+        .iter()
+        .find(|l| l["message"] == "refused")
+        .unwrap_or_else(|| panic!("{logs}"));
+    assert_eq!(refused["reason"], "unauthenticated");
+    for secret in [&enrolled.token, &code, &"some-other-secret".to_string()] {
+        assert!(
+            !logs.contains(secret.as_str()),
+            "a secret in the logs:\n{logs}"
+        );
+    }
+
+    // A flag beats the environment, which beats the file.
+    let mut command = serve_command(
+        dir,
+        &["--config", config.to_str().unwrap(), "--log-format", "text"],
+        &[("FIELDLOG_BUREAU_LOG_FORMAT", "json")],
+    );
+    command.stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut bureau = Process::ready(child, false);
+    assert!(bureau.terminate().success());
+    let mut logs = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut logs).unwrap();
+    assert!(logs.contains("serving") && !logs.contains('{'), "{logs}");
 }
