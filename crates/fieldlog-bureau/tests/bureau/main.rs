@@ -12,6 +12,8 @@
 //!   limits, the shutdown deadline) and uploads that stall or reach into another's partial.
 //! - [`cli`]: the `fieldlog-bureau` binary: admin commands, then `serve` until SIGTERM.
 //! - [`operations`]: what an operator watches: `/readyz`, `/metrics`, logs.
+//! - [`running`]: the bureau as a service: SIGTERM with a round in flight, backup and
+//!   restore under traffic, TLS with its certificate reloaded.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -26,5 +28,6 @@ mod hostile;
 mod operations;
 mod refusals;
 mod relay;
+mod running;
 mod support;
 mod sync;
