@@ -14,15 +14,27 @@ struct Target {
     bureau: bool,
     /// Programs the suite runs, each with the Debian package that installs it if missing.
     tools: &'static [(&'static str, &'static str)],
+    /// npm packages (name, exact version) the suite runs, installed into
+    /// `<app tools>/bench-<name>` and passed as its `node_modules` in `FIELDLOG_NODE_MODULES`.
+    npm: &'static [(&'static str, &'static str)],
 }
+
+/// The sync bench's PouchDB peer (`tests/benches/pouch/peer.cjs`). The memory adapter needs
+/// no native build; `pouchdb` itself also pulls leveldown, which loads its shipped prebuilt
+/// binary and is never used.
+const POUCHDB_PACKAGES: &[(&str, &str)] = &[
+    ("pouchdb", "9.0.0"),
+    ("pouchdb-adapter-memory", "9.0.0"),
+    ("express-pouchdb", "4.2.0"),
+];
 
 /// Add a suite with one line here (kept on one line each, hence no rustfmt).
 #[rustfmt::skip]
 const TARGETS: &[Target] = &[
-    Target { name: "core", package: "fieldlog-core", bench: "core", about: "fieldlog-core: storage and queries", bureau: false, tools: &[] },
-    Target { name: "sync", package: "fieldlog-tests", bench: "sync", about: "sync bytes and round trips vs Automerge sync; bureau ingest", bureau: true, tools: &[] },
-    Target { name: "coordinator", package: "fieldlog-tests", bench: "coordinator", about: "report, targets, duplicates and the XLSX ledger on 100,000 visits vs plain SQL / rust_xlsxwriter; export peak memory", bureau: true, tools: &[("time", "time")] },
-    Target { name: "photos", package: "fieldlog-core", bench: "photos", about: "photo ingest vs vipsthumbnail on one core: time and peak memory", bureau: false, tools: &[("vipsthumbnail", "libvips-tools")] },
+    Target { name: "core", package: "fieldlog-core", bench: "core", about: "fieldlog-core: storage and queries", bureau: false, tools: &[], npm: &[] },
+    Target { name: "sync", package: "fieldlog-tests", bench: "sync", about: "sync bytes, round trips and time vs Automerge sync, PouchDB replication and zstd-3 JSON; bureau ingest", bureau: true, tools: &[("node", "nodejs"), ("npm", "npm")], npm: POUCHDB_PACKAGES },
+    Target { name: "coordinator", package: "fieldlog-tests", bench: "coordinator", about: "report, targets, duplicates and the XLSX ledger on 100,000 visits vs plain SQL / rust_xlsxwriter; export peak memory", bureau: true, tools: &[("time", "time")], npm: &[] },
+    Target { name: "photos", package: "fieldlog-core", bench: "photos", about: "photo ingest vs vipsthumbnail on one core: time and peak memory", bureau: false, tools: &[("vipsthumbnail", "libvips-tools")], npm: &[] },
 ];
 
 pub fn bench(args: &[String]) -> Result<()> {
@@ -65,6 +77,13 @@ pub fn bench(args: &[String]) -> Result<()> {
     for (program, package) in target.tools {
         ci::ensure_apt_tool(&root, program, package)?;
     }
+    let node_modules = if target.npm.is_empty() {
+        None
+    } else {
+        let dir =
+            crate::app::ensure_npm_packages(&root, &format!("bench-{}", target.name), target.npm)?;
+        Some(dir.join("node_modules"))
+    };
     let bureau_bin = sh::target_dir(&root).join("release/fieldlog-bureau");
     let cli_bin = sh::target_dir(&root).join("release/fieldlog");
     if target.bureau {
@@ -82,16 +101,15 @@ pub fn bench(args: &[String]) -> Result<()> {
     }
     println!("==> bench {}", target.name);
     println!("$ {}", sh::display(&cargo, &cargo_args));
-    let env = [
-        ("FIELDLOG_BUREAU_BIN", bureau_bin.as_os_str()),
-        ("FIELDLOG_BIN", cli_bin.as_os_str()),
-    ];
-    sh::run_env(
-        &root,
-        &cargo,
-        &cargo_args,
-        if target.bureau { &env } else { &[] },
-    )
+    let mut env = Vec::new();
+    if target.bureau {
+        env.push(("FIELDLOG_BUREAU_BIN", bureau_bin.as_os_str()));
+        env.push(("FIELDLOG_BIN", cli_bin.as_os_str()));
+    }
+    if let Some(dir) = &node_modules {
+        env.push(("FIELDLOG_NODE_MODULES", dir.as_os_str()));
+    }
+    sh::run_env(&root, &cargo, &cargo_args, &env)
 }
 
 fn known_targets() -> String {
