@@ -15,6 +15,8 @@
 //!   file) and checked against their sha256.
 //! - [`storage`]: the [`Storage`] trait the layers above see, as `Arc<dyn Storage>`, and
 //!   its records. [`sqlite`] is the one implementation: one `bureau.sqlite3` per data dir.
+//! - [`backup`]: online backups of a data directory (SQLite's backup API, then the photo
+//!   files, with a manifest of sha256s) and their checked restore.
 //! - [`admit`]: which changes a device may add to a document (actor binding, missing
 //!   dependencies, the registry rule), shared by every storage.
 //! - [`scope`]: which documents a device may see. [`secret`]: codes and tokens, stored
@@ -76,6 +78,7 @@
 
 pub mod admin;
 pub mod admit;
+pub mod backup;
 pub mod blobs;
 pub mod error;
 pub mod http;

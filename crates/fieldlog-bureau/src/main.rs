@@ -153,6 +153,23 @@ enum Command {
     /// Enrolled devices.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Back up the data directory while the bureau may be serving: the database (SQLite's
+    /// online backup), then every photo file, and a manifest of their sha256s.
+    Backup {
+        /// A new or empty directory for the backup.
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+    },
+    /// Restore a backup into the data directory (stop the bureau first). Every file is
+    /// checked against the backup's manifest before anything is written.
+    Restore {
+        /// The backup directory (holding `manifest.json`).
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+        /// Replace what a non-empty data directory holds.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -726,6 +743,15 @@ fn run(cli: Cli, file: FileConfig) -> Result<()> {
             let code = bureau.issue_code(&team, &member, role, expires(&expiry))?;
             print_code(&code, json, None)
         }
+        Command::Backup { to } => {
+            let now = chrono::Utc::now().timestamp_millis();
+            let manifest = fieldlog_bureau::backup::backup(&data_dir, &to, now)?;
+            print_backup("backed up", &manifest, &to, json)
+        }
+        Command::Restore { from, force } => {
+            let manifest = fieldlog_bureau::backup::restore(&from, &data_dir, force)?;
+            print_backup("restored", &manifest, &data_dir, json)
+        }
         Command::Device(DeviceCommand::List) => {
             let bureau = open_existing(&data_dir, config)?;
             print_devices(&bureau.devices()?, json)
@@ -916,6 +942,33 @@ fn print_code(code: &IssuedCode, json: bool, data_dir: Option<&Path>) -> Result<
         code.code
     ));
     print(&text)
+}
+
+fn print_backup(
+    done: &str,
+    manifest: &fieldlog_bureau::backup::Manifest,
+    dir: &Path,
+    json: bool,
+) -> Result<()> {
+    let database = manifest.files.first().map(|f| f.bytes).unwrap_or_default();
+    let (photos, photo_bytes) = manifest.blobs();
+    if json {
+        return print(
+            &serde_json::json!({
+                "dir": dir,
+                "created_at": format_ms(manifest.created_at_ms),
+                "database_bytes": database,
+                "photo_files": photos,
+                "photo_bytes": photo_bytes,
+            })
+            .to_string(),
+        );
+    }
+    print(&format!(
+        "{done} {} (taken {}): database {database} bytes, {photos} photo files ({photo_bytes} bytes)",
+        dir.display(),
+        format_ms(manifest.created_at_ms)
+    ))
 }
 
 fn print_devices(devices: &[DeviceRecord], json: bool) -> Result<()> {

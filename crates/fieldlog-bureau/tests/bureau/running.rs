@@ -1,7 +1,7 @@
 //! The bureau as a service: stopped by a signal with a round in flight, backed up and
 //! restored under traffic, served over TLS with its certificate reloaded.
 
-use crate::operations::{Process, code, init, serve_command, signal};
+use crate::operations::{Process, admin, code, command, init, photographer, serve_command, signal};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -175,4 +175,201 @@ fn sigterm_stops_accepting_finishes_the_round_in_flight_and_exits_0() {
     );
     wait_for_line(&mut stderr, "stopped");
     assert_eq!(stored_changes(dir), before + 1);
+}
+
+/// A caravan-1 device store enrolled at `url` as `member` and synced once (for the registry).
+fn device(
+    dir: &std::path::Path,
+    url: &str,
+    member: &str,
+) -> (fieldlog_core::Store, tempfile::TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    let mut store = fieldlog_core::Store::init(
+        &data.path().join("data"),
+        member,
+        "caravan-1",
+        fieldlog_core::Options::default(),
+    )
+    .unwrap();
+    fieldlog_core::sync::enroll(&mut store, url, &code(dir, member)).unwrap();
+    fieldlog_core::sync::sync(&mut store, |_| {}).unwrap();
+    (store, data)
+}
+
+/// Records a visit at 南山小学.
+fn add_visit(store: &mut fieldlog_core::Store, students: i64) -> fieldlog_domain::VisitId {
+    let input = serde_json::from_value(serde_json::json!({
+        "school": "南山小学", "activities": ["lecture"], "audience": {"students": students},
+    }))
+    .unwrap();
+    store
+        .add_visit(&input, chrono::Local::now().date_naive())
+        .unwrap()
+        .id
+}
+
+/// The ids of the visits a store holds.
+fn visit_ids(store: &fieldlog_core::Store) -> std::collections::BTreeSet<String> {
+    store
+        .visits(&fieldlog_core::VisitFilter::default())
+        .unwrap()
+        .into_iter()
+        .map(|v| v.id.to_string())
+        .collect()
+}
+
+/// The ids of the visits the bureau in `dir` holds (its CLI).
+fn bureau_visit_ids(dir: &std::path::Path) -> std::collections::BTreeSet<String> {
+    let json: serde_json::Value = serde_json::from_str(&admin(dir, &["--json", "visits"])).unwrap();
+    json.as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_backup_taken_under_sync_traffic_restores_all_it_held_and_devices_sync_on_with_it() {
+    let root = tempfile::tempdir().unwrap();
+    let (live, backup, restored) = (
+        root.path().join("live"),
+        root.path().join("backup"),
+        root.path().join("restored"),
+    );
+    init(&live);
+    let mut bureau = Process::serve(&live, &[], &[]);
+    let url = bureau.url.clone();
+    let (mut a, _a_dir, _) = photographer(&live, &url);
+    fieldlog_core::sync::sync(&mut a, |_| {}).unwrap();
+    let (b, _b_dir) = device(&live, &url, "王老师");
+
+    // Device b records and syncs visits without pause while the backup is taken.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (synced, first_round) = std::sync::mpsc::channel();
+    let traffic = std::thread::spawn({
+        let stop = stop.clone();
+        let mut b = b;
+        move || {
+            let mut rounds = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) || rounds < 2 {
+                add_visit(&mut b, 10 + rounds);
+                fieldlog_core::sync::sync(&mut b, |_| {}).unwrap();
+                rounds += 1;
+                let _ = synced.send(());
+            }
+            b
+        }
+    });
+    first_round.recv().unwrap();
+    let taken: serde_json::Value = serde_json::from_str(&admin(
+        &live,
+        &["--json", "backup", "--to", backup.to_str().unwrap()],
+    ))
+    .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut b = traffic.join().unwrap();
+    assert_eq!(taken["photo_files"], 2, "{taken}");
+    // b syncs once more after the backup: its cursor is past what the backup holds. (That
+    // visit stays on b: a device does not send again what the bureau once took; see the
+    // README's "Running a bureau".)
+    add_visit(&mut b, 99);
+    fieldlog_core::sync::sync(&mut b, |_| {}).unwrap();
+
+    // A backup goes into a new or empty directory only.
+    let again = command(&live)
+        .args(["backup", "--to", backup.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("is not empty"));
+    // A restore never writes over a data directory that holds something (here the live
+    // one, still serving) unless told to.
+    let over = command(&live)
+        .args(["restore", "--from", backup.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(over.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&over.stderr);
+    assert!(
+        said.contains(live.to_str().unwrap()) && said.contains("--force"),
+        "{said}"
+    );
+    // A damaged backup is refused before anything is written.
+    let damaged = root.path().join("damaged");
+    copy_dir(&backup, &damaged);
+    let manifest = fieldlog_bureau::backup::read_manifest(&damaged).unwrap();
+    let photo = damaged.join(&manifest.files[1].path);
+    let mut bytes = std::fs::read(&photo).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&photo, bytes).unwrap();
+    let refused_dir = root.path().join("refused");
+    let refused = command(&refused_dir)
+        .args(["restore", "--from", damaged.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains(&manifest.files[1].path) && said.contains("sha256"),
+        "{said}"
+    );
+    assert!(!refused_dir.exists(), "nothing written");
+
+    let restored_out: serde_json::Value = serde_json::from_str(&admin(
+        &restored,
+        &["--json", "restore", "--from", backup.to_str().unwrap()],
+    ))
+    .unwrap();
+    assert_eq!(restored_out["photo_files"], 2);
+    // Everything a's first rounds sent is there, its photo files too.
+    assert!(bureau_visit_ids(&restored).is_superset(&visit_ids(&a)));
+    let photos: serde_json::Value =
+        serde_json::from_str(&admin(&restored, &["--json", "photos"])).unwrap();
+    assert_eq!(photos.as_array().unwrap().len(), 1);
+    assert_eq!(photos[0]["thumbnail_held"], true);
+    assert_eq!(photos[0]["display_held"], true);
+
+    // The restored bureau takes the live one's place (same address).
+    let held = bureau_visit_ids(&restored);
+    let addr = url.trim_start_matches("http://").to_string();
+    assert!(bureau.terminate().success());
+    let mut serve = command(&restored);
+    serve
+        .args(["serve", "--listen", &addr])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let _bureau = Process::ready(serve.spawn().unwrap(), false);
+    // A device that synced only before the backup records a visit and syncs it; b, whose
+    // cursor is past the restored change log (it synced after the backup), receives it.
+    let new = add_visit(&mut a, 7).to_string();
+    fieldlog_core::sync::sync(&mut a, |_| {}).unwrap();
+    fieldlog_core::sync::sync(&mut b, |_| {}).unwrap();
+    assert!(
+        visit_ids(&b).contains(&new),
+        "a change after the restore hid below b's cursor"
+    );
+    let mut now_held = held.clone();
+    now_held.insert(new);
+    assert_eq!(bureau_visit_ids(&restored), now_held);
+    assert!(visit_ids(&b).is_superset(&now_held));
+    // A new device receives everything the restored bureau holds, photo included.
+    let (c, _c_dir) = device(&restored, &url, "赵老师");
+    assert_eq!(visit_ids(&c), now_held);
+    let photo = &photos[0]["photo"]["display_sha256"];
+    let fetched = fieldlog_core::upload::fetch_photo(&c, photo.as_str().unwrap());
+    assert!(fetched.is_ok(), "{fetched:?}");
+}
+
+/// Copies a directory tree.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }
