@@ -7,7 +7,8 @@
 //!   `/readyz`).
 //! - [`net`]: [`serve`], connections under [`ServeConfig`]: header and body timeouts, a
 //!   connection cap answered `busy`, a shutdown deadline. [`limits`]: request rates per
-//!   device and, for enrollment, per address. [`serve_with`] adds a metrics listener.
+//!   device and, for enrollment, per address. [`serve_with`] adds a metrics listener and
+//!   [`tls`]: rustls with a certificate reloaded on demand.
 //! - [`metrics`]: what the bureau counts for Prometheus (`GET /metrics` on the metrics
 //!   listener): requests by route and status, sync rounds and their changes, bytes, blobs,
 //!   active devices.
@@ -91,6 +92,7 @@ pub mod secret;
 pub mod sqlite;
 pub mod storage;
 pub mod sync;
+pub mod tls;
 
 pub use admin::IssuedCode;
 pub use blobs::BlobStore;

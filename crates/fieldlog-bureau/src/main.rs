@@ -112,6 +112,13 @@ enum Command {
         /// devices. Not served unless given.
         #[arg(long, env = "FIELDLOG_BUREAU_METRICS_LISTEN", value_name = "ADDR")]
         metrics_listen: Option<String>,
+        /// Serve HTTPS with this PEM certificate chain (leaf first); with --tls-key. Both
+        /// files are read again on SIGHUP (connections open keep their session).
+        #[arg(long, env = "FIELDLOG_BUREAU_TLS_CERT", value_name = "FILE")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, env = "FIELDLOG_BUREAU_TLS_KEY", value_name = "FILE")]
+        tls_key: Option<PathBuf>,
         /// The most changes one answer carries.
         #[arg(
             long,
@@ -324,6 +331,8 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     listen: Option<String>,
     metrics_listen: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     max_changes_per_response: Option<u32>,
     expires_hours: Option<u32>,
     max_connections: Option<usize>,
@@ -430,6 +439,8 @@ fn run(cli: Cli, file: FileConfig) -> Result<()> {
         Command::Serve {
             listen,
             metrics_listen,
+            tls_cert,
+            tls_key,
             max_changes_per_response,
             limits,
         } => {
@@ -443,7 +454,17 @@ fn run(cli: Cli, file: FileConfig) -> Result<()> {
             serve_config(&mut config.serve, &limits, &file);
             let grace = config.serve.shutdown_grace;
             let bureau = open_existing(&data_dir, config)?;
-            serve(&listen, metrics_listen.as_deref(), bureau, grace)
+            let tls = match (
+                tls_cert.or(file.tls_cert.clone()),
+                tls_key.or(file.tls_key.clone()),
+            ) {
+                (Some(cert), Some(key)) => Some(std::sync::Arc::new(
+                    fieldlog_bureau::tls::Tls::load(&cert, &key)?,
+                )),
+                (None, None) => None,
+                _ => bail!("TLS needs both a certificate (tls_cert) and its key (tls_key)"),
+            };
+            serve(&listen, metrics_listen.as_deref(), tls, bureau, grace)
         }
         Command::Team(TeamCommand::Add {
             team,
@@ -848,7 +869,13 @@ fn open_file_limit() -> u64 {
     }
 }
 
-fn serve(listen: &str, metrics: Option<&str>, bureau: Bureau, grace: Duration) -> Result<()> {
+fn serve(
+    listen: &str,
+    metrics: Option<&str>,
+    tls: Option<std::sync::Arc<fieldlog_bureau::tls::Tls>>,
+    bureau: Bureau,
+    grace: Duration,
+) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -862,8 +889,13 @@ fn serve(listen: &str, metrics: Option<&str>, bureau: Bureau, grace: Duration) -
             .with_context(|| format!("listening on {listen}"))?;
         let addr = listener.local_addr().context("reading the bound address")?;
         let mut options = fieldlog_bureau::ServeOptions::default();
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        if let Some(tls) = &tls {
+            reload_on_hangup(tls.clone())?;
+        }
+        options.tls = tls;
         // One write for both lines, so a reader of the first has the second too.
-        let mut ready = format!("listening on http://{addr}");
+        let mut ready = format!("listening on {scheme}://{addr}");
         if let Some(metrics) = metrics {
             let listener = tokio::net::TcpListener::bind(metrics)
                 .await
@@ -889,6 +921,30 @@ fn serve(listen: &str, metrics: Option<&str>, bureau: Bureau, grace: Duration) -
     // too, then exit all the same.
     runtime.shutdown_timeout(grace);
     served
+}
+
+/// Reads the TLS certificate and key again on each SIGHUP (logging the outcome; a failed
+/// reload keeps the certificate in use).
+fn reload_on_hangup(tls: std::sync::Arc<fieldlog_bureau::tls::Tls>) -> Result<()> {
+    #[cfg(unix)]
+    {
+        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("installing the SIGHUP handler")?;
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                match tls.reload() {
+                    Ok(()) => tracing::info!("reloaded the TLS certificate"),
+                    Err(e) => tracing::error!(
+                        error = %fieldlog_bureau::http::error_chain(&e),
+                        "reloading the TLS certificate failed; keeping the one in use"
+                    ),
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = tls;
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.

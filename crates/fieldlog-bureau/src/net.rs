@@ -118,6 +118,9 @@ pub struct ServeOptions {
     /// limits; `None`: nowhere. Keep it on a private address: the API's port faces
     /// devices, and the metrics are the operator's.
     pub metrics: Option<tokio::net::TcpListener>,
+    /// TLS for the API's listener (the metrics listener stays plain HTTP); a connection
+    /// has [`ServeConfig::header_timeout`] for its handshake.
+    pub tls: Option<Arc<crate::tls::Tls>>,
 }
 
 /// Serves `bureau` on `listener` until `shutdown` resolves, with the limits of its
@@ -154,6 +157,7 @@ pub async fn serve_with(
     let metrics_router = crate::http::metrics_router(api.clone());
     let metrics = api.metrics().clone();
     let metrics_listener = options.metrics;
+    let tls = options.tls;
     let served = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let refused = Arc::new(Semaphore::new((config.max_connections / 4).max(1)));
     let (stop, stopping) = watch::channel(false);
@@ -161,7 +165,7 @@ pub async fn serve_with(
     let mut tidy = tokio::time::interval(TIDY_EVERY);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let (stream, peer, router) = tokio::select! {
+        let (stream, peer, router, tls) = tokio::select! {
             () = &mut shutdown => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             _ = tidy.tick() => {
@@ -172,13 +176,13 @@ pub async fn serve_with(
                 let Some((stream, peer)) = accepted_or_wait(accepted).await else {
                     continue;
                 };
-                (stream, peer, &router)
+                (stream, peer, &router, tls.as_ref().map(|tls| tls.acceptor()))
             }
             accepted = accept(metrics_listener.as_ref()) => {
                 let Some((stream, peer)) = accepted_or_wait(accepted).await else {
                     continue;
                 };
-                (stream, peer, &metrics_router)
+                (stream, peer, &metrics_router, None)
             }
         };
         let span = tracing::debug_span!("connection", %peer);
@@ -189,7 +193,15 @@ pub async fn serve_with(
             let open = metrics.connection();
             connections.spawn(
                 async move {
-                    connection(stream, peer, router, &config, stopping).await;
+                    match handshake(stream, tls, config.header_timeout).await {
+                        Some(Io::Plain(stream)) => {
+                            connection(stream, peer, router, &config, stopping).await;
+                        }
+                        Some(Io::Tls(stream)) => {
+                            connection(*stream, peer, router, &config, stopping).await;
+                        }
+                        None => {}
+                    }
                     drop(open);
                     drop(permit);
                 }
@@ -202,7 +214,11 @@ pub async fn serve_with(
             let stopping = stopping.clone();
             connections.spawn(
                 async move {
-                    busy(stream, header_timeout, stopping).await;
+                    match handshake(stream, tls, header_timeout).await {
+                        Some(Io::Plain(stream)) => busy(stream, header_timeout, stopping).await,
+                        Some(Io::Tls(stream)) => busy(*stream, header_timeout, stopping).await,
+                        None => {}
+                    }
                     drop(permit);
                 }
                 .instrument(span),
@@ -231,6 +247,35 @@ pub async fn serve_with(
     Ok(())
 }
 
+/// A connection as served: plain, or after its TLS handshake.
+enum Io {
+    Plain(tokio::net::TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>),
+}
+
+/// The connection, after its TLS handshake when `tls` is given; `None` when the handshake
+/// failed or took longer than `within`.
+async fn handshake(
+    stream: tokio::net::TcpStream,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    within: Duration,
+) -> Option<Io> {
+    let Some(acceptor) = tls else {
+        return Some(Io::Plain(stream));
+    };
+    match tokio::time::timeout(within, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => Some(Io::Tls(Box::new(stream))),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(?within, "TLS handshake too slow");
+            None
+        }
+    }
+}
+
 /// Accepts on `listener`, or never when there is none.
 async fn accept(
     listener: Option<&tokio::net::TcpListener>,
@@ -257,13 +302,15 @@ async fn accepted_or_wait(
 }
 
 /// Serves one connection until the client leaves, a timeout closes it, or shutdown.
-async fn connection(
-    stream: tokio::net::TcpStream,
+async fn connection<I>(
+    stream: I,
     peer: SocketAddr,
     router: axum::Router,
     config: &ServeConfig,
     stopping: watch::Receiver<bool>,
-) {
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (stall, deadline) = (config.body_stall_timeout, config.body_timeout);
     let started = Arc::new(AtomicBool::new(false));
     let service = hyper::service::service_fn({
@@ -292,12 +339,13 @@ async fn connection(
 /// hyper's graceful shutdown treats a connection that has not yet sent a whole request
 /// head as busy, so without this a client that connected and sent nothing (or half its
 /// headers) would hold shutdown for the whole grace.
-async fn until_stopped<S>(
-    connection: hyper::server::conn::http1::Connection<TokioIo<tokio::net::TcpStream>, S>,
+async fn until_stopped<I, S>(
+    connection: hyper::server::conn::http1::Connection<TokioIo<I>, S>,
     started: &AtomicBool,
     mut stopping: watch::Receiver<bool>,
 ) -> hyper::Result<()>
 where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     S: hyper::service::HttpService<Incoming>,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     S::ResBody: 'static,
@@ -318,11 +366,10 @@ where
 }
 
 /// Answers every request on the connection `busy` and closes it.
-async fn busy(
-    stream: tokio::net::TcpStream,
-    header_timeout: Duration,
-    stopping: watch::Receiver<bool>,
-) {
+async fn busy<I>(stream: I, header_timeout: Duration, stopping: watch::Receiver<bool>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let started = Arc::new(AtomicBool::new(false));
     let service = hyper::service::service_fn({
         let started = started.clone();

@@ -373,3 +373,131 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// A certificate authority made for the test, and a server certificate it signed for
+/// 127.0.0.1, written as PEM into `dir` (`cert.pem`, `key.pem`); the CA's DER.
+fn issue(dir: &std::path::Path, ca_name: &str) -> Vec<u8> {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, ca_name);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    std::fs::write(dir.join("cert.pem"), leaf.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+    ca.der().to_vec()
+}
+
+/// A client that trusts only `ca` (DER), and keeps connections alive.
+fn trusting(ca: &[u8]) -> ureq::Agent {
+    let roots = ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![
+        ureq::tls::Certificate::from_der(ca).to_owned(),
+    ]));
+    ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build())
+            .build(),
+    )
+}
+
+#[test]
+fn tls_serves_a_sync_round_and_sighup_swaps_the_certificate_for_new_connections_only() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("data");
+    init(&dir);
+    let tls = root.path().join("tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    let first_ca = issue(&tls, "first CA");
+    let (cert, key) = (tls.join("cert.pem"), tls.join("key.pem"));
+    let mut command = serve_command(
+        &dir,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+        &[("FIELDLOG_LOG", "info")],
+    );
+    command.stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut bureau = Process::ready(child, false);
+    assert!(
+        bureau.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        bureau.url
+    );
+
+    // A device enrolls and syncs over TLS. (The core sync client trusts the web's roots
+    // only, so a test CA needs this client; see the README.)
+    let old = trusting(&first_ca);
+    let mut enrolled = old
+        .post(format!("{}/v1/enroll", bureau.url))
+        .content_type("application/json")
+        .send(
+            serde_json::to_vec(&fieldlog_domain::sync::EnrollRequest {
+                code: code(&dir, "李老师"),
+                device_name: "一号机".into(),
+                actors: vec![automerge::ActorId::random().to_hex_string()],
+                signing_key: None,
+            })
+            .unwrap(),
+        )
+        .unwrap();
+    assert_eq!(enrolled.status(), 200);
+    let enrolled: fieldlog_domain::sync::EnrollResponse =
+        serde_json::from_slice(&enrolled.body_mut().read_to_vec().unwrap()).unwrap();
+    let round = |agent: &ureq::Agent| {
+        let body = crate::support::encode(&crate::support::request(0, Vec::new(), 100));
+        let mut answer = agent
+            .post(format!("{}/v1/sync", bureau.url))
+            .header("Content-Type", fieldlog_domain::sync::SYNC_CONTENT_TYPE)
+            .header("Content-Encoding", "zstd")
+            .header("Authorization", format!("Bearer {}", enrolled.token))
+            .send(body)?;
+        assert_eq!(answer.status(), 200);
+        let body = answer.body_mut().read_to_vec()?;
+        let response: fieldlog_domain::sync::SyncResponse =
+            postcard::from_bytes(&zstd::decode_all(&body[..]).unwrap()).unwrap();
+        Ok::<_, ureq::Error>(response)
+    };
+    round(&old).unwrap();
+    // Plain HTTP on the TLS port is not served.
+    let plain = ureq::get(format!(
+        "{}/healthz",
+        bureau.url.replacen("https", "http", 1)
+    ))
+    .call();
+    assert!(plain.is_err(), "{plain:?}");
+
+    // A new certificate from another CA, then SIGHUP.
+    let second_ca = issue(&tls, "second CA");
+    signal(&bureau.child, "HUP");
+    wait_for_line(&mut stderr, "reloaded the TLS certificate");
+    // The connection the old client keeps open still works (a new one would be refused,
+    // as the next client shows)…
+    round(&old).unwrap();
+    // …new connections get the new certificate: a client trusting only the old CA is
+    // refused, one trusting only the new CA syncs.
+    let refused = round(&trusting(&first_ca));
+    assert!(
+        format!("{refused:?}").contains("UnknownIssuer"),
+        "{refused:?}"
+    );
+    round(&trusting(&second_ca)).unwrap();
+
+    // A reload that fails (a key that is not PEM) keeps the certificate in use.
+    std::fs::write(&key, "not a key").unwrap();
+    signal(&bureau.child, "HUP");
+    wait_for_line(&mut stderr, "keeping the one in use");
+    round(&trusting(&second_ca)).unwrap();
+    assert!(bureau.terminate().success());
+}
