@@ -425,6 +425,9 @@ pub enum VisitCommand {
     /// Record a visit from flags, or from one JSON object on stdin (--json-in); prints its id
     #[command(after_help = visit_add_help())]
     Add(Box<VisitAdd>),
+    /// Record many visits from a file in one step: a JSON array of visit objects (as for
+    /// `visit add --json-in`), or one object per line; if any is refused nothing is saved
+    Import { file: PathBuf },
     /// Change fields of a visit
     #[command(after_help = visit_edit_help())]
     Edit {

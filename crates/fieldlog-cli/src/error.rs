@@ -27,6 +27,14 @@ pub enum CliError {
     Stdin(#[source] std::io::Error),
     #[error("standard input is not a visit as JSON: {0}")]
     JsonIn(#[source] serde_json::Error),
+    #[error("{path} is not a list of visits as JSON: {source}")]
+    JsonFile {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path} is larger than {max} bytes; split it")]
+    FileTooLarge { path: PathBuf, max: u64 },
     #[error("\"{0}\" is not a visit id")]
     BadVisitId(String),
     #[error("\"{0}\" is not a pairing id")]
@@ -38,7 +46,8 @@ impl CliError {
         match self {
             CliError::NoDataDir => "no_data_dir",
             CliError::Read { .. } | CliError::Write { .. } | CliError::Stdin(_) => "io",
-            CliError::JsonIn(_) => "invalid_json",
+            CliError::JsonIn(_) | CliError::JsonFile { .. } => "invalid_json",
+            CliError::FileTooLarge { .. } => "too_large",
             CliError::BadVisitId(_) | CliError::BadPairingId(_) => "invalid_id",
         }
     }
@@ -58,6 +67,12 @@ impl CliError {
             (CliError::Stdin(source), Lang::ZhCn) => format!("无法读取标准输入：{source}"),
             (CliError::JsonIn(source), Lang::ZhCn) => {
                 format!("标准输入不是有效的走访 JSON：{source}")
+            }
+            (CliError::JsonFile { path, source }, Lang::ZhCn) => {
+                format!("{} 不是有效的走访 JSON 列表：{source}", path.display())
+            }
+            (CliError::FileTooLarge { path, max }, Lang::ZhCn) => {
+                format!("{} 超过 {max} 字节，请分成几个文件", path.display())
             }
             (CliError::BadVisitId(given), Lang::ZhCn) => format!("“{given}”不是有效的记录编号"),
             (CliError::BadPairingId(given), Lang::ZhCn) => format!("“{given}”不是有效的结对编号"),
@@ -91,7 +106,9 @@ impl Failure {
                     kind: core.kind(),
                     message: core.message(lang),
                     fields: match core {
-                        CoreError::Invalid(errors) => errors.0.clone(),
+                        CoreError::Invalid(errors) | CoreError::ImportedVisit { errors, .. } => {
+                            errors.0.clone()
+                        }
                         CoreError::Registry(fieldlog_core::registry::RegistryError::Line {
                             source,
                             ..

@@ -149,6 +149,19 @@ ALTER TABLE bureau ADD COLUMN key_registered INTEGER NOT NULL DEFAULT 0;
     crate::review::TABLES,
     crate::course::TABLES,
     crate::course::MEMBERS_TABLE,
+    r#"
+-- What a new change to a document builds on, kept with every chunk written so that a new
+-- record can be appended without loading the document (`docs::DocCache::append`):
+-- its heads, its highest operation counter, this device's last sequence number in it, and
+-- the chunk generation these describe.
+CREATE TABLE doc_heads (
+    doc_id TEXT PRIMARY KEY,
+    heads BLOB NOT NULL,
+    max_op INTEGER NOT NULL,
+    local_seq INTEGER NOT NULL,
+    generation INTEGER NOT NULL
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The sha256 (hex) a migration is pinned by.
@@ -240,6 +253,7 @@ mod tests {
             "3d94ab6d3d149c9e3550c91ed5e79f330d23d8b9a4a57996335a3ca701d98032",
             "b16aef119c2875f31d5485075ab39f063dacb365cc1f654e4573e95b16e88a76",
             "87a1eea90d9db72347626eec2787c527cd53ac4df2197fdcff645d72320670c4",
+            "39f4faaf7d8a42e9860ef58a9d3f0362f7f512a86bdce12f1589714ca36229cb",
         ];
         let actual: Vec<String> = MIGRATIONS.iter().map(|m| migration_hash(m)).collect();
         assert_eq!(

@@ -7,6 +7,12 @@ use std::path::PathBuf;
 pub enum Error {
     #[error("{0}")]
     Invalid(#[from] ValidationErrors),
+    #[error("visit {number} of the import: {errors}")]
+    ImportedVisit {
+        /// Counted from 1, in the order given.
+        number: usize,
+        errors: ValidationErrors,
+    },
     #[error("no Fieldlog data in {path}; run `fieldlog init` first")]
     NotInitialized { path: PathBuf },
     #[error("{path} already holds a Fieldlog device ({device_name})")]
@@ -111,7 +117,7 @@ impl Error {
     /// A stable key for the kind of error, for the UI and `--json` output.
     pub fn kind(&self) -> &'static str {
         match self {
-            Error::Invalid(_) => "invalid",
+            Error::Invalid(_) | Error::ImportedVisit { .. } => "invalid",
             Error::NotInitialized { .. } => "not_initialized",
             Error::AlreadyInitialized { .. } => "already_initialized",
             Error::VisitNotFound(_) => "visit_not_found",
@@ -150,6 +156,12 @@ impl Error {
     pub fn message(&self, lang: Lang) -> String {
         match (self, lang) {
             (Error::Invalid(errors), _) => errors.message(lang),
+            (Error::ImportedVisit { number, errors }, Lang::ZhCn) => {
+                format!("导入的第 {number} 条记录：{}", errors.message(lang))
+            }
+            (Error::ImportedVisit { number, errors }, Lang::En) => {
+                format!("visit {number} of the import: {}", errors.message(lang))
+            }
             (Error::Photo(e), _) => e.message(lang),
             (Error::PhotoNotFound { visit, photo }, Lang::ZhCn) => {
                 format!("记录 {visit} 没有照片 {photo}")

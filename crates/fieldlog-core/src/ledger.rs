@@ -220,15 +220,27 @@ pub(crate) fn insert_visit<T: Transactable + ReadDoc>(tx: &mut T, visit: &Visit)
     tx.put(&obj, K_TEAM, visit.team.as_str())?;
     tx.put(&obj, K_CREATED_AT, ScalarValue::Timestamp(visit.created_at))?;
     tx.put(&obj, K_CREATED_BY, visit.created_by.as_str())?;
-    tx.put(&obj, K_STATUS, visit.status.key())?;
-    tx.put(&obj, K_DELETED, visit.deleted)?;
+    // A field left at its default is not written (the reader's default is the same); each
+    // operation costs time on every save and load of the month.
+    if visit.status != VisitStatus::Recorded {
+        tx.put(&obj, K_STATUS, visit.status.key())?;
+    }
+    if visit.deleted {
+        tx.put(&obj, K_DELETED, true)?;
+    }
     // Created once here, so concurrent edits never race to create them.
     tx.put_object(&obj, K_ACTIVITIES, ObjType::Map)?;
     tx.put_object(&obj, K_BREAKDOWN, ObjType::Map)?;
     tx.put_object(&obj, K_PHOTOS, ObjType::Map)?;
     tx.put_object(&obj, K_ATTENDANCE, ObjType::Map)?;
-    for key in [K_STUDENTS, K_TEACHERS, K_OTHERS] {
-        tx.put(&obj, key, ScalarValue::counter(0))?;
+    // The counters start at the entered counts; later edits move them by the difference.
+    let audience = &visit.fields.audience;
+    for (key, count) in [
+        (K_STUDENTS, audience.students),
+        (K_TEACHERS, audience.teachers),
+        (K_OTHERS, audience.others),
+    ] {
+        tx.put(&obj, key, ScalarValue::counter(i64::from(count)))?;
     }
     write_visit_fields(tx, &obj, None, &visit.fields)
 }
@@ -241,7 +253,11 @@ pub(crate) fn write_visit_fields<T: Transactable + ReadDoc>(
     old: Option<&VisitFields>,
     new: &VisitFields,
 ) -> AmResult<()> {
-    let changed = |f: fn(&VisitFields) -> String| old.is_none_or(|o| f(o) != f(new));
+    // A new record (no `old`) gets only the fields that differ from the reader's defaults.
+    let changed = |f: fn(&VisitFields) -> String| match old {
+        Some(o) => f(o) != f(new),
+        None => !f(new).is_empty(),
+    };
     let texts: [Keyed<VisitFields, String>; 5] = [
         (K_SCHOOL, |v| v.school.to_string()),
         (K_DATE, |v| v.date.to_string()),
@@ -259,7 +275,7 @@ pub(crate) fn write_visit_fields<T: Transactable + ReadDoc>(
         (K_KITS, |v| v.donations.kits),
     ];
     for (key, get) in ints {
-        if old.is_none_or(|o| get(o) != get(new)) {
+        if old.map_or(get(new) != 0, |o| get(o) != get(new)) {
             tx.put(obj, key, i64::from(get(new)))?;
         }
     }
@@ -295,7 +311,14 @@ pub(crate) fn write_visit_fields<T: Transactable + ReadDoc>(
         (K_TEACHERS, |a| a.teachers),
         (K_OTHERS, |a| a.others),
     ];
-    let mut old_audience = old.map(|o| o.audience.clone()).unwrap_or_default();
+    // A new record's counters were created holding its counts (see `insert_visit`).
+    let mut old_audience = old.map_or_else(
+        || Audience {
+            breakdown: BTreeMap::new(),
+            ..new.audience.clone()
+        },
+        |o| o.audience.clone(),
+    );
     if old.is_some_and(|o| !o.attendance.is_empty()) || !new.attendance.is_empty() {
         // The count shown is the number present; the counter moves from what it holds.
         old_audience.students = get_count(tx, obj, K_STUDENTS);

@@ -149,12 +149,13 @@ fn project_visit(
     doc_id: &DocId,
     id: &str,
 ) -> Result<()> {
-    conn.execute("DELETE FROM visits WHERE id = ?1", [id])
-        .db(path)?;
-    conn.execute("DELETE FROM conflicts WHERE record_id = ?1", [id])
-        .db(path)?;
-    conn.execute("DELETE FROM visit_photos WHERE visit_id = ?1", [id])
-        .db(path)?;
+    for sql in [
+        "DELETE FROM visits WHERE id = ?1",
+        "DELETE FROM conflicts WHERE record_id = ?1",
+        "DELETE FROM visit_photos WHERE visit_id = ?1",
+    ] {
+        conn.prepare_cached(sql).db(path)?.execute([id]).db(path)?;
+    }
     let Some(obj) = ledger::record_obj(doc, id) else {
         return Ok(());
     };

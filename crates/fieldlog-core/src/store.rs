@@ -22,7 +22,7 @@ use fieldlog_domain::{
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -319,12 +319,12 @@ impl Store {
         }
         let id: Option<String> = self
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT id FROM schools WHERE name = ?1
                  ORDER BY status = 'registered' DESC, id LIMIT 1",
-                [reference],
-                |r| r.get(0),
             )
+            .db(&self.path)?
+            .query_row([reference], |r| r.get(0))
             .optional()
             .db(&self.path)?;
         Ok(id.and_then(|id| ledger::school_id(&id)))
@@ -337,6 +337,53 @@ impl Store {
         let visit = self.new_visit(self.validate_visit(input, today)?);
         self.write_visit(VisitWrite::New(&visit), Vec::new(), &[])?;
         Ok(visit)
+    }
+
+    /// Validates and saves many visits in one transaction, as a few large document changes
+    /// rather than one per visit. The first refused visit is named by its number and
+    /// nothing is saved.
+    pub fn add_visits(&mut self, inputs: &[VisitInput], today: NaiveDate) -> Result<Vec<Visit>> {
+        let visits = inputs
+            .iter()
+            .enumerate()
+            .map(|(index, input)| match self.validate_visit(input, today) {
+                Ok(fields) => Ok(self.new_visit(fields)),
+                Err(Error::Invalid(errors)) => Err(Error::ImportedVisit {
+                    number: index + 1,
+                    errors,
+                }),
+                Err(other) => Err(other),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let batches: Vec<(DocId, &[Visit])> = import_batches(&visits)
+            .into_iter()
+            .map(|batch| (DocId::ledger(&batch[0].team, batch[0].created_at), batch))
+            .collect();
+        let mut w = self.begin()?;
+        // This device's name goes into each document with its first change there.
+        let mut named = HashMap::new();
+        for (doc_id, _) in &batches {
+            if !named.contains_key(doc_id) {
+                named.insert(doc_id.clone(), w.local_seq(doc_id)? > 0);
+            }
+        }
+        let first: Vec<bool> = batches
+            .iter()
+            .map(|(doc_id, _)| !named.insert(doc_id.clone(), true).unwrap_or(true))
+            .collect();
+        // Making the changes is most of the work, and each batch is made on its own.
+        let scratch = w.scratch();
+        let made = parallel_map(&batches, |i, (doc_id, batch)| {
+            scratch.make(doc_id, "import visits", first[i], |tx| {
+                batch.iter().try_for_each(|v| ledger::insert_visit(tx, v))
+            })
+        });
+        for ((doc_id, batch), made) in batches.iter().zip(made) {
+            let keys: Vec<String> = batch.iter().map(|v| v.id.to_string()).collect();
+            w.append(doc_id, &keys, made?)?;
+        }
+        w.commit()?;
+        Ok(visits)
     }
 
     /// A visit this device records now, with a new id.
@@ -531,7 +578,7 @@ impl Store {
                 });
             }
         }
-        let keep = self.settings()?.originals != OriginalsPolicy::Drop;
+        let keep = !photos.is_empty() && self.settings()?.originals != OriginalsPolicy::Drop;
         let mut originals = Vec::new();
         let kept = photos.iter().try_for_each(|new| {
             if keep {
@@ -558,7 +605,7 @@ impl Store {
             match &write {
                 VisitWrite::New(visit) => {
                     let key = visit.id.to_string();
-                    w.change(&doc_id, "add visit", std::slice::from_ref(&key), |tx| {
+                    w.create(&doc_id, "add visit", std::slice::from_ref(&key), |tx| {
                         ledger::insert_visit(tx, visit)?;
                         let obj = ledger::record_obj(tx, &key)
                             .ok_or_else(|| automerge::AutomergeError::InvalidObjId(key.clone()))?;
@@ -709,6 +756,62 @@ impl Store {
     }
 }
 
+/// Visits of one import grouped into document changes: consecutive visits of the same
+/// ledger, up to [`IMPORT_CHANGE_TEXT`] bytes of text in a change, far below
+/// [`MAX_CHANGE_BYTES`] whatever the fields hold.
+fn import_batches(visits: &[Visit]) -> Vec<&[Visit]> {
+    let mut batches = Vec::new();
+    let mut start = 0;
+    let mut text = 0;
+    for (i, visit) in visits.iter().enumerate() {
+        let len = serde_json::to_vec(&visit.fields).map_or(0, |json| json.len());
+        let same_doc = DocId::ledger(&visit.team, visit.created_at)
+            == DocId::ledger(&visits[start].team, visits[start].created_at);
+        if i > start && (!same_doc || text + len > IMPORT_CHANGE_TEXT) {
+            batches.push(&visits[start..i]);
+            start = i;
+            text = 0;
+        }
+        text += len;
+    }
+    if start < visits.len() {
+        batches.push(&visits[start..]);
+    }
+    batches
+}
+
+/// `f` over `items` on every core, results in order.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &T) -> R + Sync) -> Vec<R> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut out: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
+    std::thread::scope(|scope| {
+        let f = &f;
+        let handles: Vec<_> = (0..workers)
+            .map(|worker| {
+                scope.spawn(move || {
+                    (worker..items.len())
+                        .step_by(workers)
+                        .map(|i| (i, f(i, &items[i])))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for handle in handles {
+            // A panic in `f` is a bug; carry it to this thread.
+            for (i, result) in handle
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e))
+            {
+                out[i] = Some(result);
+            }
+        }
+    });
+    out.into_iter().flatten().collect()
+}
+
+/// How much visit text one change of an import holds (see [`import_batches`]).
+const IMPORT_CHANGE_TEXT: usize = MAX_CHANGE_BYTES / 4;
+
 /// The device's signing key; a store made before signatures existed gets one now.
 fn signing_key(conn: &Connection, path: &Path) -> Result<ed25519_dalek::SigningKey> {
     let stored: Option<Vec<u8>> = conn
@@ -747,6 +850,42 @@ fn read_device(conn: &Connection, path: &Path) -> Result<Option<Device>> {
             actor,
         })
     }))
+}
+
+/// Makes changes in an empty document as this device would, for [`Writer::append`].
+pub(crate) struct Scratch {
+    actor: ActorId,
+    device_name: String,
+    now: i64,
+}
+
+impl Scratch {
+    /// One change holding what `f` writes (and this device's name in the document when
+    /// `first`), with the scratch document to read it back from.
+    pub(crate) fn make(
+        &self,
+        doc_id: &DocId,
+        message: &str,
+        first: bool,
+        f: impl FnOnce(&mut Transaction<'_>) -> ledger::AmResult<()>,
+    ) -> Result<(automerge::Automerge, automerge::Change)> {
+        let mut scratch = automerge::Automerge::new();
+        scratch.set_actor(self.actor.clone());
+        let actor_hex = self.actor.to_hex_string();
+        let now = self.now;
+        scratch
+            .transact_with(commit_options(message, now), |tx| {
+                if first {
+                    ledger::sign(tx, &actor_hex, &self.device_name)?;
+                }
+                f(tx)
+            })
+            .map_err(|failure| document_error(doc_id, failure.error))?;
+        let made = scratch
+            .get_last_local_change()
+            .ok_or_else(|| document_error(doc_id, automerge::AutomergeError::Fail))?;
+        Ok((scratch, made))
+    }
 }
 
 /// One SQLite transaction holding document changes and their projection rows. Dropped
@@ -802,17 +941,10 @@ impl Writer<'_> {
         let now = self.now;
         let (out, hash) = self.modify(doc_id, |doc, _| {
             let done = doc
-                .transact_with(
-                    |_| {
-                        CommitOptions::default()
-                            .with_message(message.to_string())
-                            .with_time(now)
-                    },
-                    |tx| {
-                        ledger::sign(tx, &actor_hex, device_name)?;
-                        f(tx)
-                    },
-                )
+                .transact_with(commit_options(message, now), |tx| {
+                    ledger::sign(tx, &actor_hex, device_name)?;
+                    f(tx)
+                })
                 .map_err(|failure| document_error(doc_id, failure.error))?;
             if let Some(change) = done
                 .hash
@@ -834,6 +966,95 @@ impl Writer<'_> {
             crate::signing::store(self.tx(), self.path, std::slice::from_ref(&signed))?;
         }
         Ok(out)
+    }
+
+    /// Makes one change that only creates records (under new ids) and projects them. When
+    /// the document's base is known it is not loaded: the change is made in an empty
+    /// scratch document and appended on top of the stored one ([`DocCache::rebase`]), so
+    /// the cost of a save does not grow with the month. Otherwise as [`Writer::change`].
+    pub(crate) fn create(
+        &mut self,
+        doc_id: &DocId,
+        message: &str,
+        records: &[String],
+        f: impl FnOnce(&mut Transaction<'_>) -> ledger::AmResult<()>,
+    ) -> Result<()> {
+        let Some(base) = DocCache::base(self.tx(), self.path, &doc_id.to_string())? else {
+            return self.change(doc_id, message, records, f);
+        };
+        let made = self
+            .scratch()
+            .make(doc_id, message, base.local_seq == 0, f)?;
+        self.append(doc_id, records, made)
+    }
+
+    /// This device's last sequence number in a document (0: it never wrote there).
+    pub(crate) fn local_seq(&mut self, doc_id: &DocId) -> Result<u64> {
+        let id = doc_id.to_string();
+        if let Some(base) = DocCache::base(self.tx(), self.path, &id)? {
+            return Ok(base.local_seq);
+        }
+        let tx = self
+            .tx
+            .as_ref()
+            .expect("a writer holds its transaction until commit");
+        Ok(docs::Base::of(&self.docs.fresh(tx, self.path, &id, self.actor)?.doc).local_seq)
+    }
+
+    /// What making a change in a scratch document needs; it can go to another thread.
+    pub(crate) fn scratch(&self) -> Scratch {
+        Scratch {
+            actor: self.actor.clone(),
+            device_name: self.device_name.to_string(),
+            now: self.now,
+        }
+    }
+
+    /// Appends a change made in a scratch document on top of the stored document (loading
+    /// it instead when its base is not known) and projects `records` from the scratch copy.
+    pub(crate) fn append(
+        &mut self,
+        doc_id: &DocId,
+        records: &[String],
+        (scratch, made): (automerge::Automerge, automerge::Change),
+    ) -> Result<()> {
+        let id = doc_id.to_string();
+        let known = DocCache::base(self.tx(), self.path, &id)?;
+        let base = match &known {
+            Some(base) => base.clone(),
+            None => {
+                let tx = self
+                    .tx
+                    .as_ref()
+                    .expect("a writer holds its transaction until commit");
+                docs::Base::of(&self.docs.fresh(tx, self.path, &id, self.actor)?.doc)
+            }
+        };
+        let change = DocCache::rebase(&base, &made);
+        let len = change.raw_bytes().len();
+        if len > MAX_CHANGE_BYTES {
+            return Err(Error::ChangeTooLarge {
+                doc_id: id,
+                len,
+                max: MAX_CHANGE_BYTES,
+            });
+        }
+        let hash = change.hash();
+        if known.is_some() {
+            self.touched.insert(id.clone());
+            DocCache::append(self.tx(), self.path, &id, &base, &change)?;
+            for record in records {
+                projection::project_record(self.tx(), self.path, &scratch, doc_id, record)?;
+            }
+        } else {
+            self.modify(doc_id, |doc, _| {
+                doc.apply_changes([change])
+                    .map_err(|source| document_error(doc_id, source))?;
+                Ok(((), records.to_vec()))
+            })?;
+        }
+        let signed = crate::signing::sign(self.signer, &hash);
+        crate::signing::store(self.tx(), self.path, std::slice::from_ref(&signed))
     }
 
     /// Changes an existing visit, reading its current state inside the transaction.
@@ -913,6 +1134,15 @@ impl Drop for Writer<'_> {
                 self.docs.evict(id);
             }
         }
+    }
+}
+
+/// A change's message and time, as every change this device makes carries them.
+fn commit_options<O>(message: &str, now: i64) -> impl FnOnce(&O) -> CommitOptions + '_ {
+    move |_| {
+        CommitOptions::default()
+            .with_message(message.to_string())
+            .with_time(now)
     }
 }
 

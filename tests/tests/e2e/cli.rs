@@ -277,6 +277,67 @@ fn report_counts_each_school_once_and_never_a_deleted_visit() {
 }
 
 #[test]
+fn visits_imported_from_a_file_read_back_and_a_refused_one_saves_none() {
+    let device = device("zh-CN");
+    let visits: Vec<Value> = (0..3)
+        .map(|i| {
+            json!({"school": URBAN, "date": "2025-05-20", "activities": ["lecture"],
+                   "topic": format!("第{i}课"), "audience": {"students": 30 + i}})
+        })
+        .collect();
+    let array = device.data_dir().join("visits.json");
+    std::fs::write(&array, serde_json::to_string(&visits).unwrap()).unwrap();
+    let imported = device.json(&["visit", "import", array.to_str().unwrap()]);
+    assert_eq!(imported["imported"], 3);
+    let lines = device.data_dir().join("visits.jsonl");
+    let text: String = visits.iter().map(|v| format!("{v}\n")).collect();
+    std::fs::write(&lines, text).unwrap();
+    let said = device
+        .run(&["visit", "import", lines.to_str().unwrap()])
+        .ok();
+    assert!(said.contains('3'), "{said}");
+    let listed = device.json(&["visit", "list"]);
+    let mut topics: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["topic"].as_str())
+        .collect();
+    topics.sort();
+    assert_eq!(
+        topics,
+        ["第0课", "第0课", "第1课", "第1课", "第2课", "第2课"]
+    );
+    let id = imported["ids"][1].as_str().unwrap();
+    assert_eq!(
+        device.json(&["visit", "show", id])["audience"]["students"],
+        31
+    );
+
+    // The second visit is refused: the message names it and its field, and nothing is saved.
+    let mut bad = visits.clone();
+    bad[1]["audience"]["students"] = json!(-5);
+    std::fs::write(&array, serde_json::to_string(&bad).unwrap()).unwrap();
+    let zh = device
+        .run(&["visit", "import", array.to_str().unwrap()])
+        .fails();
+    assert!(zh.contains("第 2 条") && zh.contains("学生人数"), "{zh}");
+    let en = device
+        .run(&["--lang", "en", "visit", "import", array.to_str().unwrap()])
+        .fails();
+    assert!(
+        en.contains("visit 2 of the import") && en.contains("students"),
+        "{en}"
+    );
+    std::fs::write(&array, "[{\"school\": ").unwrap();
+    let broken = device
+        .run(&["visit", "import", array.to_str().unwrap()])
+        .fails();
+    assert!(broken.contains("visits.json"), "{broken}");
+    assert_eq!(device.json(&["visit", "list"]), listed);
+}
+
+#[test]
 fn invalid_visit_names_every_field_in_the_users_language_and_saves_nothing() {
     let device = device("zh-CN");
     device.add_visit(&json!({"school": URBAN, "date": "2025-05-20", "activities": ["lecture"]}));

@@ -29,6 +29,16 @@ pub fn run(command: VisitCommand, ctx: &Ctx) -> Result<String> {
                 visit.id.to_string()
             })
         }
+        VisitCommand::Import { file } => {
+            let inputs = read_visits(&file)?;
+            let visits = ctx.open()?.add_visits(&inputs, ctx.today)?;
+            let ids: Vec<VisitId> = visits.iter().map(|v| v.id).collect();
+            emit(
+                ctx.json,
+                &json!({ "imported": ids.len(), "ids": ids }),
+                |_| ctx.line(ctx.tr("已导入记录", "visits imported"), ids.len()),
+            )
+        }
         VisitCommand::Edit { id, set } => {
             let id = parse_id(&id)?;
             let mut store = ctx.open()?;
@@ -119,6 +129,40 @@ fn read_json_in() -> Result<VisitInput> {
         .read_to_string(&mut text)
         .map_err(CliError::Stdin)?;
     Ok(serde_json::from_str(&text).map_err(CliError::JsonIn)?)
+}
+
+/// The largest file `visit import` reads (about 100,000 visits).
+const MAX_IMPORT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Visits from a file: a JSON array, or one JSON object per line.
+fn read_visits(path: &std::path::Path) -> Result<Vec<VisitInput>> {
+    let read = |source| CliError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read)?;
+    let mut text = String::new();
+    file.take(MAX_IMPORT_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(read)?;
+    if text.len() as u64 > MAX_IMPORT_BYTES {
+        return Err(CliError::FileTooLarge {
+            path: path.to_path_buf(),
+            max: MAX_IMPORT_BYTES,
+        }
+        .into());
+    }
+    let bad = |source| CliError::JsonFile {
+        path: path.to_path_buf(),
+        source,
+    };
+    if text.trim_start().starts_with('[') {
+        return Ok(serde_json::from_str(&text).map_err(bad)?);
+    }
+    Ok(serde_json::Deserializer::from_str(&text)
+        .into_iter::<VisitInput>()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(bad)?)
 }
 
 fn from_flags(add: VisitAdd) -> VisitInput {

@@ -6,6 +6,7 @@
 )]
 
 mod answers;
+mod appends;
 mod bundles;
 mod convergence;
 mod courses;
