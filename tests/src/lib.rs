@@ -12,6 +12,7 @@ pub mod fuzz;
 pub mod libreoffice;
 pub mod proxy;
 pub mod region;
+pub mod s3;
 
 /// The machine a benchmark ran on: CPU model and cores.
 pub fn machine() -> String {

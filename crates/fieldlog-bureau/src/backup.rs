@@ -11,6 +11,13 @@
 //! - `manifest.json`, written last: every file's path, length and sha256. A directory
 //!   without it is not a backup.
 //!
+//! With the photo files in an object store (`--blobs s3://…`, [`PhotoFiles::InObjectStore`])
+//! only the database is copied, and the manifest names the store (`photo_store`). The
+//! bureau only ever adds files there (create-only, by sha256, never replaced or removed),
+//! so every file a backed-up database names stays in the bucket; copying a whole bucket
+//! at each backup would cost what the object store's own durability, versioning and
+//! replication already give. Keep the bucket's versioning on and no expiry rule on it.
+//!
 //! [`restore`] checks every file against the manifest before it touches the data directory,
 //! refuses a data directory that holds anything unless told to replace it, and checks the
 //! restored database with `PRAGMA quick_check`. Stop the bureau before a restore.
@@ -47,6 +54,18 @@ pub struct Manifest {
     pub bureau_version: String,
     /// Every file, the database first, by path relative to the backup directory (`/`).
     pub files: Vec<BackedUp>,
+    /// Where the photo files are, when they were not copied (`s3://bucket/prefix`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub photo_store: Option<String>,
+}
+
+/// What a backup does with the complete photo files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhotoFiles {
+    /// They are in the data directory's `blobs/`: copied and checked.
+    Copied,
+    /// They are in this object store (`s3://bucket/prefix`), where they stay.
+    InObjectStore(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,8 +156,18 @@ fn is_empty(dir: &Path) -> Result<bool> {
 }
 
 /// Backs up the bureau in `data_dir` (which may be serving) into `to`, a new or empty
-/// directory; `now_ms` dates the manifest.
+/// directory, with its photo files; `now_ms` dates the manifest.
 pub fn backup(data_dir: &Path, to: &Path, now_ms: i64) -> Result<Manifest> {
+    backup_with(data_dir, to, now_ms, &PhotoFiles::Copied)
+}
+
+/// [`backup`], with the photo files copied or left where they are.
+pub fn backup_with(
+    data_dir: &Path,
+    to: &Path,
+    now_ms: i64,
+    photos: &PhotoFiles,
+) -> Result<Manifest> {
     let source = data_dir.join(DB_FILE);
     if !source.is_file() {
         return Err(BackupError::NoBureau(data_dir.to_path_buf()));
@@ -173,9 +202,13 @@ pub fn backup(data_dir: &Path, to: &Path, now_ms: i64) -> Result<Manifest> {
         sha256,
     }];
 
-    // Then the photo files.
+    // Then the photo files, if they are here.
     let blobs = data_dir.join(BLOB_DIR);
-    for (rel, path) in complete_blobs(&blobs)? {
+    let (here, photo_store) = match photos {
+        PhotoFiles::Copied => (complete_blobs(&blobs)?, None),
+        PhotoFiles::InObjectStore(store) => (Vec::new(), Some(store.clone())),
+    };
+    for (rel, path) in here {
         let target = to.join(BLOB_DIR).join(&rel);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(io(parent))?;
@@ -203,6 +236,7 @@ pub fn backup(data_dir: &Path, to: &Path, now_ms: i64) -> Result<Manifest> {
         created_at_ms: now_ms,
         bureau_version: env!("CARGO_PKG_VERSION").to_string(),
         files,
+        photo_store,
     };
     let path = to.join(MANIFEST);
     let partial = to.join(format!("{MANIFEST}.partial"));

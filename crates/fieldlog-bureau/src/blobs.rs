@@ -1,22 +1,26 @@
-//! Photo files (blobs) at the bureau, on disk beside the database:
+//! Photo files (blobs) at the bureau: uploads in progress on its own disk, beside the
+//! database, and complete files in a [`BlobStore`]:
 //!
 //! - `blobs/partial/<device id>/<sha256>`: one device's upload in progress; its length is
 //!   the offset that device resumes from. Bytes are appended as they arrive and synced
 //!   before each answer. Each device has its own, so no other device can add to it (a
 //!   teammate's junk would only be found at the checksum) or hold it up.
-//! - `blobs/<sha256[..2]>/<sha256>.jpg` (the device's layout): a complete blob. It appears
-//!   only by renaming a partial file whose sha256 matched, so it is never partial or wrong.
-//!   Two devices completing the same blob rename identical bytes; the second is harmless.
+//! - a complete blob: when the last byte is in and the sha256 matches, the partial file
+//!   goes to the store ([`crate::blobstore`]): renamed to `blobs/<sha256[..2]>/<sha256>.jpg`
+//!   (the device's layout) in the default [`LocalFolder`], or put whole, create-only, into
+//!   an S3 bucket; then the partial file is gone. So a complete blob is never partial or
+//!   wrong, and two devices completing the same blob store identical bytes.
 //!
 //! One operation per device and blob at a time: each holds that pair's lock, so a device
 //! retrying after a cut connection waits until the bureau has finished with the old request
 //! (at most the body timeouts of [`crate::net`]), then sees every byte that got through.
-//! Partial files a device abandons are removed by [`BlobStore::remove_stale`] when serving
+//! Partial files a device abandons are removed by [`Blobs::remove_stale`] when serving
 //! starts.
 
+use crate::blobstore::{BlobStore, LocalFolder, Opened};
 use crate::error::{Error, Result};
 use axum::body::Body;
-use fieldlog_core::photo::{sha256_hex, stored_path};
+use fieldlog_core::photo::sha256_hex;
 use fieldlog_domain::DeviceId;
 use fieldlog_domain::sync::Refusal;
 use http_body_util::BodyExt;
@@ -29,9 +33,11 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 type LockKey = (DeviceId, String);
 
+/// Uploads in progress (and their locks) in `dir`, complete files in `store`.
 #[derive(Debug)]
-pub struct BlobStore {
+pub struct Blobs {
     dir: PathBuf,
+    store: Arc<dyn BlobStore>,
     /// One lock per (device, blob) in use; an entry goes when its last user does.
     locks: std::sync::Mutex<HashMap<LockKey, Arc<Mutex<()>>>>,
 }
@@ -62,7 +68,7 @@ pub struct BlobLock<'a> {
 /// A use of a lock entry; the last one to go removes the entry from the map.
 #[derive(Debug)]
 struct LockEntry<'a> {
-    store: &'a BlobStore,
+    store: &'a Blobs,
     key: LockKey,
     mutex: Arc<Mutex<()>>,
 }
@@ -77,12 +83,29 @@ impl Drop for LockEntry<'_> {
     }
 }
 
-impl BlobStore {
-    pub fn new(dir: &Path) -> BlobStore {
-        BlobStore {
+impl Blobs {
+    /// Uploads and complete files both in `dir` (the default: a [`LocalFolder`]).
+    pub fn new(dir: &Path) -> Blobs {
+        Blobs::with_store(dir, Arc::new(LocalFolder::new(dir)))
+    }
+
+    /// Uploads in progress in `dir`, complete files in `store`.
+    pub fn with_store(dir: &Path, store: Arc<dyn BlobStore>) -> Blobs {
+        Blobs {
             dir: dir.to_path_buf(),
+            store,
             locks: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Where complete files are kept.
+    pub fn store(&self) -> &Arc<dyn BlobStore> {
+        &self.store
+    }
+
+    /// The directory of uploads in progress (and of complete files, in a [`LocalFolder`]).
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     fn lock_map(&self) -> std::sync::MutexGuard<'_, HashMap<LockKey, Arc<Mutex<()>>>> {
@@ -113,10 +136,6 @@ impl BlobStore {
         self.lock_map().len()
     }
 
-    pub fn complete_path(&self, sha256: &str) -> PathBuf {
-        stored_path(&self.dir, sha256)
-    }
-
     fn partial_dir(&self) -> PathBuf {
         self.dir.join("partial")
     }
@@ -125,9 +144,22 @@ impl BlobStore {
         self.partial_dir().join(device.to_string()).join(sha256)
     }
 
-    /// Whether the blob is complete (and its length).
+    /// Whether the blob is complete (and its length). It waits for the store: call it where
+    /// blocking is allowed (an admin command, the blocking pool), never on an async worker.
     pub fn complete(&self, sha256: &str) -> Result<Option<u64>> {
-        file_len(self.complete_path(sha256))
+        Ok(futures::executor::block_on(self.store.len(sha256))?)
+    }
+
+    /// The complete blob's bytes, if the store holds it.
+    pub async fn open(&self, sha256: &str) -> Result<Option<Opened>> {
+        Ok(self.store.open(sha256).await?)
+    }
+
+    /// Whether uploads can be taken: the directory for uploads in progress is there, and
+    /// the store answers.
+    pub async fn check(&self) -> Result<(), crate::blobstore::BlobStoreError> {
+        LocalFolder::new(&self.dir).check().await?;
+        self.store.check().await
     }
 
     /// What the bureau holds of a blob of `length` bytes for `device`: the whole blob if any
@@ -136,7 +168,7 @@ impl BlobStore {
     /// length changed) is dropped. The caller holds the (device, blob) lock.
     pub async fn held(&self, device: DeviceId, sha256: &str, length: u64) -> Result<Held> {
         let path = self.partial_path(device, sha256);
-        if let Some(n) = self.complete(sha256)? {
+        if let Some(n) = self.store.len(sha256).await? {
             // Another device finished it: this device's partial file is of no more use.
             remove_if_present(&path)?;
             return Ok(Held::Complete(n));
@@ -249,39 +281,36 @@ impl BlobStore {
         self.finish(sha256, path, length).await
     }
 
-    /// Verifies a fully received partial file and moves it into place.
+    /// Verifies a fully received partial file and gives it to the store; the partial file
+    /// is then gone. If the store fails, the partial file stays whole, and the next request
+    /// for it (`HEAD` or `PATCH`) checks and gives it again.
     async fn finish(&self, sha256: &str, partial: PathBuf, length: u64) -> Result<Held> {
-        let complete = self.complete_path(sha256);
         let expected = sha256.to_string();
-        let outcome = tokio::task::spawn_blocking(move || -> Result<bool> {
-            let io = |path: &Path| {
-                let path = path.to_path_buf();
-                move |source| Error::Io { path, source }
+        let checked = partial.clone();
+        let matched = tokio::task::spawn_blocking(move || -> Result<bool> {
+            let io = |source| Error::Io {
+                path: checked.clone(),
+                source,
             };
-            let bytes = std::fs::read(&partial).map_err(io(&partial))?;
+            let bytes = std::fs::read(&checked).map_err(io)?;
             if sha256_hex(&bytes) != expected {
-                std::fs::remove_file(&partial).map_err(io(&partial))?;
+                std::fs::remove_file(&checked).map_err(io)?;
                 return Ok(false);
             }
-            let dir = complete.parent().unwrap_or(Path::new("."));
-            std::fs::create_dir_all(dir).map_err(io(dir))?;
-            // Atomic; if another device completed it first, the same bytes replace it.
-            std::fs::rename(&partial, &complete).map_err(io(&complete))?;
-            std::fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io(dir))?;
             Ok(true)
         })
         .await
         .map_err(Error::Task)??;
-        if outcome {
-            Ok(Held::Complete(length))
-        } else {
-            Err(Error::refused(
+        if !matched {
+            return Err(Error::refused(
                 Refusal::ChecksumMismatch,
                 format!("the bytes received do not hash to {sha256}; they were discarded"),
-            ))
+            ));
         }
+        self.store.put_complete(sha256, &partial, length).await?;
+        // A store that copied the file leaves it; one that renamed it did not.
+        remove_if_present(&partial)?;
+        Ok(Held::Complete(length))
     }
 
     /// Removes partial files not written to for `max_age` (a device that never came back;

@@ -5,8 +5,9 @@
 //! - `HEAD`, `PATCH`, `GET /v1/blobs/<sha256>`: photo files, uploaded resumably.
 //! - `GET /healthz` → `ok`: the process answers (liveness).
 //! - `GET /readyz` → `ready`, or `503` with `not ready: <what failed>` when the storage does
-//!   not answer a cheap query within [`READY_TIMEOUT`] or the blob directory is missing
-//!   (readiness: a load balancer sends devices elsewhere until it is back).
+//!   not answer a cheap query within [`READY_TIMEOUT`], the blob directory is missing, or
+//!   the blob store (an S3 bucket) does not answer within the same time (readiness: a load
+//!   balancer sends devices elsewhere until it is back).
 //!
 //! A refusal is its HTTP status with a JSON [`ErrorBody`]; any other failure is a 500 with
 //! a plain-text body (and a log line), which a device treats as "try again later". Storage
@@ -244,18 +245,16 @@ pub enum NotReady {
     StorageTimeout(Duration),
     #[error("the storage failed a query")]
     Storage(#[source] Error),
-    #[error("the blob directory {path}")]
-    Blobs {
-        path: std::path::PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("the blob directory {0} is not a directory")]
-    BlobsNotADirectory(std::path::PathBuf),
+    /// The blob directory is missing, or the blob store refused or failed.
+    #[error(transparent)]
+    Blobs(#[from] crate::blobstore::BlobStoreError),
+    #[error("{0} did not answer within {1:?}")]
+    BlobsTimeout(String, Duration),
 }
 
 /// Whether the storage answers a cheap query (the teams, a handful of rows, through the
-/// same [`crate::Storage`] every request uses) and the blob directory is there.
+/// same [`crate::Storage`] every request uses), the blob directory is there and the blob
+/// store answers ([`crate::Blobs::check`]).
 pub async fn ready(bureau: &Bureau) -> Result<(), NotReady> {
     let checked = bureau.clone();
     let query = tokio::task::spawn_blocking(move || checked.teams().map(drop));
@@ -265,20 +264,20 @@ pub async fn ready(bureau: &Bureau) -> Result<(), NotReady> {
         Ok(Ok(Err(e))) => return Err(NotReady::Storage(e)),
         Ok(Ok(Ok(()))) => {}
     }
-    let path = blob_root(bureau);
-    match tokio::fs::metadata(&path).await {
-        Ok(meta) if meta.is_dir() => Ok(()),
-        Ok(_) => Err(NotReady::BlobsNotADirectory(path)),
-        Err(source) => Err(NotReady::Blobs { path, source }),
+    let blobs = bureau.blobs();
+    match tokio::time::timeout(READY_TIMEOUT, blobs.check()).await {
+        Err(_) => Err(NotReady::BlobsTimeout(
+            blobs.store().location(),
+            READY_TIMEOUT,
+        )),
+        Ok(checked) => Ok(checked?),
     }
 }
 
-/// The blob directory: the grandparent of a complete blob's path (`<dir>/<2 hex>/<sha256>.jpg`).
+/// The blob directory (`<dir>/<2 hex>/<sha256>.jpg` for complete files in the default
+/// store, and `<dir>/partial/` for uploads in progress).
 pub(crate) fn blob_root(bureau: &Bureau) -> std::path::PathBuf {
-    let any = bureau.blobs().complete_path(&"0".repeat(64));
-    any.parent()
-        .and_then(std::path::Path::parent)
-        .map_or_else(|| any.clone(), std::path::Path::to_path_buf)
+    bureau.blobs().dir().to_path_buf()
 }
 
 /// `GET /readyz`: `ready`, or 503 naming what failed.
@@ -413,15 +412,21 @@ async fn fetch_blob(
     tracing::Span::current().record("sha256", sha256.as_str());
     {
         blob_access(&api, &headers, &sha256).await?;
-        let path = api.bureau.blobs().complete_path(&sha256);
-        match tokio::fs::read(&path).await {
-            Ok(bytes) => Ok(([(header::CONTENT_TYPE, "image/jpeg")], bytes).into_response()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::refused(
+        match api.bureau.blobs().open(&sha256).await? {
+            // Streamed from the store as it is read.
+            Some(opened) => Ok((
+                [
+                    (header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg")),
+                    (header::CONTENT_LENGTH, HeaderValue::from(opened.length)),
+                ],
+                Body::from_stream(opened.bytes),
+            )
+                .into_response()),
+            None => Err(Error::refused(
                 Refusal::UnknownBlob,
                 format!("the bureau does not hold all of `{sha256}` yet"),
             )
             .into()),
-            Err(source) => Err(Error::Io { path, source }.into()),
         }
     }
 }

@@ -12,8 +12,9 @@
 //! - [`metrics`]: what the bureau counts for Prometheus (`GET /metrics` on the metrics
 //!   listener): requests by route and status, sync rounds and their changes, bytes, blobs,
 //!   active devices.
-//! - [`blobs`]: photo files on disk, uploaded resumably (each device into its own partial
-//!   file) and checked against their sha256.
+//! - [`blobs`]: photo files uploaded resumably (each device into its own partial file on
+//!   disk) and checked against their sha256, then kept in a [`BlobStore`] ([`blobstore`]):
+//!   the data directory's `blobs/` by default, or an S3-compatible bucket.
 //! - [`storage`]: the [`Storage`] trait the layers above see, as `Arc<dyn Storage>`, and
 //!   its records. [`sqlite`] is the one implementation: one `bureau.sqlite3` per data dir.
 //! - [`backup`]: online backups of a data directory (SQLite's backup API, then the photo
@@ -65,6 +66,7 @@
 //!         docs: vec![DocChanges {
 //!             doc_id: "ledger/caravan-1/2026-05".into(),
 //!             changes: vec![change.into()],
+//!             document: None,
 //!             signatures: Vec::new(),
 //!         }],
 //!         max_changes: 100,
@@ -81,6 +83,7 @@ pub mod admin;
 pub mod admit;
 pub mod backup;
 pub mod blobs;
+pub mod blobstore;
 pub mod error;
 pub mod http;
 pub mod limits;
@@ -95,7 +98,8 @@ pub mod sync;
 pub mod tls;
 
 pub use admin::IssuedCode;
-pub use blobs::BlobStore;
+pub use blobs::Blobs;
+pub use blobstore::{BlobStore, LocalFolder, S3Settings, S3Store};
 pub use error::{Error, Result};
 pub use fieldlog_core::{Clock, FixedClock, SystemClock};
 pub use http::router;
@@ -124,6 +128,10 @@ pub struct Config {
     /// Timeouts, the connection cap, the shutdown deadline and rate limits of [`serve`].
     pub serve: ServeConfig,
     pub clock: Arc<dyn Clock>,
+    /// Where complete photo files go: `None` for `blobs/` in the data directory (a
+    /// [`LocalFolder`]), or another store such as an [`S3Store`]. Uploads in progress
+    /// stay in `blobs/partial/` either way.
+    pub blob_store: Option<Arc<dyn BlobStore>>,
 }
 
 impl Default for Config {
@@ -134,6 +142,7 @@ impl Default for Config {
             sqlite: SqliteOptions::default(),
             serve: ServeConfig::default(),
             clock: Arc::new(SystemClock),
+            blob_store: None,
         }
     }
 }
@@ -147,25 +156,30 @@ pub struct Bureau {
 #[derive(Debug)]
 struct Inner {
     storage: Arc<dyn Storage>,
-    blobs: BlobStore,
+    blobs: Blobs,
     config: Config,
 }
 
 impl Bureau {
     /// Opens the bureau in `data_dir` with SQLite storage, creating the directory, the
-    /// database, the `blobs/` directory and the bureau's Automerge actor as needed.
+    /// database, the `blobs/` directory and the bureau's Automerge actor as needed. Complete
+    /// photo files go to `config.blob_store` (nothing is asked of it here).
     #[tracing::instrument(skip_all, err, fields(data_dir = %data_dir.display()))]
     pub fn open(data_dir: &Path, config: Config) -> Result<Bureau> {
         for dir in [data_dir.to_path_buf(), data_dir.join(BLOB_DIR)] {
             std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir, source })?;
         }
         let storage = SqliteStorage::open(data_dir, config.sqlite, config.clock.now_ms())?;
-        let blobs = BlobStore::new(&data_dir.join(BLOB_DIR));
+        let dir = data_dir.join(BLOB_DIR);
+        let blobs = match &config.blob_store {
+            Some(store) => Blobs::with_store(&dir, store.clone()),
+            None => Blobs::new(&dir),
+        };
         Ok(Bureau::with_storage(Arc::new(storage), blobs, config))
     }
 
     /// A bureau over any storage.
-    pub fn with_storage(storage: Arc<dyn Storage>, blobs: BlobStore, config: Config) -> Bureau {
+    pub fn with_storage(storage: Arc<dyn Storage>, blobs: Blobs, config: Config) -> Bureau {
         Bureau {
             inner: Arc::new(Inner {
                 storage,
@@ -175,7 +189,7 @@ impl Bureau {
         }
     }
 
-    pub fn blobs(&self) -> &BlobStore {
+    pub fn blobs(&self) -> &Blobs {
         &self.inner.blobs
     }
 

@@ -11,13 +11,17 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use fieldlog_bureau::{Bureau, Config, DeviceRecord, IssuedCode, TeamType, sqlite::DB_FILE};
+use fieldlog_bureau::{
+    BlobStore, Bureau, Config, DeviceRecord, IssuedCode, S3Settings, S3Store, TeamType,
+    sqlite::DB_FILE,
+};
 use fieldlog_domain::{Role, TeamKind};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
@@ -36,8 +40,9 @@ struct Cli {
     )]
     data_dir: Option<PathBuf>,
     /// A TOML file with settings (`data_dir`, `log_format`, `listen`, `metrics_listen`,
-    /// `max_changes_per_response`, `expires_hours`, and `serve`'s limits named as their
-    /// flags, with `_`).
+    /// `max_changes_per_response`, `expires_hours`, `blobs`, `s3_endpoint`, `s3_region`,
+    /// `s3_access_key_id`, `s3_secret_access_key`, `s3_session_token`, and `serve`'s limits
+    /// named as their flags, with `_`).
     #[arg(
         long,
         global = true,
@@ -57,8 +62,38 @@ struct Cli {
         value_name = "FORMAT"
     )]
     log_format: Option<LogFormat>,
+    #[command(flatten)]
+    blobs: BlobFlags,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Where complete photo files are kept (uploads in progress stay in the data directory).
+#[derive(Debug, Args)]
+struct BlobFlags {
+    /// Keep complete photo files in an S3-compatible bucket (`s3://bucket` or
+    /// `s3://bucket/prefix`) instead of the data directory's `blobs/`. Credentials come
+    /// from the config file (`s3_access_key_id`, `s3_secret_access_key`) or
+    /// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN).
+    #[arg(long, global = true, env = "FIELDLOG_BUREAU_BLOBS", value_name = "URL")]
+    blobs: Option<String>,
+    /// The S3-compatible server (`https://host:port`; `http://` for one on a trusted
+    /// network) [default: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, else AWS itself].
+    #[arg(
+        long,
+        global = true,
+        env = "FIELDLOG_BUREAU_S3_ENDPOINT",
+        value_name = "URL"
+    )]
+    s3_endpoint: Option<String>,
+    /// The bucket's region [default: AWS_REGION or AWS_DEFAULT_REGION, else us-east-1].
+    #[arg(
+        long,
+        global = true,
+        env = "FIELDLOG_BUREAU_S3_REGION",
+        value_name = "REGION"
+    )]
+    s3_region: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -343,6 +378,12 @@ struct FileConfig {
     device_rate: Option<u32>,
     enroll_rate: Option<u32>,
     partial_max_age_days: Option<u64>,
+    blobs: Option<String>,
+    s3_endpoint: Option<String>,
+    s3_region: Option<String>,
+    s3_access_key_id: Option<String>,
+    s3_secret_access_key: Option<String>,
+    s3_session_token: Option<String>,
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8440";
@@ -426,6 +467,7 @@ fn run(cli: Cli, file: FileConfig) -> Result<()> {
     };
     let json = cli.json;
     let mut config = Config::default();
+    let s3 = s3_settings(&cli.blobs, &file)?;
     match cli.command {
         Command::Init {
             coordinator,
@@ -453,6 +495,7 @@ fn run(cli: Cli, file: FileConfig) -> Result<()> {
             }
             serve_config(&mut config.serve, &limits, &file);
             let grace = config.serve.shutdown_grace;
+            config.blob_store = blob_store(s3.as_ref())?;
             let bureau = open_existing(&data_dir, config)?;
             let tls = match (
                 tls_cert.or(file.tls_cert.clone()),
@@ -675,6 +718,7 @@ fn run(cli: Cli, file: FileConfig) -> Result<()> {
             ))
         }
         Command::Photos => {
+            config.blob_store = blob_store(s3.as_ref())?;
             let bureau = open_existing(&data_dir, config)?;
             let photos = bureau.photos()?;
             if json {
@@ -766,7 +810,12 @@ fn run(cli: Cli, file: FileConfig) -> Result<()> {
         }
         Command::Backup { to } => {
             let now = chrono::Utc::now().timestamp_millis();
-            let manifest = fieldlog_bureau::backup::backup(&data_dir, &to, now)?;
+            // Photo files in a bucket stay there (see `backup`'s doc); the manifest says so.
+            let blobs = match &s3 {
+                Some(s3) => fieldlog_bureau::backup::PhotoFiles::InObjectStore(s3.url()),
+                None => fieldlog_bureau::backup::PhotoFiles::Copied,
+            };
+            let manifest = fieldlog_bureau::backup::backup_with(&data_dir, &to, now, &blobs)?;
             print_backup("backed up", &manifest, &to, json)
         }
         Command::Restore { from, force } => {
@@ -787,6 +836,61 @@ fn run(cli: Cli, file: FileConfig) -> Result<()> {
             }
         }
     }
+}
+
+/// The bucket's settings when `blobs` names one: flags (or their `FIELDLOG_BUREAU_*`
+/// variables), then the config file, then the standard AWS variables, then defaults.
+fn s3_settings(flags: &BlobFlags, file: &FileConfig) -> Result<Option<S3Settings>> {
+    let Some(url) = flags.blobs.clone().or_else(|| file.blobs.clone()) else {
+        return Ok(None);
+    };
+    let (bucket, prefix) = S3Settings::parse_url(&url)?;
+    let env = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let endpoint = flags
+        .s3_endpoint
+        .clone()
+        .or_else(|| file.s3_endpoint.clone())
+        .or_else(|| env("AWS_ENDPOINT_URL_S3"))
+        .or_else(|| env("AWS_ENDPOINT_URL"));
+    let region = flags
+        .s3_region
+        .clone()
+        .or_else(|| file.s3_region.clone())
+        .or_else(|| env("AWS_REGION"))
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .unwrap_or_else(|| "us-east-1".to_string());
+    let (access_key_id, secret_access_key, session_token) = match (
+        &file.s3_access_key_id,
+        &file.s3_secret_access_key,
+    ) {
+        (Some(key), Some(secret)) => (key.clone(), secret.clone(), file.s3_session_token.clone()),
+        (None, None) => match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+            (Some(key), Some(secret)) => (key, secret, env("AWS_SESSION_TOKEN")),
+            _ => bail!(
+                "blobs: {url} needs credentials: set s3_access_key_id and s3_secret_access_key in the config file, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            ),
+        },
+        _ => bail!(
+            "s3_access_key_id and s3_secret_access_key: the config file gives one without the other"
+        ),
+    };
+    Ok(Some(S3Settings {
+        bucket,
+        prefix,
+        endpoint,
+        region,
+        access_key_id,
+        secret_access_key,
+        session_token,
+    }))
+}
+
+/// The store for complete photo files: the bucket's, or `None` for the data directory's.
+fn blob_store(s3: Option<&S3Settings>) -> Result<Option<Arc<dyn BlobStore>>> {
+    Ok(match s3 {
+        Some(s3) => Some(Arc::new(S3Store::new(s3)?)),
+        None => None,
+    })
 }
 
 fn open_existing(data_dir: &Path, config: Config) -> Result<Bureau> {
@@ -881,6 +985,14 @@ fn serve(
         .build()
         .context("starting the async runtime")?;
     let served = runtime.block_on(async {
+        // A bucket that is not there, refused credentials or an endpoint that does not
+        // answer stop the bureau here, rather than fail each upload.
+        bureau.blobs().check().await.with_context(|| {
+            format!(
+                "blobs: the photo store {} does not answer",
+                bureau.blobs().store().location()
+            )
+        })?;
         // Signal handlers go in before the readiness line, so a SIGTERM right after it
         // already stops the server gracefully.
         let shutdown = shutdown_signal()?;
@@ -1016,12 +1128,17 @@ fn print_backup(
                 "database_bytes": database,
                 "photo_files": photos,
                 "photo_bytes": photo_bytes,
+                "photo_store": manifest.photo_store,
             })
             .to_string(),
         );
     }
+    let photos = match &manifest.photo_store {
+        Some(store) => format!("photo files not copied: they stay in {store}"),
+        None => format!("{photos} photo files ({photo_bytes} bytes)"),
+    };
     print(&format!(
-        "{done} {} (taken {}): database {database} bytes, {photos} photo files ({photo_bytes} bytes)",
+        "{done} {} (taken {}): database {database} bytes, {photos}",
         dir.display(),
         format_ms(manifest.created_at_ms)
     ))

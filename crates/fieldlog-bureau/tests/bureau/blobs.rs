@@ -1,12 +1,20 @@
 //! Photo files: a real device store uploads them after its records; the protocol resumes
 //! at the byte, checks the sha256, and serves a file only to devices that may see its visit.
+//! The protocol's tests run twice: complete files in the data directory (`local::…`) and in
+//! an S3 bucket on a real S3-compatible server (`s3::…`).
 
-use crate::support::{Server, noise};
+use crate::support::{PhotoStore, Server, noise, on_both_photo_stores};
 use fieldlog_core::{Options, OriginalsPolicy, Store};
 use fieldlog_domain::Role;
 use fieldlog_domain::photo::PhotoRef;
 use fieldlog_domain::sync::{BLOB_CONTENT_TYPE, ErrorBody, Refusal, UPLOAD_LENGTH, UPLOAD_OFFSET};
-use std::path::PathBuf;
+
+on_both_photo_stores!(
+    photos_go_up_after_their_visit_and_the_original_is_then_dropped,
+    an_upload_resumes_at_the_byte_and_a_wrong_checksum_is_discarded,
+    only_devices_that_may_see_the_visit_get_its_photos,
+    a_fetched_photo_is_checked_and_kept_on_the_device,
+);
 
 /// A caravan-1 device that recorded a visit with one photo.
 struct Photographer {
@@ -29,19 +37,14 @@ impl Photographer {
     }
 }
 
-fn world() -> (Server, Photographer) {
-    let server = Server::with_teams();
+fn world(photos: PhotoStore) -> (Server, Photographer) {
+    let server = Server::with_teams_on(fieldlog_bureau::Config::default(), photos);
     let (store, dir, photo) = server.photographer();
     (server, Photographer { store, dir, photo })
 }
 
-fn blob_at_bureau(server: &Server, sha256: &str) -> PathBuf {
-    fieldlog_core::photo::stored_path(&server.dir.path().join(fieldlog_bureau::BLOB_DIR), sha256)
-}
-
-#[test]
-fn photos_go_up_after_their_visit_and_the_original_is_then_dropped() {
-    let (server, mut device) = world();
+fn photos_go_up_after_their_visit_and_the_original_is_then_dropped(photos: PhotoStore) {
+    let (server, mut device) = world(photos);
     assert_eq!(device.originals(), 1, "kept until uploaded");
     let queue = device.store.upload_queue().unwrap();
     assert_eq!((queue.photos, queue.files), (1, 2));
@@ -61,11 +64,21 @@ fn photos_go_up_after_their_visit_and_the_original_is_then_dropped() {
     assert!(done.windows(2).all(|w| w[0] <= w[1]), "{done:?}");
 
     for sha256 in [&device.photo.thumbnail_sha256, &device.photo.display_sha256] {
-        let held = std::fs::read(blob_at_bureau(&server, sha256)).unwrap();
+        let held = server.complete_blob(sha256).unwrap();
         assert_eq!(held, device.file(sha256));
     }
     assert_eq!(device.store.upload_queue().unwrap().files, 0);
     assert_eq!(device.originals(), 0, "dropped once uploaded");
+    let partial = server
+        .dir
+        .path()
+        .join(fieldlog_bureau::BLOB_DIR)
+        .join("partial");
+    let partials = std::fs::read_dir(&partial).map_or(0, |dirs| {
+        dirs.map(|d| std::fs::read_dir(d.unwrap().path()).unwrap().count())
+            .sum()
+    });
+    assert_eq!(partials, 0, "no partial file stays once complete");
 
     // Nothing waits, so the next sync sends no file.
     let again = fieldlog_core::sync::sync(&mut device.store, |_| {}).unwrap();
@@ -75,7 +88,7 @@ fn photos_go_up_after_their_visit_and_the_original_is_then_dropped() {
 
 #[test]
 fn the_originals_setting_keeps_or_drops_them() {
-    let (_server, mut device) = world();
+    let (_server, mut device) = world(PhotoStore::Local);
     device
         .store
         .set_originals_policy(OriginalsPolicy::Keep)
@@ -187,15 +200,14 @@ fn token(device: &Photographer) -> String {
         .unwrap()
 }
 
-#[test]
-fn an_upload_resumes_at_the_byte_and_a_wrong_checksum_is_discarded() {
-    let (server, mut device) = world();
+fn an_upload_resumes_at_the_byte_and_a_wrong_checksum_is_discarded(photos: PhotoStore) {
+    let (server, mut device) = world(photos);
     fieldlog_core::sync::sync(&mut device.store, |_| {}).unwrap();
     let sha256 = device.photo.display_sha256.clone();
     let bytes = device.file(&sha256);
     let length = bytes.len() as u64;
     // Start this blob over at the bureau (its visit stays).
-    std::fs::remove_file(blob_at_bureau(&server, &sha256)).unwrap();
+    server.forget_blob(&sha256);
     let blob = Blob {
         server: &server,
         token: token(&device),
@@ -233,13 +245,14 @@ fn an_upload_resumes_at_the_byte_and_a_wrong_checksum_is_discarded() {
     assert_eq!(blob.patch(0, length, &bytes), (204, Some(length), None));
     assert_eq!(blob.head(), (204, Some(length)));
     assert_eq!(blob.get(), (200, bytes.clone()));
+    assert_eq!(server.complete_blob(&blob.sha256), Some(bytes.clone()));
     // Sending it again changes nothing.
     assert_eq!(blob.patch(0, length, &bytes), (204, Some(length), None));
+    assert_eq!(server.complete_blob(&blob.sha256), Some(bytes));
 }
 
-#[test]
-fn only_devices_that_may_see_the_visit_get_its_photos() {
-    let (server, mut device) = world();
+fn only_devices_that_may_see_the_visit_get_its_photos(photos: PhotoStore) {
+    let (server, mut device) = world(photos);
     fieldlog_core::sync::sync(&mut device.store, |_| {}).unwrap();
     let sha256 = device.photo.display_sha256.clone();
     let bytes = device.file(&sha256);
@@ -272,9 +285,8 @@ fn only_devices_that_may_see_the_visit_get_its_photos() {
     assert_eq!(as_device(coordinator.token).get(), (200, bytes));
 }
 
-#[test]
-fn a_fetched_photo_is_checked_and_kept_on_the_device() {
-    let (server, mut device) = world();
+fn a_fetched_photo_is_checked_and_kept_on_the_device(photos: PhotoStore) {
+    let (server, mut device) = world(photos);
     fieldlog_core::sync::sync(&mut device.store, |_| {}).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut teammate = Store::init(dir.path(), "二号机", "caravan-1", Options::default()).unwrap();

@@ -2,13 +2,14 @@
 //! a real bureau on a loopback port, with raw sockets for the slow and idle clients: they
 //! are closed rather than held, the connection cap answers `busy`, shutdown keeps its
 //! deadline, request rates answer `rate_limited`, and a cut upload keeps its bytes without
-//! holding its lock or touching another device's upload.
+//! holding its lock or touching another device's upload (the upload tests run with
+//! complete files in the data directory and in an S3 bucket: `local::…`, `s3::…`).
 //!
 //! Timeouts are a second or two, so the tests are quick; a bureau must act within
 //! [`BOUND`], far longer, so a test fails only when a limit is missing, not when the
 //! machine is slow.
 
-use crate::support::{Device, Server, request};
+use crate::support::{Device, PhotoStore, Server, on_both_photo_stores, request};
 use fieldlog_bureau::{Bureau, Config, RateLimit, ServeConfig};
 use fieldlog_core::Store;
 use fieldlog_domain::Role;
@@ -673,8 +674,14 @@ struct Upload {
     _dir: tempfile::TempDir,
 }
 
-fn upload_world(config: Config) -> Upload {
-    let server = Server::with_teams_config(config);
+on_both_photo_stores!(
+    a_teammate_uploads_into_its_own_partial_file_never_into_anothers,
+    a_stalled_upload_is_cut_keeps_what_arrived_and_leaves_the_blob_free,
+    an_upload_offset_past_the_upload_length_is_refused_and_writes_nothing,
+);
+
+fn upload_world(config: Config, photos: PhotoStore) -> Upload {
+    let server = Server::with_teams_on(config, photos);
     let (mut store, dir, photo) = server.photographer();
     fieldlog_core::sync::sync(&mut store, |_| {}).unwrap();
     let sha256 = photo.display_sha256.clone();
@@ -684,7 +691,7 @@ fn upload_world(config: Config) -> Upload {
     ))
     .unwrap();
     // Start this blob over at the bureau (its visit stays).
-    std::fs::remove_file(blob_at_bureau(&server, &sha256)).unwrap();
+    server.forget_blob(&sha256);
     let (token, device_id): (String, String) = rusqlite::Connection::open(store.path())
         .unwrap()
         .query_row("SELECT token, device_id FROM bureau", [], |r| {
@@ -716,10 +723,6 @@ fn upload_world(config: Config) -> Upload {
         _store: store,
         _dir: dir,
     }
-}
-
-fn blob_at_bureau(server: &Server, sha256: &str) -> PathBuf {
-    fieldlog_core::photo::stored_path(&server.dir.path().join(fieldlog_bureau::BLOB_DIR), sha256)
 }
 
 /// One device's requests for one blob.
@@ -805,9 +808,8 @@ fn offset(response: &ureq::http::Response<ureq::Body>) -> Option<u64> {
         .and_then(|v| v.to_str().ok()?.parse().ok())
 }
 
-#[test]
-fn a_teammate_uploads_into_its_own_partial_file_never_into_anothers() {
-    let world = upload_world(Config::default());
+fn a_teammate_uploads_into_its_own_partial_file_never_into_anothers(photos: PhotoStore) {
+    let world = upload_world(Config::default(), photos);
     let (a, b, bytes) = (&world.photographer, &world.teammate, &world.bytes);
     let length = bytes.len() as u64;
     let half = length / 2;
@@ -837,9 +839,10 @@ fn a_teammate_uploads_into_its_own_partial_file_never_into_anothers() {
     );
     assert_eq!(a.get(), (200, bytes.clone()));
     assert_eq!(
-        std::fs::read(blob_at_bureau(&world.server, &world.sha256)).unwrap(),
-        *bytes
+        world.server.complete_blob(&world.sha256).as_ref(),
+        Some(bytes)
     );
+    assert_eq!(a.partial(), None, "given to the store");
     assert_eq!(b.head(), (204, Some(length)));
     assert_eq!(
         b.partial(),
@@ -849,12 +852,14 @@ fn a_teammate_uploads_into_its_own_partial_file_never_into_anothers() {
     assert_eq!(b.get(), (200, bytes.clone()));
 }
 
-#[test]
-fn a_stalled_upload_is_cut_keeps_what_arrived_and_leaves_the_blob_free() {
-    let world = upload_world(config(|s| {
-        s.header_timeout = 30 * SECOND;
-        s.body_stall_timeout = 3 * SECOND;
-    }));
+fn a_stalled_upload_is_cut_keeps_what_arrived_and_leaves_the_blob_free(photos: PhotoStore) {
+    let world = upload_world(
+        config(|s| {
+            s.header_timeout = 30 * SECOND;
+            s.body_stall_timeout = 3 * SECOND;
+        }),
+        photos,
+    );
     let (a, b, bytes) = (&world.photographer, &world.teammate, &world.bytes);
     let blobs = world.server.bureau.blobs();
     let length = bytes.len() as u64;
@@ -884,9 +889,8 @@ fn a_stalled_upload_is_cut_keeps_what_arrived_and_leaves_the_blob_free() {
     assert_eq!(b.head(), (204, Some(length)));
 }
 
-#[test]
-fn an_upload_offset_past_the_upload_length_is_refused_and_writes_nothing() {
-    let world = upload_world(Config::default());
+fn an_upload_offset_past_the_upload_length_is_refused_and_writes_nothing(photos: PhotoStore) {
+    let world = upload_world(Config::default(), photos);
     let (a, bytes) = (&world.photographer, &world.bytes);
     let length = bytes.len() as u64;
     let half = length / 2;

@@ -10,6 +10,7 @@ use fieldlog_domain::sync::{
     Refusal, SYNC_CONTENT_TYPE, SyncRequest, SyncResponse,
 };
 use fieldlog_domain::{Role, School, SchoolFields, SchoolId, SchoolStatus};
+use fieldlog_tests::s3::S3Server;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +33,48 @@ pub struct Server {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     runtime: tokio::runtime::Runtime,
+    /// The S3 server holding the complete photo files, if not the data directory.
+    pub s3: Option<S3Server>,
 }
+
+/// Where a test bureau keeps complete photo files.
+pub enum PhotoStore {
+    /// `blobs/` in its data directory (the default).
+    Local,
+    /// A bucket on this S3 server, under [`S3_PREFIX`].
+    S3(S3Server),
+}
+
+/// Where a test bureau's photo files go in the bucket.
+pub const S3_PREFIX: &str = "bureau/photos";
+
+/// Each `fn name(PhotoStore)` listed as two tests, `local::name` and `s3::name`; the second
+/// is skipped (and says so) when there is no `moto_server` to run.
+macro_rules! on_both_photo_stores {
+    ($($name:ident),* $(,)?) => {
+        mod local {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name($crate::support::PhotoStore::Local);
+                }
+            )*
+        }
+        mod s3 {
+            $(
+                #[test]
+                fn $name() {
+                    if let Some(server) =
+                        fieldlog_tests::s3::S3Server::start_or_skip(stringify!($name))
+                    {
+                        super::$name($crate::support::PhotoStore::S3(server));
+                    }
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_photo_stores;
 
 impl Server {
     pub fn start() -> Server {
@@ -40,6 +82,25 @@ impl Server {
     }
 
     pub fn with_config(config: Config) -> Server {
+        Server::on(config, PhotoStore::Local)
+    }
+
+    /// [`Server::with_config`], its complete photo files in `photos`.
+    pub fn on(config: Config, photos: PhotoStore) -> Server {
+        let (blob_store, s3) = match photos {
+            PhotoStore::Local => (config.blob_store.clone(), None),
+            PhotoStore::S3(s3) => {
+                let store = fieldlog_bureau::S3Store::new(&s3.settings(S3_PREFIX)).unwrap();
+                (
+                    Some(Arc::new(store) as Arc<dyn fieldlog_bureau::BlobStore>),
+                    Some(s3),
+                )
+            }
+        };
+        let config = Config {
+            blob_store,
+            ..config
+        };
         let dir = tempfile::tempdir().unwrap();
         let clock = FixedClock::at(T0);
         let bureau = Bureau::open(
@@ -78,6 +139,36 @@ impl Server {
             shutdown: Some(shutdown),
             task: Some(task),
             runtime,
+            s3,
+        }
+    }
+
+    /// The bytes of a complete photo file, read where this bureau keeps them (not through
+    /// the bureau). In a bucket, the data directory holds no complete file of it.
+    pub fn complete_blob(&self, sha256: &str) -> Option<Vec<u8>> {
+        let local = fieldlog_core::photo::stored_path(
+            &self.dir.path().join(fieldlog_bureau::BLOB_DIR),
+            sha256,
+        );
+        match &self.s3 {
+            None => std::fs::read(local).ok(),
+            Some(s3) => {
+                assert!(!local.exists(), "{} is in the bucket, not here", sha256);
+                s3.object(&format!("{S3_PREFIX}/{}/{sha256}.jpg", &sha256[..2]))
+            }
+        }
+    }
+
+    /// Removes a complete photo file from where this bureau keeps it (the bureau then
+    /// takes it again from the start).
+    pub fn forget_blob(&self, sha256: &str) {
+        match &self.s3 {
+            None => std::fs::remove_file(fieldlog_core::photo::stored_path(
+                &self.dir.path().join(fieldlog_bureau::BLOB_DIR),
+                sha256,
+            ))
+            .unwrap(),
+            Some(s3) => s3.delete(&format!("{S3_PREFIX}/{}/{sha256}.jpg", &sha256[..2])),
         }
     }
 
@@ -89,7 +180,12 @@ impl Server {
 
     /// [`Server::with_teams`] with `config`.
     pub fn with_teams_config(config: Config) -> Server {
-        let server = Server::with_config(config);
+        Server::with_teams_on(config, PhotoStore::Local)
+    }
+
+    /// [`Server::with_teams_config`], its complete photo files in `photos`.
+    pub fn with_teams_on(config: Config, photos: PhotoStore) -> Server {
+        let server = Server::on(config, photos);
         server
             .bureau
             .initialize(
@@ -472,6 +568,7 @@ pub fn docs(doc_id: &str, changes: Vec<Vec<u8>>) -> Vec<DocChanges> {
     vec![DocChanges {
         doc_id: doc_id.to_string(),
         changes: changes.into_iter().map(Into::into).collect(),
+        document: None,
         signatures: Vec::new(),
     }]
 }
