@@ -407,9 +407,26 @@ fn main() -> ExitCode {
     }
 }
 
-/// Says why on stderr, in one line.
+/// Says why on stderr, in one line: the error and its causes, leaving out a cause whose
+/// text the line already holds (some libraries' errors print their causes themselves).
 fn failed(error: &anyhow::Error, json: bool) -> ExitCode {
-    let line = format!("{error:#}");
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.is_empty() {
+            line = text;
+        } else if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    // One line, even when a cause holds a server's multi-line answer.
+    let line = line
+        .lines()
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
     if json {
         eprintln!("{}", serde_json::json!({ "error": { "message": line } }));
     } else {
@@ -987,12 +1004,11 @@ fn serve(
     let served = runtime.block_on(async {
         // A bucket that is not there, refused credentials or an endpoint that does not
         // answer stop the bureau here, rather than fail each upload.
-        bureau.blobs().check().await.with_context(|| {
-            format!(
-                "blobs: the photo store {} does not answer",
-                bureau.blobs().store().location()
-            )
-        })?;
+        bureau
+            .blobs()
+            .check()
+            .await
+            .context("blobs: the photo store does not answer")?;
         // Signal handlers go in before the readiness line, so a SIGTERM right after it
         // already stops the server gracefully.
         let shutdown = shutdown_signal()?;

@@ -8,6 +8,7 @@ use fieldlog_core::{Options, OriginalsPolicy, Store};
 use fieldlog_domain::Role;
 use fieldlog_domain::photo::PhotoRef;
 use fieldlog_domain::sync::{BLOB_CONTENT_TYPE, ErrorBody, Refusal, UPLOAD_LENGTH, UPLOAD_OFFSET};
+use fieldlog_tests::s3::S3Server;
 
 on_both_photo_stores!(
     photos_go_up_after_their_visit_and_the_original_is_then_dropped,
@@ -314,4 +315,237 @@ fn a_fetched_photo_is_checked_and_kept_on_the_device(photos: PhotoStore) {
         }) => {}
         other => panic!("expected unknown_blob, got {other:?}"),
     }
+}
+
+/// A free loopback port nothing listens on.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `serve` with `args` and `env` on an initialized bureau, expected to stop at start: its
+/// stderr.
+fn refused_start(args: &[&str], env: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    crate::operations::init(dir.path());
+    let started = std::time::Instant::now();
+    let mut command = crate::operations::serve_command(dir.path(), args, &[]);
+    for name in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+    ] {
+        command.env_remove(name);
+    }
+    let out = command
+        .envs(env.iter().copied())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{stderr}");
+    // Log lines (the store's client retrying) may come first; the error is the last line.
+    let stderr = stderr.lines().last().unwrap_or_default().to_string();
+    assert!(out.stdout.is_empty(), "never listened: {:?}", out.stdout);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    stderr
+}
+
+const CREDENTIALS: [(&str, &str); 2] = [
+    ("AWS_ACCESS_KEY_ID", "fieldlog-test"),
+    ("AWS_SECRET_ACCESS_KEY", "fieldlog-test-secret"),
+];
+
+#[test]
+fn a_bureau_whose_photo_store_does_not_answer_does_not_start() {
+    let endpoint = format!("http://127.0.0.1:{}", closed_port());
+    let stderr = refused_start(
+        &[
+            "--blobs",
+            "s3://fieldlog-photos/bureau",
+            "--s3-endpoint",
+            &endpoint,
+        ],
+        &CREDENTIALS,
+    );
+    assert!(
+        stderr.starts_with(&format!(
+            "error: blobs: the photo store does not answer: s3://fieldlog-photos/bureau at {endpoint}: LIST `bureau` failed: "
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.ends_with("Connection refused (os error 111)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn photo_store_settings_that_cannot_work_are_named_with_the_reason() {
+    let endpoint = format!("http://127.0.0.1:{}", closed_port());
+    let blobs = ["--blobs", "s3://fieldlog-photos"];
+    // No credentials anywhere.
+    let stderr = refused_start(&[&blobs[..], &["--s3-endpoint", &endpoint]].concat(), &[]);
+    assert!(
+        stderr.contains("blobs: s3://fieldlog-photos needs credentials")
+            && stderr.contains("AWS_ACCESS_KEY_ID"),
+        "{stderr}"
+    );
+    // Not an S3 location (a local directory is the default, without --blobs).
+    let stderr = refused_start(&["--blobs", "/srv/photos"], &CREDENTIALS);
+    assert!(
+        stderr.contains("blobs: `/srv/photos` is not an S3 location: it does not start with s3://"),
+        "{stderr}"
+    );
+    let stderr = refused_start(&["--blobs", "s3://Photos"], &CREDENTIALS);
+    assert!(stderr.contains("a bucket name is"), "{stderr}");
+    // An endpoint that is not a URL; the variable works as the flag does.
+    let stderr = refused_start(
+        &blobs,
+        &[
+            CREDENTIALS[0],
+            CREDENTIALS[1],
+            ("FIELDLOG_BUREAU_S3_ENDPOINT", "127.0.0.1:9000"),
+        ],
+    );
+    assert!(
+        stderr.contains("s3_endpoint: `127.0.0.1:9000` is not an http:// or https:// URL"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_bucket_that_is_not_there_stops_the_bureau_at_start() {
+    let Some(s3) = S3Server::start_or_skip("a_bucket_that_is_not_there_stops_the_bureau_at_start")
+    else {
+        return;
+    };
+    let stderr = refused_start(
+        &[
+            "--blobs",
+            "s3://no-such-bucket/photos",
+            "--s3-endpoint",
+            &s3.endpoint,
+        ],
+        &CREDENTIALS,
+    );
+    assert!(
+        stderr.contains("the bucket `no-such-bucket` does not exist at this endpoint"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn readyz_says_not_ready_while_the_photo_store_does_not_answer() {
+    let Some(s3) =
+        S3Server::start_or_skip("readyz_says_not_ready_while_the_photo_store_does_not_answer")
+    else {
+        return;
+    };
+    let endpoint = s3.endpoint.clone();
+    let mut server = Server::with_teams_on(fieldlog_bureau::Config::default(), PhotoStore::S3(s3));
+    assert_eq!(server.get_text("/readyz"), (200, "ready".to_string()));
+    server.s3.as_mut().unwrap().stop();
+    let (status, body) = server.get_text("/readyz");
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.starts_with(&format!(
+            "not ready: s3://fieldlog-photos/{}",
+            crate::support::S3_PREFIX
+        )) && body.contains(&endpoint),
+        "{body}"
+    );
+    assert_eq!(server.healthz(), (200, "ok".to_string()));
+}
+
+#[test]
+fn a_bureau_serving_photos_from_a_bucket_keeps_them_there_and_backs_up_its_database() {
+    let Some(s3) = S3Server::start_or_skip(
+        "a_bureau_serving_photos_from_a_bucket_keeps_them_there_and_backs_up_its_database",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    crate::operations::init(dir.path());
+    // The bucket from the config file, the endpoint from AWS's variable, the keys from
+    // AWS's variables.
+    let config = dir.path().join("bureau.toml");
+    std::fs::write(&config, "blobs = \"s3://fieldlog-photos/bureau\"\n").unwrap();
+    let config = config.to_str().unwrap();
+    let env = [
+        CREDENTIALS[0],
+        CREDENTIALS[1],
+        ("AWS_ENDPOINT_URL", s3.endpoint.as_str()),
+    ];
+    let bureau = crate::operations::Process::serve(dir.path(), &["--config", config], &env);
+
+    let device_dir = tempfile::tempdir().unwrap();
+    let mut store =
+        Store::init(device_dir.path(), "一号机", "caravan-1", Options::default()).unwrap();
+    let code = crate::operations::code(dir.path(), "李老师");
+    fieldlog_core::sync::enroll(&mut store, &bureau.url, &code).unwrap();
+    fieldlog_core::sync::sync(&mut store, |_| {}).unwrap();
+    let input = serde_json::from_value(serde_json::json!({
+        "school": "南山小学", "activities": ["lecture"], "audience": {"students": 30},
+    }))
+    .unwrap();
+    let visit = store
+        .add_visit(&input, "2026-05-20".parse().unwrap())
+        .unwrap();
+    let source = device_dir.path().join("photo.png");
+    noise(400, 300, 3).save(&source).unwrap();
+    let photo = store.add_photo(visit.id, &source, "", true).unwrap();
+    let summary = fieldlog_core::sync::sync(&mut store, |_| {}).unwrap();
+    assert_eq!((summary.photos_done, summary.photos_total), (1, 1));
+
+    for sha256 in [&photo.thumbnail_sha256, &photo.display_sha256] {
+        let on_device = std::fs::read(fieldlog_core::photo::stored_path(
+            &store.photo_dir(),
+            sha256,
+        ))
+        .unwrap();
+        let key = format!("bureau/{}/{sha256}.jpg", &sha256[..2]);
+        assert_eq!(s3.object(&key), Some(on_device));
+        let local =
+            fieldlog_core::photo::stored_path(&dir.path().join(fieldlog_bureau::BLOB_DIR), sha256);
+        assert!(!local.exists(), "{}", local.display());
+    }
+    let admin = |args: &[&str]| {
+        let out = crate::operations::command(dir.path())
+            .args(["--config", config])
+            .args(args)
+            .envs(env)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // The admin command asks the bucket whether the files arrived.
+    let photos: serde_json::Value = serde_json::from_str(&admin(&["--json", "photos"])).unwrap();
+    assert_eq!(photos[0]["display_held"], true, "{photos}");
+    assert_eq!(photos[0]["thumbnail_held"], true, "{photos}");
+
+    // A backup copies the database and says where the photo files stay.
+    let backup = dir.path().join("backup");
+    let said = admin(&["backup", "--to", backup.to_str().unwrap()]);
+    assert!(
+        said.contains("photo files not copied: they stay in s3://fieldlog-photos/bureau"),
+        "{said}"
+    );
+    let manifest = fieldlog_bureau::backup::read_manifest(&backup).unwrap();
+    assert_eq!(
+        manifest.photo_store.as_deref(),
+        Some("s3://fieldlog-photos/bureau")
+    );
+    assert_eq!(manifest.files.len(), 1, "the database alone: {manifest:?}");
+    drop(bureau);
 }
