@@ -9,6 +9,12 @@
 //! exported work ledger) through apt-get, and the app's toolchain
 //! ([`crate::app::ensure_app_toolchain`]), only what is missing.
 //!
+//! The bureau's photo-store tests need a real S3-compatible server: [`ensure_moto`] installs
+//! `moto_server` (PyPI `moto[server]`, pinned to [`MOTO_VERSION`]) into a venv under the
+//! target dir's tools (`python3-venv` from apt if missing; about half a minute, once), and the
+//! test steps get its path in `FIELDLOG_MOTO_SERVER`. A machine where it cannot be installed
+//! fails here, so CI never passes with those tests skipped.
+//!
 //! After the app's end-to-end step, the package install test
 //! ([`crate::bundle::check_debug_package`]) packages the debug build that step made and installs
 //! it in a clean Debian 12 chroot (about 1 minute; 2½ the first time on a machine, which
@@ -17,9 +23,13 @@
 use crate::sh::{self, Stopwatch};
 use anyhow::{Context, Result, bail};
 use std::ffi::OsStr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// The moto release the bureau's S3 tests run against.
+pub const MOTO_VERSION: &str = "5.2.5";
+/// Where the tests look for `moto_server` (`fieldlog_tests::s3::MOTO_ENV`).
+const MOTO_ENV: &str = "FIELDLOG_MOTO_SERVER";
 /// How long CI fuzzes each target, after its corpus has run.
 const FUZZ_SMOKE_SECONDS: u64 = 5;
 
@@ -100,6 +110,9 @@ pub fn test(args: &[String]) -> Result<()> {
         for step in STEPS {
             println!("  {}", sh::display("cargo", step.args));
         }
+        println!(
+            "  (each with {MOTO_ENV} naming moto_server {MOTO_VERSION}, installed in a venv if missing)"
+        );
         println!("  then the app's end-to-end tests (see `cargo xtask run --help`)");
         println!("  then the package install test (cargo xtask bundle --check --debug)");
         println!("  then cargo xtask fuzz --seconds {FUZZ_SMOKE_SECONDS} (each target)");
@@ -116,13 +129,14 @@ pub fn test(args: &[String]) -> Result<()> {
     println!("==> toolchain");
     let clock = Stopwatch::start();
     ensure_toolchain(&root, &cargo).context("step `toolchain` failed")?;
+    let moto = ensure_moto(&root).context("step `toolchain` failed")?;
     println!("    toolchain: ok in {:.1} s", clock.seconds());
 
     for step in STEPS {
         println!("==> {}", step.name);
         println!("$ {}", sh::display(&cargo, step.args));
         let clock = Stopwatch::start();
-        let outcome = sh::run(&root, &cargo, step.args);
+        let outcome = sh::run_env(&root, &cargo, step.args, &[(MOTO_ENV, moto.as_os_str())]);
         let seconds = clock.seconds();
         match outcome {
             Ok(()) => println!("    {}: ok in {seconds:.1} s", step.name),
@@ -198,6 +212,67 @@ fn ensure_toolchain(root: &Path, cargo: &OsStr) -> Result<()> {
     ensure_apt_tool(root, "libreoffice", "libreoffice-calc")?;
     // The app's shell links WebKitGTK even for clippy; its UI needs trunk and wasm-bindgen.
     crate::app::ensure_app_toolchain(root).map(drop)
+}
+
+/// `moto_server` at [`MOTO_VERSION`] in `<target>/app-tools/moto` (a venv), installed only
+/// when it is missing or another version; returns its path.
+pub fn ensure_moto(root: &Path) -> Result<PathBuf> {
+    let venv = sh::target_dir(root).join("app-tools").join("moto");
+    let python = venv.join("bin").join("python");
+    let server = venv.join("bin").join("moto_server");
+    let version = || {
+        sh::capture(
+            root,
+            &python,
+            &[
+                "-c",
+                "import importlib.metadata as m; print(m.version('moto'))",
+            ],
+        )
+        .ok()
+        .map(|v| v.trim().to_string())
+    };
+    if server.is_file() && version().as_deref() == Some(MOTO_VERSION) {
+        println!("    moto_server {MOTO_VERSION}: present");
+        return Ok(server);
+    }
+    let clock = Stopwatch::start();
+    println!(
+        "    moto_server {MOTO_VERSION}: missing; installing it into {}",
+        venv.display()
+    );
+    // Debian's python3 makes venvs (with pip) only with python3-venv.
+    if sh::probe(root, "python3", &["-c", "import venv, ensurepip"]) != Some(true) {
+        apt_install(root, &["python3", "python3-venv"])
+            .context("could not install python3-venv (needed for moto_server)")?;
+    }
+    if !python.is_file() {
+        let venv_arg = venv.to_string_lossy().into_owned();
+        let args = ["-m", "venv", venv_arg.as_str()];
+        println!("$ {}", sh::display("python3", &args));
+        sh::run(root, "python3", &args).context("creating moto's venv")?;
+    }
+    let pip = venv.join("bin").join("pip");
+    let spec = format!("moto[server]=={MOTO_VERSION}");
+    let args = [
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        spec.as_str(),
+    ];
+    println!("$ {}", sh::display(&pip, &args));
+    sh::run(root, &pip, &args).with_context(|| format!("installing {spec} from PyPI"))?;
+    if !server.is_file() || version().as_deref() != Some(MOTO_VERSION) {
+        bail!(
+            "installed {spec}, but {} is not moto_server {MOTO_VERSION}",
+            server.display()
+        );
+    }
+    println!(
+        "    moto_server {MOTO_VERSION}: installed in {:.1} s",
+        clock.seconds()
+    );
+    Ok(server)
 }
 
 /// Installs a Debian package when `program` is not on `PATH`.
