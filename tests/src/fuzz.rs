@@ -193,8 +193,8 @@ impl<'a> Reader<'a> {
 /// The request `bureau_admit` sends: byte 0 picks the cursor (`0`, a small one, or a huge
 /// one), byte 1 the most changes taken back; then each record is a document selector (one of
 /// `doc_ids`, another team's ledger, or a length-prefixed id from the input), a `u16` length
-/// and that many bytes of a change. Consecutive records of one document share a
-/// `DocChanges`.
+/// and that many bytes of a change, and a flags byte (a signature; a whole document rather
+/// than a change). Consecutive change records of one document share a `DocChanges`.
 pub fn admit_request(data: &[u8], doc_ids: &[String]) -> SyncRequest {
     let mut input = Reader(data);
     let cursor = match input.byte() {
@@ -213,9 +213,11 @@ pub fn admit_request(data: &[u8], doc_ids: &[String]) -> SyncRequest {
             Some(_) => doc_ids.first().cloned().unwrap_or_default(),
         };
         let change = serde_bytes::ByteBuf::from(input.chunk().to_vec());
-        // An odd byte adds a signature: a hash of the change if it decodes (else of the
-        // input), then 64 bytes (or what is left) as the signature.
-        let signature = (input.byte() % 2 == 1).then(|| {
+        // A flags byte: bit 0 adds a signature (a hash of the change if it decodes, else of
+        // the input, then 64 bytes or what is left as the signature); bit 1 sends the chunk
+        // as a whole document rather than a change.
+        let flags = input.byte();
+        let signature = (flags & 1 == 1).then(|| {
             // Through core's check, as the bureau decodes: Automerge itself panics on some
             // chunks that are not changes (a kept crasher of this target).
             let hash = fieldlog_core::chunks::decode_change(change.to_vec(), usize::MAX)
@@ -231,6 +233,15 @@ pub fn admit_request(data: &[u8], doc_ids: &[String]) -> SyncRequest {
                 signature: serde_bytes::ByteBuf::from(input.take(64).to_vec()),
             }
         });
+        if flags & 2 == 2 {
+            docs.push(DocChanges {
+                doc_id,
+                changes: Vec::new(),
+                document: Some(change),
+                signatures: signature.into_iter().collect(),
+            });
+            continue;
+        }
         match docs.last_mut() {
             Some(last) if last.doc_id == doc_id => {
                 last.changes.push(change);
@@ -239,6 +250,7 @@ pub fn admit_request(data: &[u8], doc_ids: &[String]) -> SyncRequest {
             _ => docs.push(DocChanges {
                 doc_id,
                 changes: vec![change],
+                document: None,
                 signatures: signature.into_iter().collect(),
             }),
         }
@@ -252,15 +264,16 @@ pub fn admit_request(data: &[u8], doc_ids: &[String]) -> SyncRequest {
     }
 }
 
-/// Frames `changes` (document index into the world's ids, change bytes) the way
-/// [`admit_request`] reads them.
-pub fn admit_input(cursor: u8, max_changes: u8, changes: &[(u8, &[u8])]) -> Vec<u8> {
+/// Frames `records` (document index into the world's ids, flags, change or document
+/// bytes) the way [`admit_request`] reads them.
+pub fn admit_input(cursor: u8, max_changes: u8, records: &[(u8, u8, &[u8])]) -> Vec<u8> {
     let mut out = vec![cursor, max_changes];
-    for (doc, change) in changes {
-        let len = u16::try_from(change.len()).unwrap_or(u16::MAX);
+    for (doc, flags, bytes) in records {
+        let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
         out.push(*doc);
         out.extend(len.to_le_bytes());
-        out.extend(&change[..usize::from(len)]);
+        out.extend(&bytes[..usize::from(len)]);
+        out.push(*flags);
     }
     out
 }
@@ -497,6 +510,7 @@ impl World {
         let mut own_changes: Vec<(u8, Vec<u8>)> = Vec::new();
         let mut foreign_changes: Vec<(u8, Vec<u8>)> = Vec::new();
         let mut docs = Vec::new();
+        let mut whole = Vec::new();
         for (id, doc) in store_b.documents().unwrap() {
             let index = u8::try_from(doc_ids.len()).unwrap();
             doc_ids.push(id.to_string());
@@ -510,10 +524,12 @@ impl World {
                     foreign_changes.push((index, bytes));
                 }
             }
+            whole.push((index, doc.save()));
             if !mine.is_empty() {
                 docs.push(DocChanges {
                     doc_id: id.to_string(),
                     changes: mine,
+                    document: None,
                     signatures: Vec::new(),
                 });
             }
@@ -546,7 +562,7 @@ impl World {
         }
         let as_refs = |changes: &[(u8, Vec<u8>)]| -> Vec<(u8, Vec<u8>)> { changes.to_vec() };
         let framed = |cursor: u8, changes: Vec<(u8, Vec<u8>)>| {
-            let refs: Vec<(u8, &[u8])> = changes.iter().map(|(d, c)| (*d, &c[..])).collect();
+            let refs: Vec<(u8, u8, &[u8])> = changes.iter().map(|(d, c)| (*d, 0, &c[..])).collect();
             admit_input(cursor, 100, &refs)
         };
         seeds
@@ -555,6 +571,10 @@ impl World {
         seeds
             .admit
             .push(("foreign".into(), framed(0, as_refs(&foreign_changes))));
+        let documents: Vec<(u8, u8, &[u8])> = whole.iter().map(|(d, b)| (*d, 2, &b[..])).collect();
+        seeds
+            .admit
+            .push(("documents".into(), admit_input(0, 100, &documents)));
         for (i, change) in own_changes.iter().enumerate() {
             seeds
                 .admit

@@ -198,11 +198,17 @@ async fn sync(
         expect_header(&headers, header::CONTENT_ENCODING, "zstd")?;
         let body = read_body(body, MAX_BODY_BYTES).await?;
         let id = device.id;
-        // `Bureau::sync`'s three steps, so the changes can be counted.
+        // `Bureau::sync`'s steps, so the changes can be counted: those sent alone once the
+        // body decodes, and with those in documents sent whole once they decode.
         let (sent, answered) = blocking(move || {
             let request = crate::sync::decode_body(&body)?;
-            let sent: usize = request.docs.iter().map(|doc| doc.changes.len()).sum();
-            let answered = bureau.sync_request(&device, request).and_then(|response| {
+            let alone: usize = request.docs.iter().map(|doc| doc.changes.len()).sum();
+            let round = match bureau.round(&device, request) {
+                Ok(round) => round,
+                Err(e) => return Ok((alone, Err(e))),
+            };
+            let sent = round.carried();
+            let answered = bureau.answer(&device, round).and_then(|response| {
                 let accepted = response.accepted;
                 crate::sync::encode_response(&response).map(|answer| (accepted, answer))
             });

@@ -10,7 +10,10 @@
 //!    (`too_many_changes`).
 //! 3. Each document id parses (`malformed`) and is in the device's [`Scope`]
 //!    (`out_of_scope`); each change is a plain change chunk (`malformed`; compressed ones
-//!    are never inflated) of at most [`MAX_CHANGE_BYTES`] (`too_large`).
+//!    are never inflated) of at most [`MAX_CHANGE_BYTES`] (`too_large`); a document sent
+//!    whole loads within [`MAX_INFLATED_BYTES`] (its compressed columns inflated with a cap
+//!    first) and holds no larger change, and the request's documents hold at most
+//!    [`MAX_DOCUMENT_CHANGES`] changes (`too_large`); its changes go on as if sent alone.
 //! 4. Changes by other devices' actors (a teammate's, carried here): taken when their
 //!    signature verifies under the author device's key and that device, not revoked,
 //!    could send to the document itself; left out (not stored, not refused) when the
@@ -31,10 +34,11 @@ use crate::secret::SecretHash;
 use crate::storage::{ChangesQuery, DeviceRecord, IncomingDoc};
 use automerge::{ActorId, Change, ChangeHash};
 use fieldlog_core::DocId;
+use fieldlog_core::chunks::CarriedLimits;
 use fieldlog_domain::sync::{
     ChangeSignature, DocChanges, DocHeads, MAX_BODY_BYTES, MAX_CHANGE_BYTES,
-    MAX_CHANGES_PER_REQUEST, MAX_INFLATED_BYTES, PROTOCOL_VERSION, Refusal, SyncRequest,
-    SyncResponse,
+    MAX_CHANGES_PER_REQUEST, MAX_DOCUMENT_CHANGES, MAX_INFLATED_BYTES, PROTOCOL_VERSION, Refusal,
+    SyncRequest, SyncResponse,
 };
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -72,12 +76,19 @@ impl Bureau {
 
     /// One round, decoded: applies the request's changes and answers with what the device
     /// lacks.
-    #[tracing::instrument(skip_all, fields(device = %device.id, cursor = request.cursor))]
     pub fn sync_request(
         &self,
         device: &DeviceRecord,
         request: SyncRequest,
     ) -> Result<SyncResponse> {
+        let round = self.round(device, request)?;
+        self.answer(device, round)
+    }
+
+    /// Steps 2–4 of a round: the request checked and its changes decoded (documents sent
+    /// whole included), nothing stored yet.
+    #[tracing::instrument(skip_all, fields(device = %device.id, cursor = request.cursor))]
+    pub fn round(&self, device: &DeviceRecord, request: SyncRequest) -> Result<Round> {
         check_request(&request)?;
         if let Some(key) = &request.signing_key
             && device.signing_key.is_none()
@@ -101,28 +112,38 @@ impl Bureau {
                     format!("{id} is outside this device's team and region"),
                 ));
             }
-            named.push((id, doc.changes, doc.signatures));
+            named.push((id, doc));
         }
         let mut docs: BTreeMap<DocId, (Vec<Change>, Vec<ChangeSignature>)> = BTreeMap::new();
-        for (id, changes, signatures) in named {
+        let mut document_changes = MAX_DOCUMENT_CHANGES;
+        for (id, doc) in named {
             let (decoded, signed) = docs.entry(id.clone()).or_default();
-            signed.extend(signatures);
-            for bytes in changes {
-                let change =
-                    fieldlog_core::chunks::decode_change(bytes.into_vec(), MAX_CHANGE_BYTES)
-                        .map_err(|e| {
-                            let reason = if e.is_too_large() {
-                                Refusal::TooLarge
-                            } else {
-                                Refusal::Malformed
-                            };
-                            Error::refused(reason, format!("a change to {id}: {e}"))
-                        })?;
-                decoded.push(change);
+            signed.extend(doc.signatures);
+            let carried = fieldlog_core::chunks::carried_changes(
+                doc.document.as_deref().map(|d| &d[..]),
+                doc.changes.into_iter().map(|c| c.into_vec()).collect(),
+                CarriedLimits {
+                    change_bytes: MAX_CHANGE_BYTES,
+                    inflated_bytes: MAX_INFLATED_BYTES,
+                    document_changes,
+                },
+            )
+            .map_err(|e| {
+                let reason = if e.is_too_large() {
+                    Refusal::TooLarge
+                } else {
+                    Refusal::Malformed
+                };
+                Error::refused(reason, format!("changes to {id}: {e}"))
+            })?;
+            if doc.document.is_some() {
+                document_changes = document_changes.saturating_sub(carried.len());
             }
+            decoded.extend(carried);
         }
 
         let requested: Vec<DocId> = docs.keys().cloned().collect();
+        let carried = docs.values().map(|(changes, _)| changes.len()).sum();
         let mut incoming = Vec::new();
         for (doc_id, (changes, signatures)) in docs {
             if changes.is_empty() {
@@ -130,6 +151,27 @@ impl Bureau {
             }
             incoming.push(self.carried(device, &teams, doc_id, changes, signatures)?);
         }
+        Ok(Round {
+            cursor: request.cursor,
+            max_changes: request.max_changes,
+            scope,
+            requested,
+            incoming,
+            carried,
+        })
+    }
+
+    /// Steps 5–6 of a round: its changes applied, and the answer.
+    #[tracing::instrument(skip_all, fields(device = %device.id, cursor = round.cursor))]
+    pub fn answer(&self, device: &DeviceRecord, round: Round) -> Result<SyncResponse> {
+        let Round {
+            cursor,
+            max_changes,
+            scope,
+            requested,
+            incoming,
+            ..
+        } = round;
         let applied = if incoming.is_empty() {
             Default::default()
         } else {
@@ -139,9 +181,9 @@ impl Bureau {
         let config = self.config();
         let page = self.storage().changes_after(&ChangesQuery {
             scope_keys: scope.keys(),
-            after: request.cursor,
+            after: cursor,
             exclude_device: device.id,
-            max_changes: request.max_changes.min(config.max_changes_per_response) as usize,
+            max_changes: max_changes.min(config.max_changes_per_response) as usize,
             max_bytes: config.max_response_bytes,
         })?;
         let sent = page.changes.len();
@@ -153,6 +195,7 @@ impl Bureau {
                     changes.push(DocChanges {
                         doc_id: change.doc_id.clone(),
                         changes: Vec::new(),
+                        document: None,
                         signatures: Vec::new(),
                     });
                     changes.len() - 1
@@ -197,6 +240,24 @@ impl Bureau {
             cursor: page.cursor,
             more: page.more,
         })
+    }
+}
+
+/// A round's request once checked and decoded ([`Bureau::round`]), for [`Bureau::answer`].
+#[derive(Debug)]
+pub struct Round {
+    cursor: u64,
+    max_changes: u32,
+    scope: Scope,
+    requested: Vec<DocId>,
+    incoming: Vec<IncomingDoc>,
+    carried: usize,
+}
+
+impl Round {
+    /// How many changes the request carried, those in documents sent whole included.
+    pub fn carried(&self) -> usize {
+        self.carried
     }
 }
 

@@ -54,6 +54,80 @@ pub enum DocumentError {
     Panicked,
 }
 
+/// Why the changes a sync message carries for one document were not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum CarriedError {
+    #[error("a change: {0}")]
+    Change(#[from] ChangeError),
+    #[error("the document sent whole: {0}")]
+    Document(#[from] DocumentError),
+    #[error(
+        "the document sent whole holds a change of {len} bytes; a change may take at most {max}"
+    )]
+    ChangeTooLarge { len: usize, max: usize },
+    #[error("the document sent whole holds {count} changes; at most {max} may come at once")]
+    TooManyChanges { count: u64, max: usize },
+}
+
+impl CarriedError {
+    /// Whether the changes were refused for their size (rather than for their form).
+    pub fn is_too_large(&self) -> bool {
+        match self {
+            CarriedError::Change(e) => e.is_too_large(),
+            CarriedError::Document(e) => matches!(e, DocumentError::TooLarge { .. }),
+            CarriedError::ChangeTooLarge { .. } | CarriedError::TooManyChanges { .. } => true,
+        }
+    }
+}
+
+/// What one message may carry for a document, for [`carried_changes`].
+#[derive(Debug, Clone, Copy)]
+pub struct CarriedLimits {
+    /// Bytes of one change, sent alone or within the document.
+    pub change_bytes: usize,
+    /// Bytes the document may inflate to.
+    pub inflated_bytes: usize,
+    /// Changes the document may hold.
+    pub document_changes: usize,
+}
+
+/// The changes a sync message carries for one document, in an order that applies
+/// cleanly: every change of the document if it came whole, then each change sent alone
+/// ([`decode_change`]). A document must inflate within the limit ([`load_document`]), and
+/// hold no more changes, nor any larger change, than the limits allow.
+pub fn carried_changes(
+    document: Option<&[u8]>,
+    changes: Vec<Vec<u8>>,
+    limits: CarriedLimits,
+) -> Result<Vec<Change>, CarriedError> {
+    let mut out = Vec::new();
+    if let Some(bytes) = document {
+        let doc = load_document(bytes, limits.inflated_bytes)?;
+        let count = automerge::ReadDoc::stats(&doc).num_changes;
+        if count > u64::try_from(limits.document_changes).unwrap_or(u64::MAX) {
+            return Err(CarriedError::TooManyChanges {
+                count,
+                max: limits.document_changes,
+            });
+        }
+        out = doc.get_changes(&[]);
+        if let Some(len) = out
+            .iter()
+            .map(|c| c.raw_bytes().len())
+            .find(|len| *len > limits.change_bytes)
+        {
+            return Err(CarriedError::ChangeTooLarge {
+                len,
+                max: limits.change_bytes,
+            });
+        }
+    }
+    for bytes in changes {
+        out.push(decode_change(bytes, limits.change_bytes)?);
+    }
+    Ok(out)
+}
+
 impl ChangeError {
     /// Whether the change was refused for its size (rather than for its form).
     pub fn is_too_large(&self) -> bool {

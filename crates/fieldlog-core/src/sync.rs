@@ -7,6 +7,7 @@
 //! So an idle sync is one small request, whatever the store holds. Each round is stored as
 //! soon as it is answered: a cut connection costs at most the round in flight.
 
+use crate::chunks::CarriedLimits;
 use crate::docs;
 use crate::error::{DbContext, Error, Result};
 use crate::ledger::DocId;
@@ -14,9 +15,9 @@ use crate::store::Store;
 use crate::upload::{UploadQueue, upload_photos};
 use automerge::{Change, ChangeHash, PatchAction, Prop};
 use fieldlog_domain::sync::{
-    ChangeSignature, DocChanges, EnrollRequest, EnrollResponse, ErrorBody, MAX_CHANGES_PER_REQUEST,
-    MAX_PASSED_CHANGE_BYTES, MEMBERS_PATH, MembersResponse, PROTOCOL_VERSION, SYNC_CONTENT_TYPE,
-    SyncRequest, SyncResponse,
+    ChangeSignature, DocChanges, EnrollRequest, EnrollResponse, ErrorBody, MAX_BODY_BYTES,
+    MAX_CHANGES_PER_REQUEST, MAX_DOCUMENT_CHANGES, MAX_INFLATED_BYTES, MAX_PASSED_CHANGE_BYTES,
+    MEMBERS_PATH, MembersResponse, PROTOCOL_VERSION, SYNC_CONTENT_TYPE, SyncRequest, SyncResponse,
 };
 use fieldlog_domain::{Role, TeamId};
 use rusqlite::{OptionalExtension, params};
@@ -80,11 +81,24 @@ pub struct SyncStatus {
     pub photo_bytes: u64,
 }
 
+/// What the bureau lacks of a document that a round can send, and whether that is all it
+/// lacks (a teammate's change whose signature this device does not hold stays behind).
+struct Sendable {
+    changes: Vec<Change>,
+    signatures: Vec<ChangeSignature>,
+    everything: bool,
+}
+
+/// Documents sent whole in one request stop at this many bytes (half the body limit).
+const DOCUMENT_BYTES_PER_REQUEST: usize = MAX_BODY_BYTES / 2;
+
 /// One round's plan: which documents were offered, and whether all of their missing
 /// changes fit.
 struct Offered {
     doc_id: String,
     complete: bool,
+    /// Changes sent, alone or in the document sent whole.
+    changes: usize,
 }
 
 impl Store {
@@ -180,18 +194,29 @@ impl Store {
     }
 
     /// The changes the bureau lacks that this device can send: its own, and teammates'
-    /// whose signatures it holds; with those signatures.
-    fn sendable(&mut self, doc_id: &str) -> Result<(Vec<Change>, Vec<ChangeSignature>)> {
+    /// whose signatures it holds, with those signatures (its own need none).
+    fn sendable(&mut self, doc_id: &str) -> Result<Sendable> {
         let lacking = self.bureau_lacks(doc_id)?;
-        let signatures =
-            crate::signing::held(&self.conn, &self.path, lacking.iter().map(Change::hash))?;
-        let signed: BTreeSet<[u8; 32]> = signatures.iter().map(|s| s.hash).collect();
         let actor = &self.actor;
-        let changes = lacking
+        let signatures = crate::signing::held(
+            &self.conn,
+            &self.path,
+            lacking
+                .iter()
+                .filter(|c| c.actor_id() != actor)
+                .map(Change::hash),
+        )?;
+        let signed: BTreeSet<[u8; 32]> = signatures.iter().map(|s| s.hash).collect();
+        let lacked = lacking.len();
+        let changes: Vec<Change> = lacking
             .into_iter()
             .filter(|c| c.actor_id() == actor || signed.contains(&c.hash().0))
             .collect();
-        Ok((changes, signatures))
+        Ok(Sendable {
+            everything: changes.len() == lacked,
+            changes,
+            signatures,
+        })
     }
 
     fn bureau_lacks(&mut self, doc_id: &str) -> Result<Vec<Change>> {
@@ -281,11 +306,40 @@ impl Store {
         if changed.iter().any(|(id, _)| is_ledger(id)) {
             changed.retain(|(id, _)| is_ledger(id));
         }
+        let mut document_bytes = 0;
         for (doc_id, _) in changed {
             if budget == 0 {
                 break;
             }
-            let (mut changes, mut signatures) = self.sendable(&doc_id)?;
+            let Sendable {
+                mut changes,
+                mut signatures,
+                everything,
+            } = self.sendable(&doc_id)?;
+            // A document the bureau holds nothing of goes whole: its compressed encoding is
+            // a fraction of its changes' bytes.
+            if everything && !changes.is_empty() && self.bureau_heads(&doc_id)?.is_empty() {
+                let document = self
+                    .docs
+                    .fresh(&self.conn, &self.path, &doc_id, &self.actor)?
+                    .doc
+                    .save();
+                if document_bytes + document.len() <= DOCUMENT_BYTES_PER_REQUEST {
+                    document_bytes += document.len();
+                    docs.push(DocChanges {
+                        doc_id: doc_id.clone(),
+                        changes: Vec::new(),
+                        document: Some(ByteBuf::from(document)),
+                        signatures,
+                    });
+                    offered.push(Offered {
+                        doc_id,
+                        complete: true,
+                        changes: changes.len(),
+                    });
+                    continue;
+                }
+            }
             let complete = changes.len() <= budget;
             changes.truncate(budget);
             budget -= changes.len();
@@ -298,10 +352,15 @@ impl Store {
                         .iter()
                         .map(|c| ByteBuf::from(c.raw_bytes().to_vec()))
                         .collect(),
+                    document: None,
                     signatures,
                 });
             }
-            offered.push(Offered { doc_id, complete });
+            offered.push(Offered {
+                doc_id,
+                complete,
+                changes: changes.len(),
+            });
         }
         let signing_key =
             (!self.key_registered()?).then(|| crate::signing::public_key(&self.signer));
@@ -328,14 +387,18 @@ impl Store {
             let doc_id = DocId::parse(&part.doc_id).ok_or_else(|| Error::BadResponse {
                 detail: format!("unknown document `{}`", part.doc_id),
             })?;
-            let changes = part
-                .changes
-                .into_iter()
-                .map(|c| crate::chunks::decode_change(c.into_vec(), MAX_PASSED_CHANGE_BYTES))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| Error::BadResponse {
-                    detail: format!("a change in {doc_id} does not decode: {e}"),
-                })?;
+            let changes = crate::chunks::carried_changes(
+                part.document.as_deref().map(|d| &d[..]),
+                part.changes.into_iter().map(ByteBuf::into_vec).collect(),
+                CarriedLimits {
+                    change_bytes: MAX_PASSED_CHANGE_BYTES,
+                    inflated_bytes: MAX_INFLATED_BYTES,
+                    document_changes: MAX_DOCUMENT_CHANGES,
+                },
+            )
+            .map_err(|e| Error::BadResponse {
+                detail: format!("changes to {doc_id} do not decode: {e}"),
+            })?;
             let hashes: BTreeSet<[u8; 32]> = changes.iter().map(|c| c.hash().0).collect();
             let mut signatures = part.signatures;
             signatures.retain(|s| hashes.contains(&s.hash));
@@ -539,7 +602,7 @@ fn sync_records(
     while summary.rounds < MAX_ROUNDS {
         let enrollment = store.enrollment()?.ok_or(Error::NotEnrolled)?;
         let (request, offered) = store.build_round(&enrollment)?;
-        let sent: usize = request.docs.iter().map(|d| d.changes.len()).sum();
+        let sent: usize = offered.iter().map(|d| d.changes).sum();
         let plain = postcard::to_stdvec(&request).map_err(|e| Error::BadResponse {
             detail: format!("the request does not encode: {e}"),
         })?;

@@ -40,7 +40,9 @@
 //! Each device signs the changes it authors with an ed25519 key whose public half it
 //! registers at enrollment ([`EnrollRequest::signing_key`], or the first request that
 //! carries [`SyncRequest::signing_key`]). [`DocChanges::signatures`] carries the signatures
-//! of the changes it holds them for. A device sends its own changes and, when it holds
+//! of the teammates' changes it carries (its own need none, and a device never passes on a
+//! signature of a change the bureau sent it: the bureau holds that change already, so a
+//! carrier of it is never asked for one). A device sends its own changes and, when it holds
 //! their signatures, changes of teammates it received by bundle: the bureau takes a change
 //! from a device that is not its author when the signature verifies under the author
 //! device's key and the author (not revoked) could have sent it itself; a change of another
@@ -50,7 +52,10 @@
 //!
 //! ## Limits
 //! A change a device sends is a plain (uncompressed) Automerge change chunk of at most
-//! [`MAX_CHANGE_BYTES`] (`too_large`). An answer carries changes up to
+//! [`MAX_CHANGE_BYTES`] (`too_large`). A document sent whole ([`DocChanges::document`])
+//! may inflate to at most [`MAX_INFLATED_BYTES`] and hold changes of that size each, at
+//! most [`MAX_DOCUMENT_CHANGES`] in one request; its changes pass the same checks as sent
+//! ones (authorship, signatures, scope, the registry rule). An answer carries changes up to
 //! [`MAX_PASSED_CHANGE_BYTES`] each; a stored change larger than that is skipped (the cursor
 //! moves past it), so one oversized change can never stop a device from syncing.
 //!
@@ -84,7 +89,9 @@
 use serde::{Deserialize, Serialize};
 
 /// 2: change signatures ([`DocChanges::signatures`], [`SyncRequest::signing_key`]).
-pub const PROTOCOL_VERSION: u16 = 2;
+/// 3: a whole document instead of its changes ([`DocChanges::document`]); signatures only
+/// of changes the sender did not author.
+pub const PROTOCOL_VERSION: u16 = 3;
 pub const SYNC_CONTENT_TYPE: &str = "application/x-fieldlog-sync";
 /// The bureau refuses a compressed body larger than this…
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -92,6 +99,8 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 pub const MAX_INFLATED_BYTES: usize = 32 * 1024 * 1024;
 /// The most changes one request may carry; a device with more sends several rounds.
 pub const MAX_CHANGES_PER_REQUEST: usize = 2_000;
+/// The most changes the documents of one request may hold ([`DocChanges::document`]).
+pub const MAX_DOCUMENT_CHANGES: usize = 100_000;
 /// The largest change a device may send. A visit with every text field full and a dozen
 /// photo records is under 64 KiB; a device refuses to write a larger change.
 pub const MAX_CHANGE_BYTES: usize = 256 * 1024;
@@ -147,7 +156,13 @@ pub struct DocChanges {
     pub doc_id: String,
     /// Changes in Automerge's change encoding, in an order that applies cleanly.
     pub changes: Vec<serde_bytes::ByteBuf>,
-    /// Their authors' signatures, for those the sender holds.
+    /// Or the whole document in Automerge's compressed document encoding, when the
+    /// receiver holds none (or little) of it: every change it holds is taken as if sent in
+    /// `changes`, at a fraction of the bytes (one table of actors, no per-change hashes,
+    /// columns compressed together).
+    pub document: Option<serde_bytes::ByteBuf>,
+    /// Their authors' signatures, of the changes the sender did not author itself (its own
+    /// need none: its token says who sent them).
     pub signatures: Vec<ChangeSignature>,
 }
 

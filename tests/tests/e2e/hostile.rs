@@ -173,16 +173,28 @@ fn post_sync(bureau: &Bureau, token: &str, body: &[u8]) -> (u16, String) {
     (status, answer)
 }
 
-/// zstd(postcard(SyncRequest)) of protocol 2 carrying `changes` for one ledger.
+/// zstd(postcard(SyncRequest)) of protocol 3 carrying `changes` for one ledger.
 fn sync_body(changes: &[Vec<u8>]) -> Vec<u8> {
+    sync_body_with(changes, None)
+}
+
+/// The same, with the ledger also sent whole as `document`.
+fn sync_body_with(changes: &[Vec<u8>], document: Option<&[u8]>) -> Vec<u8> {
     let mut body = Vec::new();
-    varint(&mut body, 2); // protocol
+    varint(&mut body, 3); // protocol
     varint(&mut body, 0); // cursor
     varint(&mut body, 1); // one document
     bytes(&mut body, b"ledger/caravan-1/2026-05");
     varint(&mut body, changes.len() as u64);
     for change in changes {
         bytes(&mut body, change);
+    }
+    match document {
+        Some(document) => {
+            body.push(1);
+            bytes(&mut body, document);
+        }
+        None => body.push(0),
     }
     varint(&mut body, 0); // signatures
     varint(&mut body, 100); // max_changes
@@ -204,7 +216,21 @@ fn crafted_sync_requests_leave_a_memory_capped_bureau_alive() {
     assert!(bomb.len() < 256 * 1024);
     // Larger than one change may be: refused by its declared length.
     let huge = compressed_change(3 << 30);
+    // A document of one text of zeros: a few kilobytes that would inflate to 200 MiB.
+    let document_bomb = {
+        use automerge::transaction::Transactable;
+        let mut doc = automerge::AutoCommit::new();
+        doc.put(automerge::ROOT, "x", "0".repeat(200 << 20))
+            .unwrap();
+        doc.save()
+    };
     let cases = [
+        (
+            "a document sent whole that inflates to 200 MiB",
+            sync_body_with(&[], Some(&document_bomb)),
+            413,
+            "inflates beyond",
+        ),
         (
             "one compressed change",
             sync_body(std::slice::from_ref(&bomb)),

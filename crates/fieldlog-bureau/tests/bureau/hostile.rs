@@ -71,6 +71,7 @@ proptest! {
         let request = request(0, vec![DocChanges {
             doc_id: LEDGER.into(),
             changes: vec![visit.into()],
+            document: None,
             signatures: Vec::new(),
         }], 100);
 

@@ -23,6 +23,7 @@
 mod blobs;
 mod cli;
 mod connections;
+mod documents;
 mod enroll;
 mod hostile;
 mod operations;

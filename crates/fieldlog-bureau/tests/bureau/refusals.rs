@@ -308,6 +308,7 @@ fn too_many_changes() {
         vec![DocChanges {
             doc_id: LEDGER.into(),
             changes: vec![visit.into(); MAX_CHANGES_PER_REQUEST + 1],
+            document: None,
             signatures: Vec::new(),
         }],
         100,

@@ -19,6 +19,7 @@ fn signed(doc_id: &str, changes: Vec<(Vec<u8>, Option<&Device>)>) -> Vec<DocChan
     vec![DocChanges {
         doc_id: doc_id.to_string(),
         changes: changes.into_iter().map(|(c, _)| c.into()).collect(),
+        document: None,
         signatures,
     }]
 }

@@ -62,6 +62,7 @@ fn answer(changes: Vec<Vec<u8>>) -> Vec<u8> {
         changes: vec![DocChanges {
             doc_id: "ledger/caravan-1/2026-05".into(),
             changes: changes.into_iter().map(Into::into).collect(),
+            document: None,
             signatures: Vec::new(),
         }],
         cursor: 7,
@@ -102,6 +103,84 @@ fn an_answer_holding_a_compressed_change_is_refused_and_stores_nothing() {
     }
     assert_eq!(device.all_rows(), before);
     assert_eq!(device.store.enrollment().unwrap().unwrap().cursor, 0);
+}
+
+fn answer_with_document(document: Vec<u8>) -> Vec<u8> {
+    let response = SyncResponse {
+        accepted: 0,
+        heads: Vec::new(),
+        changes: vec![DocChanges {
+            doc_id: "ledger/caravan-1/2026-05".into(),
+            changes: Vec::new(),
+            document: Some(document.into()),
+            signatures: Vec::new(),
+        }],
+        cursor: 7,
+        more: false,
+    };
+    zstd::bulk::compress(&postcard::to_stdvec(&response).unwrap(), 3).unwrap()
+}
+
+#[test]
+fn an_answer_holding_a_whole_document_is_taken_and_a_bomb_is_refused() {
+    // A teammate's month, sent whole: every visit in it arrives.
+    let mut teammate = Device::new("二号机", "caravan-1");
+    teammate
+        .store
+        .import_schools_csv(crate::support::REGISTRY.as_bytes())
+        .unwrap();
+    for students in [10, 20] {
+        teammate
+            .store
+            .add_visit(
+                &crate::support::visit("南山小学", students),
+                crate::support::today(),
+            )
+            .unwrap();
+    }
+    let (_, month) = teammate
+        .store
+        .documents()
+        .unwrap()
+        .into_iter()
+        .find(|(id, _)| id.to_string().starts_with("ledger/"))
+        .unwrap();
+
+    // A document whose one text deflates from 40 MiB to a few kilobytes.
+    use automerge::transaction::Transactable;
+    let mut bomb = automerge::AutoCommit::new();
+    bomb.put(automerge::ROOT, "x", "0".repeat(40 * 1024 * 1024))
+        .unwrap();
+    let bomb = bomb.save();
+    assert!(bomb.len() < 512 * 1024, "{} bytes", bomb.len());
+
+    let mut device = Device::new("一号机", "caravan-1");
+    let url = canned(vec![
+        ("application/json", enrolled_answer()),
+        ("application/x-fieldlog-sync", answer_with_document(bomb)),
+        (
+            "application/x-fieldlog-sync",
+            answer_with_document(month.save()),
+        ),
+    ]);
+    fieldlog_core::sync::enroll(&mut device.store, &url, "CODE").unwrap();
+    let before = device.all_rows();
+    match fieldlog_core::sync::sync(&mut device.store, |_| {}) {
+        Err(Error::BadResponse { detail }) => assert!(detail.contains("inflates"), "{detail}"),
+        other => panic!("expected a refused answer, got {other:?}"),
+    }
+    assert_eq!(device.all_rows(), before);
+    fieldlog_core::sync::sync(&mut device.store, |_| {}).unwrap();
+    let heads = |d: &mut Device| {
+        d.store
+            .documents()
+            .unwrap()
+            .into_iter()
+            .find(|(id, _)| id.to_string().starts_with("ledger/"))
+            .map(|(_, doc)| doc.get_heads())
+    };
+    assert_eq!(heads(&mut device), heads(&mut teammate));
+    assert_eq!(device.store.enrollment().unwrap().unwrap().cursor, 7);
 }
 
 #[test]
