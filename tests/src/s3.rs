@@ -72,6 +72,11 @@ impl S3Server {
             .and_then(|listener| listener.local_addr())
             .map_err(|e| format!("finding a free port: {e}"))?
             .port();
+        S3Server::start_on(program, port)
+    }
+
+    /// A server on `port`, with [`BUCKET`].
+    fn start_on(program: &Path, port: u16) -> Result<S3Server, String> {
         let log = tempfile::NamedTempFile::new().map_err(|e| format!("a log file: {e}"))?;
         let output = |log: &tempfile::NamedTempFile| {
             log.reopen()
@@ -153,6 +158,23 @@ impl S3Server {
         match self.request("DELETE", &format!("/{}/{key}", self.bucket), None) {
             Ok((204 | 200, _)) => {}
             other => panic!("DELETE {key}: {other:?}"),
+        }
+    }
+
+    /// Removes the (empty) bucket: requests naming it are then refused `NoSuchBucket`,
+    /// while one for an object in it reads as "not there".
+    pub fn delete_bucket(&self) {
+        match self.request("DELETE", &format!("/{}", self.bucket), None) {
+            Ok((204 | 200, _)) => {}
+            other => panic!("DELETE the bucket: {other:?}"),
+        }
+    }
+
+    /// Creates the bucket again.
+    pub fn create_bucket(&self) {
+        match self.request("PUT", &format!("/{}", self.bucket), None) {
+            Ok((200, _)) => {}
+            other => panic!("PUT the bucket: {other:?}"),
         }
     }
 

@@ -549,3 +549,52 @@ fn a_bureau_serving_photos_from_a_bucket_keeps_them_there_and_backs_up_its_datab
     assert_eq!(manifest.files.len(), 1, "the database alone: {manifest:?}");
     drop(bureau);
 }
+
+#[test]
+fn a_whole_upload_the_bucket_refused_stays_on_disk_and_goes_up_at_the_next_request() {
+    let Some(s3) = S3Server::start_or_skip(
+        "a_whole_upload_the_bucket_refused_stays_on_disk_and_goes_up_at_the_next_request",
+    ) else {
+        return;
+    };
+    let (server, mut device) = world(PhotoStore::S3(s3));
+    fieldlog_core::sync::sync(&mut device.store, |_| {}).unwrap();
+    let sha256 = device.photo.display_sha256.clone();
+    let bytes = device.file(&sha256);
+    let length = bytes.len() as u64;
+    let s3 = server.s3.as_ref().unwrap();
+    server.forget_blob(&device.photo.thumbnail_sha256);
+    server.forget_blob(&sha256);
+    // Gone: a HEAD of the object reads as "not there", a PUT is refused.
+    s3.delete_bucket();
+    let device_id: String = rusqlite::Connection::open(device.store.path())
+        .unwrap()
+        .query_row("SELECT device_id FROM bureau", [], |r| r.get(0))
+        .unwrap();
+    let partial = server
+        .dir
+        .path()
+        .join(fieldlog_bureau::BLOB_DIR)
+        .join("partial")
+        .join(device_id)
+        .join(&sha256);
+    let blob = Blob {
+        server: &server,
+        token: token(&device),
+        sha256: sha256.clone(),
+    };
+    assert_eq!(blob.head(), (204, Some(0)));
+    assert_eq!(blob.patch(0, length, &bytes).0, 500, "try again later");
+    assert_eq!(
+        std::fs::read(&partial).unwrap(),
+        bytes,
+        "kept whole on the bureau's disk"
+    );
+
+    // Back: the next request checks it and puts it, and the device has nothing to resend.
+    s3.create_bucket();
+    assert_eq!(blob.head(), (204, Some(length)));
+    assert!(!partial.exists());
+    assert_eq!(server.complete_blob(&sha256), Some(bytes.clone()));
+    assert_eq!(blob.get(), (200, bytes));
+}
