@@ -261,6 +261,7 @@ pub fn admit_request(data: &[u8], doc_ids: &[String]) -> SyncRequest {
         docs,
         max_changes,
         signing_key: None,
+        resume: None,
     }
 }
 
@@ -542,6 +543,7 @@ impl World {
             docs,
             max_changes: 100,
             signing_key: None,
+            resume: None,
         };
         for (name, req) in [
             ("empty", request(0, Vec::new())),

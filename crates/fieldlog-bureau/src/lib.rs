@@ -71,6 +71,7 @@
 //!         }],
 //!         max_changes: 100,
 //!         signing_key: None,
+//!         resume: None,
 //!     })
 //!     .unwrap();
 //! assert_eq!((answer.accepted, answer.cursor, answer.more), (1, 1, false));

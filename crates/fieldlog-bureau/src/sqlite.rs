@@ -24,6 +24,7 @@ use crate::secret::SecretHash;
 use crate::storage::{
     Applied, ChangesPage, ChangesQuery, DeviceRecord, Enrolled, ImportSummary, IncomingDoc,
     NewCode, PurgeReason, Purged, Redemption, Storage, StoredChange, Team, TeamType,
+    WholeDocuments,
 };
 use automerge::{ActorId, Automerge, Change, ChangeHash};
 use fieldlog_core::registry::{self, RegistryRows};
@@ -810,6 +811,70 @@ impl Storage for SqliteStorage {
                 ))
             })
             .collect()
+    }
+
+    fn whole_documents(
+        &self,
+        scope_keys: &[String],
+        after: Option<&str>,
+        max_bytes: usize,
+    ) -> Result<Option<WholeDocuments>> {
+        let path = &self.path;
+        let conn = self.reader();
+        // One read transaction: the documents and the newest seq come from one snapshot.
+        let tx = conn.unchecked_transaction().db(path)?;
+        let keys = serde_json::Value::from(scope_keys.to_vec()).to_string();
+        let oversized: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM changes
+                 WHERE scope_key IN (SELECT value FROM json_each(?1)) AND length(bytes) > ?2)",
+                params![
+                    keys,
+                    i64::try_from(MAX_PASSED_CHANGE_BYTES).unwrap_or(i64::MAX)
+                ],
+                |r| r.get(0),
+            )
+            .db(path)?;
+        if oversized {
+            return Ok(None);
+        }
+        let last_seq: i64 = tx
+            .query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| {
+                r.get(0)
+            })
+            .db(path)?;
+        let ids: Vec<String> = tx
+            .prepare_cached(
+                "SELECT doc_id FROM documents
+                 WHERE scope_key IN (SELECT value FROM json_each(?1)) AND doc_id > ?2
+                 ORDER BY doc_id",
+            )
+            .db(path)?
+            .query_map(params![keys, after.unwrap_or("")], |r| r.get(0))
+            .db(path)?
+            .collect::<rusqlite::Result<_>>()
+            .db(path)?;
+        let mut whole = WholeDocuments {
+            last_seq: u64::try_from(last_seq).unwrap_or(0),
+            ..Default::default()
+        };
+        let mut bytes = 0usize;
+        for id in &ids {
+            if !whole.documents.is_empty() && bytes >= max_bytes {
+                whole.more = true;
+                break;
+            }
+            let Some(doc_id) = DocId::parse(id) else {
+                continue;
+            };
+            let cached = load(&tx, path, id)?;
+            let saved = cached.doc.save();
+            bytes += saved.len();
+            whole
+                .documents
+                .push((doc_id, cached.doc.get_heads(), saved));
+        }
+        Ok(Some(whole))
     }
 
     fn import_registry(&self, rows: RegistryRows, now_ms: i64) -> Result<ImportSummary> {

@@ -99,6 +99,17 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     fn purge(&self, max_bytes: usize) -> Result<Vec<Purged>>;
     /// The bureau's heads of each document (empty for a document it does not hold).
     fn heads(&self, docs: &[DocId]) -> Result<Vec<(DocId, Vec<ChangeHash>)>>;
+    /// A first sync's delivery ([`fieldlog_domain::sync::SyncResponse::resume`]): the
+    /// log's newest sequence number, and the documents in scope after `after` in document
+    /// order, whole (Automerge's document encoding), up to `max_bytes` (at least one).
+    /// `None` when a document in scope holds a change no device takes
+    /// ([`fieldlog_domain::sync::MAX_PASSED_CHANGE_BYTES`]): then the log is paged as usual.
+    fn whole_documents(
+        &self,
+        scope_keys: &[String],
+        after: Option<&str>,
+        max_bytes: usize,
+    ) -> Result<Option<WholeDocuments>>;
     /// Writes registry rows into the district documents, signed by the bureau's actor.
     /// Rows match existing schools by name within their district; a school already holding
     /// the same fields and `registered` is left alone, so importing a file twice changes
@@ -255,6 +266,17 @@ pub struct ChangesQuery {
     pub max_changes: usize,
     /// Stop before this many bytes of changes (at least one change is always given).
     pub max_bytes: usize,
+}
+
+/// Documents sent whole in a first sync ([`Storage::whole_documents`]).
+#[derive(Debug, Clone, Default)]
+pub struct WholeDocuments {
+    /// The log's newest sequence number when they were read.
+    pub last_seq: u64,
+    /// Each document with its heads and its bytes.
+    pub documents: Vec<(DocId, Vec<ChangeHash>, Vec<u8>)>,
+    /// Whether documents in scope remain after the last one.
+    pub more: bool,
 }
 
 /// One stored change.

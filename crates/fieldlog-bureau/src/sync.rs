@@ -25,7 +25,8 @@
 //!    rule (`registry_edit`).
 //! 6. The answer: the changes after the device's cursor in its scope, not its own, at most
 //!    the smaller of what it asked for and [`crate::Config::max_changes_per_response`],
-//!    with their signatures.
+//!    with their signatures; or, for a first sync that asks ([`SyncRequest::resume`]), the
+//!    documents in its scope whole, up to [`crate::Config::max_response_bytes`] a round.
 
 use crate::Bureau;
 use crate::error::{Error, Result};
@@ -153,6 +154,7 @@ impl Bureau {
         }
         Ok(Round {
             cursor: request.cursor,
+            resume: request.resume,
             max_changes: request.max_changes,
             scope,
             requested,
@@ -166,6 +168,7 @@ impl Bureau {
     pub fn answer(&self, device: &DeviceRecord, round: Round) -> Result<SyncResponse> {
         let Round {
             cursor,
+            resume,
             max_changes,
             scope,
             requested,
@@ -179,6 +182,47 @@ impl Bureau {
         };
 
         let config = self.config();
+        let mut heads: BTreeMap<DocId, Vec<ChangeHash>> = applied.heads.into_iter().collect();
+        // A first sync that asks gets the documents whole, in rounds (see the protocol).
+        let whole = match &resume {
+            Some(after) => self.storage().whole_documents(
+                &scope.keys(),
+                Some(after.as_str()).filter(|a| !a.is_empty()),
+                config.max_response_bytes,
+            )?,
+            None => None,
+        };
+        if let Some(whole) = whole {
+            let at = if cursor == 0 { whole.last_seq } else { cursor };
+            let resume = whole
+                .more
+                .then(|| whole.documents.last().map(|(id, _, _)| id.to_string()))
+                .flatten();
+            let more = resume.is_some() || whole.last_seq > at;
+            let mut changes = Vec::with_capacity(whole.documents.len());
+            for (doc_id, doc_heads, bytes) in whole.documents {
+                changes.push(DocChanges {
+                    doc_id: doc_id.to_string(),
+                    changes: Vec::new(),
+                    document: Some(bytes.into()),
+                    signatures: Vec::new(),
+                });
+                heads.insert(doc_id, doc_heads);
+            }
+            let unknown: Vec<DocId> = requested
+                .into_iter()
+                .filter(|id| !heads.contains_key(id))
+                .collect();
+            heads.extend(self.storage().heads(&unknown)?);
+            tracing::info!(
+                accepted = applied.accepted,
+                documents = changes.len(),
+                cursor = at,
+                more,
+                "sync round, documents whole"
+            );
+            return Ok(answer(applied.accepted, heads, changes, at, more, resume));
+        }
         let page = self.storage().changes_after(&ChangesQuery {
             scope_keys: scope.keys(),
             after: cursor,
@@ -211,7 +255,6 @@ impl Bureau {
             doc.changes.push(change.bytes.into());
         }
 
-        let mut heads: BTreeMap<DocId, Vec<ChangeHash>> = applied.heads.into_iter().collect();
         let unknown: BTreeSet<DocId> = requested
             .into_iter()
             .chain(changes.iter().filter_map(|d| DocId::parse(&d.doc_id)))
@@ -227,19 +270,38 @@ impl Bureau {
             more = page.more,
             "sync round"
         );
-        Ok(SyncResponse {
-            accepted: u32::try_from(applied.accepted).unwrap_or(u32::MAX),
-            heads: heads
-                .into_iter()
-                .map(|(doc_id, heads)| DocHeads {
-                    doc_id: doc_id.to_string(),
-                    heads: heads.into_iter().map(|h| h.0).collect(),
-                })
-                .collect(),
+        Ok(answer(
+            applied.accepted,
+            heads,
             changes,
-            cursor: page.cursor,
-            more: page.more,
-        })
+            page.cursor,
+            page.more,
+            None,
+        ))
+    }
+}
+
+fn answer(
+    accepted: usize,
+    heads: BTreeMap<DocId, Vec<ChangeHash>>,
+    changes: Vec<DocChanges>,
+    cursor: u64,
+    more: bool,
+    resume: Option<String>,
+) -> SyncResponse {
+    SyncResponse {
+        accepted: u32::try_from(accepted).unwrap_or(u32::MAX),
+        heads: heads
+            .into_iter()
+            .map(|(doc_id, heads)| DocHeads {
+                doc_id: doc_id.to_string(),
+                heads: heads.into_iter().map(|h| h.0).collect(),
+            })
+            .collect(),
+        changes,
+        cursor,
+        more,
+        resume,
     }
 }
 
@@ -247,6 +309,7 @@ impl Bureau {
 #[derive(Debug)]
 pub struct Round {
     cursor: u64,
+    resume: Option<String>,
     max_changes: u32,
     scope: Scope,
     requested: Vec<DocId>,

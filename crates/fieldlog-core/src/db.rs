@@ -162,6 +162,10 @@ CREATE TABLE doc_heads (
     generation INTEGER NOT NULL
 ) WITHOUT ROWID;
 "#,
+    r#"
+-- Where a first sync's delivery of whole documents goes on (`SyncResponse::resume`).
+ALTER TABLE bureau ADD COLUMN resume TEXT;
+"#,
 ];
 
 /// The sha256 (hex) a migration is pinned by.
@@ -254,6 +258,7 @@ mod tests {
             "b16aef119c2875f31d5485075ab39f063dacb365cc1f654e4573e95b16e88a76",
             "87a1eea90d9db72347626eec2787c527cd53ac4df2197fdcff645d72320670c4",
             "39f4faaf7d8a42e9860ef58a9d3f0362f7f512a86bdce12f1589714ca36229cb",
+            "5db35893ca5b7706435ea852405a37b4bd7a12a8641f94e75eb710d70ce3c891",
         ];
         let actual: Vec<String> = MIGRATIONS.iter().map(|m| migration_hash(m)).collect();
         assert_eq!(

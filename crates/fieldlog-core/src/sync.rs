@@ -370,8 +370,23 @@ impl Store {
             docs,
             max_changes: MAX_CHANGES_RECEIVED,
             signing_key,
+            // A first sync asks for the documents whole.
+            resume: self
+                .resume_point()?
+                .or_else(|| (enrollment.cursor == 0).then(String::new)),
         };
         Ok((request, offered))
+    }
+
+    /// Where the bureau's delivery of whole documents goes on, mid first sync.
+    fn resume_point(&self) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT resume FROM bureau WHERE singleton = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map(Option::flatten)
+            .db(&self.path)
     }
 
     /// Stores an answered round in one transaction: the received changes, the bureau's
@@ -423,9 +438,13 @@ impl Store {
         }
         // An answered round also means the bureau holds this device's signing key.
         tx.execute(
-            "UPDATE bureau SET cursor = ?1, last_sync_at = ?2, key_registered = 1
+            "UPDATE bureau SET cursor = ?1, last_sync_at = ?2, key_registered = 1, resume = ?3
              WHERE singleton = 1",
-            params![i64::try_from(response.cursor).unwrap_or(i64::MAX), now],
+            params![
+                i64::try_from(response.cursor).unwrap_or(i64::MAX),
+                now,
+                response.resume
+            ],
         )
         .db(w.path)?;
         w.commit()?;

@@ -36,6 +36,14 @@
 //!
 //! An idle device sends its cursor and an empty list, and gets an empty list back.
 //!
+//! A first sync (cursor 0) may ask not to page through the log, by sending an empty
+//! [`SyncRequest::resume`]: the bureau notes the log's newest sequence number as the
+//! cursor and answers the documents the device may see, whole and in document order
+//! ([`DocChanges::document`]), as many as fit an answer; while some remain,
+//! [`SyncResponse::resume`] names the last one sent, and the next request carries it back
+//! with that cursor. Then rounds go on from the cursor as above (changes made during the
+//! delivery may come twice; a change is taken once).
+//!
 //! ## Signatures and relays
 //! Each device signs the changes it authors with an ed25519 key whose public half it
 //! registers at enrollment ([`EnrollRequest::signing_key`], or the first request that
@@ -149,6 +157,9 @@ pub struct SyncRequest {
     /// The device's signing key, registered if the bureau has none for it yet (a device
     /// enrolled before signatures existed).
     pub signing_key: Option<PublicKey>,
+    /// A first sync asks for whole documents with `Some("")`, then carries back where
+    /// their delivery goes on ([`SyncResponse::resume`]).
+    pub resume: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,6 +194,10 @@ pub struct SyncResponse {
     pub cursor: u64,
     /// Whether more changes wait after `cursor`.
     pub more: bool,
+    /// A first sync (cursor 0) receives the documents it may see whole rather than their
+    /// changes one by one, in rounds: this names the last document sent while others
+    /// remain, and the device sends it back with the cursor this answer gave.
+    pub resume: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

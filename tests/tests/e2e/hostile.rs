@@ -199,6 +199,7 @@ fn sync_body_with(changes: &[Vec<u8>], document: Option<&[u8]>) -> Vec<u8> {
     varint(&mut body, 0); // signatures
     varint(&mut body, 100); // max_changes
     body.push(0); // no signing key
+    body.push(0); // no resume
     zstd::bulk::compress(&body, 19).unwrap()
 }
 

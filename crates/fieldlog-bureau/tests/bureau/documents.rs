@@ -116,3 +116,54 @@ fn hostile_documents_are_refused_and_store_nothing() {
     let received: usize = answer.changes.iter().map(|d| d.changes.len()).sum();
     assert_eq!(received, 1);
 }
+
+#[test]
+fn a_first_sync_that_asks_gets_the_documents_whole_in_rounds_then_the_log_from_there() {
+    let server = Server::with_teams_config(fieldlog_bureau::Config {
+        max_response_bytes: 1,
+        ..Default::default()
+    });
+    let mut a = server.device("caravan-1", "李老师", Role::Volunteer);
+    let months = [
+        "ledger/caravan-1/2026-03",
+        "ledger/caravan-1/2026-04",
+        LEDGER,
+    ];
+    for month in months {
+        a.add_visit(month, "水的三态");
+        a.add_visit(month, "磁铁");
+        let bytes = a.doc(month).save();
+        server.round(&mut a, whole(month, bytes), 100);
+    }
+    let mut b = server.device("caravan-1", "王老师", Role::Volunteer);
+    b.resume = Some(String::new());
+    let mut delivered = Vec::new();
+    let mut cursors = Vec::new();
+    loop {
+        let answer = server.round(&mut b, Vec::new(), 100);
+        for doc in &answer.changes {
+            assert!(doc.changes.is_empty() && doc.document.is_some());
+            delivered.push(doc.doc_id.clone());
+        }
+        cursors.push(answer.cursor);
+        if answer.resume.is_none() {
+            break;
+        }
+    }
+    // One document a round (the byte budget is tiny), in order, all at one cursor.
+    assert_eq!(delivered, months);
+    assert!(
+        cursors.iter().all(|c| *c == cursors[0] && *c > 0),
+        "{cursors:?}"
+    );
+    for month in months {
+        assert_eq!(b.doc(month).get_heads(), a.doc(month).get_heads());
+    }
+    // Then the log from that cursor: a new visit comes as a change.
+    let next = a.add_visit(LEDGER, "电路");
+    server.round(&mut a, docs(LEDGER, vec![next]), 100);
+    let answer = server.round(&mut b, Vec::new(), 100);
+    let received: usize = answer.changes.iter().map(|d| d.changes.len()).sum();
+    assert_eq!((received, answer.resume.clone()), (1, None));
+    assert_eq!(b.doc(LEDGER).get_heads(), a.doc(LEDGER).get_heads());
+}

@@ -119,6 +119,7 @@ fn a_device_enrolled_without_a_key_registers_it_in_a_request() {
     let key = fieldlog_core::signing::public_key(&b.key);
     let idle = SyncRequest {
         signing_key: Some(key),
+        resume: None,
         ..request(0, Vec::new(), 100)
     };
     server.sync(&b.token, &idle).unwrap();

@@ -290,6 +290,7 @@ impl Server {
             key,
             docs: BTreeMap::new(),
             cursor: 0,
+            resume: None,
             visits: 0,
         }
     }
@@ -342,9 +343,9 @@ impl Server {
         docs: Vec<DocChanges>,
         max_changes: u32,
     ) -> SyncResponse {
-        let answer = self
-            .sync(&device.token, &request(device.cursor, docs, max_changes))
-            .unwrap();
+        let mut request = request(device.cursor, docs, max_changes);
+        request.resume = device.resume.clone();
+        let answer = self.sync(&device.token, &request).unwrap();
         device.receive(&answer);
         answer
     }
@@ -421,6 +422,8 @@ pub struct Device {
     pub key: ed25519_dalek::SigningKey,
     pub docs: BTreeMap<String, AutoCommit>,
     pub cursor: u64,
+    /// Where a first sync's delivery of whole documents goes on.
+    pub resume: Option<String>,
     visits: u32,
 }
 
@@ -544,6 +547,9 @@ impl Device {
 
     pub fn receive(&mut self, answer: &SyncResponse) {
         for doc in &answer.changes {
+            if let Some(document) = &doc.document {
+                self.doc(&doc.doc_id).load_incremental(document).unwrap();
+            }
             let changes: Vec<Change> = doc
                 .changes
                 .iter()
@@ -552,6 +558,7 @@ impl Device {
             self.doc(&doc.doc_id).apply_changes(changes).unwrap();
         }
         self.cursor = answer.cursor;
+        self.resume = answer.resume.clone();
     }
 }
 
@@ -580,6 +587,7 @@ pub fn request(cursor: u64, docs: Vec<DocChanges>, max_changes: u32) -> SyncRequ
         docs,
         max_changes,
         signing_key: None,
+        resume: None,
     }
 }
 

@@ -67,6 +67,7 @@ fn answer(changes: Vec<Vec<u8>>) -> Vec<u8> {
         }],
         cursor: 7,
         more: false,
+        resume: None,
     };
     zstd::bulk::compress(&postcard::to_stdvec(&response).unwrap(), 3).unwrap()
 }
@@ -117,6 +118,7 @@ fn answer_with_document(document: Vec<u8>) -> Vec<u8> {
         }],
         cursor: 7,
         more: false,
+        resume: None,
     };
     zstd::bulk::compress(&postcard::to_stdvec(&response).unwrap(), 3).unwrap()
 }
