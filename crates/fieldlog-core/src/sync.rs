@@ -316,14 +316,16 @@ impl Store {
                 mut signatures,
                 everything,
             } = self.sendable(&doc_id)?;
-            // A document the bureau holds nothing of goes whole: its compressed encoding is
-            // a fraction of its changes' bytes.
-            if everything && !changes.is_empty() && self.bureau_heads(&doc_id)?.is_empty() {
-                let document = self
-                    .docs
-                    .fresh(&self.conn, &self.path, &doc_id, &self.actor)?
-                    .doc
-                    .save();
+            // A document the bureau lacks most of (or all) goes whole: its compressed
+            // encoding is a fraction of its changes' bytes, and the bureau skips what it
+            // holds.
+            let doc = &self
+                .docs
+                .fresh(&self.conn, &self.path, &doc_id, &self.actor)?
+                .doc;
+            let far_behind = changes.len() as u64 * 2 >= automerge::ReadDoc::stats(doc).num_changes;
+            if everything && !changes.is_empty() && far_behind {
+                let document = doc.save();
                 if document_bytes + document.len() <= DOCUMENT_BYTES_PER_REQUEST {
                     document_bytes += document.len();
                     docs.push(DocChanges {
