@@ -23,6 +23,16 @@ const POLL: Duration = Duration::from_millis(50);
 /// Tries with a new free port, should another process take the one chosen first.
 const PORT_TRIES: usize = 3;
 
+/// Whether the server checks the credentials requests are signed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credentials {
+    /// Any key and secret (moto's default).
+    AnyTaken,
+    /// Only keys moto's IAM knows, so none a test makes up: each request is refused
+    /// `InvalidAccessKeyId` (403), as S3 refuses a wrong key.
+    Checked,
+}
+
 /// A `moto_server` process holding [`BUCKET`].
 #[derive(Debug)]
 pub struct S3Server {
@@ -37,8 +47,13 @@ impl S3Server {
     /// The server named by [`MOTO_ENV`], or `None` (after saying `test` is skipped) when
     /// the variable is not set. Panics when it is set and the server does not start.
     pub fn start_or_skip(test: &str) -> Option<S3Server> {
+        S3Server::start_or_skip_with(test, Credentials::AnyTaken)
+    }
+
+    /// [`S3Server::start_or_skip`], with the server taking or refusing credentials.
+    pub fn start_or_skip_with(test: &str, credentials: Credentials) -> Option<S3Server> {
         match std::env::var_os(MOTO_ENV) {
-            Some(program) => match S3Server::start(Path::new(&program)) {
+            Some(program) => match S3Server::start(Path::new(&program), credentials) {
                 Ok(server) => Some(server),
                 Err(e) => panic!("{MOTO_ENV}: {e}"),
             },
@@ -56,10 +71,10 @@ impl S3Server {
 
     /// Starts `program` on a free loopback port and creates [`BUCKET`], polling until it
     /// answers (within [`START_DEADLINE`]).
-    pub fn start(program: &Path) -> Result<S3Server, String> {
+    pub fn start(program: &Path, credentials: Credentials) -> Result<S3Server, String> {
         let mut last = String::new();
         for _ in 0..PORT_TRIES {
-            match S3Server::start_once(program) {
+            match S3Server::start_once(program, credentials) {
                 Ok(server) => return Ok(server),
                 Err(e) => last = e,
             }
@@ -67,23 +82,23 @@ impl S3Server {
         Err(last)
     }
 
-    fn start_once(program: &Path) -> Result<S3Server, String> {
+    fn start_once(program: &Path, credentials: Credentials) -> Result<S3Server, String> {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .map_err(|e| format!("finding a free port: {e}"))?
             .port();
-        S3Server::start_on(program, port)
-    }
-
-    /// A server on `port`, with [`BUCKET`].
-    fn start_on(program: &Path, port: u16) -> Result<S3Server, String> {
         let log = tempfile::NamedTempFile::new().map_err(|e| format!("a log file: {e}"))?;
         let output = |log: &tempfile::NamedTempFile| {
             log.reopen()
                 .map(Stdio::from)
                 .map_err(|e| format!("opening {}: {e}", log.path().display()))
         };
-        let child = Command::new(program)
+        let mut command = Command::new(program);
+        if credentials == Credentials::Checked {
+            // moto checks credentials after this many requests: the bucket's creation.
+            command.env("INITIAL_NO_AUTH_ACTION_COUNT", "1");
+        }
+        let child = command
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(output(&log)?)

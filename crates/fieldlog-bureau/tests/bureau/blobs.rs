@@ -598,3 +598,28 @@ fn a_whole_upload_the_bucket_refused_stays_on_disk_and_goes_up_at_the_next_reque
     assert_eq!(server.complete_blob(&sha256), Some(bytes.clone()));
     assert_eq!(blob.get(), (200, bytes));
 }
+
+#[test]
+fn refused_credentials_stop_the_bureau_at_start() {
+    let Some(s3) = S3Server::start_or_skip_with(
+        "refused_credentials_stop_the_bureau_at_start",
+        fieldlog_tests::s3::Credentials::Checked,
+    ) else {
+        return;
+    };
+    let stderr = refused_start(
+        &[
+            "--blobs",
+            "s3://fieldlog-photos",
+            "--s3-endpoint",
+            &s3.endpoint,
+        ],
+        &CREDENTIALS,
+    );
+    assert!(
+        stderr.contains(
+            "the credentials were refused (check s3_access_key_id and s3_secret_access_key, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+        ) && stderr.contains("InvalidAccessKeyId"),
+        "{stderr}"
+    );
+}
