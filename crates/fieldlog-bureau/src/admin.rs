@@ -81,19 +81,6 @@ impl Bureau {
         Ok(team)
     }
 
-    /// Schools in the bureau's documents, by district then name.
-    pub fn schools(&self) -> Result<Vec<fieldlog_domain::School>> {
-        self.storage().schools()
-    }
-
-    /// Visits in the bureau's documents, newest first.
-    pub fn visits(
-        &self,
-        filter: &fieldlog_core::VisitFilter,
-    ) -> Result<Vec<fieldlog_domain::Visit>> {
-        self.storage().visits(filter)
-    }
-
     /// Every photo of the visits held (deleted visits left out), and whether its files have
     /// arrived: what a coordinator checks before publishing.
     pub fn photos(&self) -> Result<Vec<PhotoArrival>> {
@@ -116,45 +103,6 @@ impl Bureau {
         Ok(out)
     }
 
-    /// Fields holding concurrent values, for a coordinator to settle.
-    pub fn conflicts(&self) -> Result<Vec<fieldlog_core::Conflict>> {
-        self.storage().conflicts()
-    }
-
-    /// The published figures over everything the bureau holds.
-    pub fn report(&self, filter: &fieldlog_core::ReportFilter) -> Result<fieldlog_domain::Report> {
-        self.storage().report(filter)
-    }
-
-    /// What waits for a coordinator, region-wide (read-only).
-    pub fn review_queue(
-        &self,
-        today: chrono::NaiveDate,
-        unverified_after_days: u32,
-    ) -> Result<fieldlog_core::queue::ReviewQueue> {
-        self.storage().review_queue(today, unverified_after_days)
-    }
-
-    /// The targets the coordinators set, with their progress over everything held.
-    pub fn targets(
-        &self,
-        year: Option<i32>,
-        district: Option<&fieldlog_domain::District>,
-    ) -> Result<Vec<fieldlog_domain::TargetProgress>> {
-        self.storage().targets(year, district)
-    }
-
-    /// Writes the work ledger over everything held; returns the rows.
-    pub fn export(
-        &self,
-        format: fieldlog_core::decide::Export,
-        file: &std::path::Path,
-        filter: &fieldlog_core::ReportFilter,
-        offset: chrono::FixedOffset,
-    ) -> Result<u64> {
-        self.storage().export(format, file, filter, offset)
-    }
-
     pub fn teams(&self) -> Result<Vec<Team>> {
         self.storage().teams()
     }
@@ -165,13 +113,22 @@ impl Bureau {
         &self,
         device: &DeviceRecord,
     ) -> Result<Vec<fieldlog_domain::EnrolledMember>> {
+        let scope = crate::scope::Scope::of(device, &self.teams()?);
+        self.enrolled_members(|team| scope.teams.contains(team))
+    }
+
+    /// The enrolled members (a device not revoked) of the teams `in_scope` accepts, with
+    /// their teams' districts, sorted, each once.
+    pub(crate) fn enrolled_members(
+        &self,
+        in_scope: impl Fn(&TeamId) -> bool,
+    ) -> Result<Vec<fieldlog_domain::EnrolledMember>> {
         let teams = self.storage().teams()?;
-        let scope = crate::scope::Scope::of(device, &teams);
         let mut members: Vec<fieldlog_domain::EnrolledMember> = self
             .storage()
             .devices()?
             .into_iter()
-            .filter(|d| d.revoked_at.is_none() && scope.teams.contains(&d.team))
+            .filter(|d| d.revoked_at.is_none() && in_scope(&d.team))
             .map(|d| fieldlog_domain::EnrolledMember {
                 districts: teams
                     .iter()
@@ -298,7 +255,7 @@ impl Bureau {
     #[tracing::instrument(skip_all, err)]
     pub fn import_schools_csv(&self, csv: impl std::io::Read) -> Result<ImportSummary> {
         let rows = fieldlog_core::registry::parse_csv(csv)?;
-        self.storage().import_registry(rows, self.now_ms())
+        self.import_registry(rows)
     }
 }
 

@@ -404,7 +404,6 @@ impl crate::Bureau {
         }
         let scope = crate::Scope::of(device, &self.teams()?);
         let length = self
-            .storage()
             .photo_refs(sha256)?
             .into_iter()
             .find(|(doc, _)| scope.allows(doc))

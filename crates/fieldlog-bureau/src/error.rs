@@ -31,11 +31,14 @@ pub enum Error {
     AlreadyInitialized { team: TeamId },
     #[error("a member name must be 1 to 64 characters, without control characters")]
     InvalidMember,
-    #[error("database {path}")]
+    /// The database failed (unreachable, full, refused a statement): `target` says which
+    /// (a file, or a PostgreSQL host and database, never a password).
+    #[error("{backend} {target}")]
     Database {
-        path: PathBuf,
+        backend: &'static str,
+        target: String,
         #[source]
-        source: rusqlite::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// Opening the file failed (SQLite, or a migration changed after it was applied).
     #[error(transparent)]
@@ -50,7 +53,7 @@ pub enum Error {
     },
     #[error("stored change {seq} does not decode")]
     StoredChange {
-        seq: i64,
+        seq: u64,
         #[source]
         source: automerge::LoadChangeError,
     },
@@ -85,7 +88,7 @@ impl Error {
     }
 }
 
-/// Adds the database path to a SQLite error.
+/// Adds the database file to a SQLite error.
 pub(crate) trait DbContext<T> {
     fn db(self, path: &std::path::Path) -> Result<T>;
 }
@@ -93,8 +96,9 @@ pub(crate) trait DbContext<T> {
 impl<T> DbContext<T> for std::result::Result<T, rusqlite::Error> {
     fn db(self, path: &std::path::Path) -> Result<T> {
         self.map_err(|source| Error::Database {
-            path: path.to_path_buf(),
-            source,
+            backend: "SQLite",
+            target: path.display().to_string(),
+            source: Box::new(source),
         })
     }
 }

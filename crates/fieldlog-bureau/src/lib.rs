@@ -15,8 +15,13 @@
 //! - [`blobs`]: photo files uploaded resumably (each device into its own partial file on
 //!   disk) and checked against their sha256, then kept in a [`BlobStore`] ([`blobstore`]):
 //!   the data directory's `blobs/` by default, or an S3-compatible bucket.
-//! - [`storage`]: the [`Storage`] trait the layers above see, as `Arc<dyn Storage>`, and
-//!   its records. [`sqlite`] is the one implementation: one `bureau.sqlite3` per data dir.
+//! - [`storage`]: the [`Storage`] trait the layers above see, as `Arc<dyn Storage>`:
+//!   transactional primitives (teams, codes, devices, the change log, documents' snapshots)
+//!   and their records. [`sqlite`] is the embedded default (one `bureau.sqlite3` per data
+//!   dir), [`postgres`] the PostgreSQL backend ([`Database`] picks one).
+//! - [`documents`]: the document lifecycle over any storage (cache, admit, append,
+//!   snapshot, purge). [`projection`]: core's query tables caught up from the log, which
+//!   every figure and export reads.
 //! - [`backup`]: online backups of a data directory (SQLite's backup API, then the photo
 //!   files, with a manifest of sha256s) and their checked restore.
 //! - [`admit`]: which changes a device may add to a document (actor binding, missing
@@ -85,11 +90,14 @@ pub mod admit;
 pub mod backup;
 pub mod blobs;
 pub mod blobstore;
+pub mod documents;
 pub mod error;
 pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod net;
+pub mod postgres;
+pub mod projection;
 pub mod registry;
 pub mod scope;
 pub mod secret;
@@ -101,18 +109,23 @@ pub mod tls;
 pub use admin::IssuedCode;
 pub use blobs::Blobs;
 pub use blobstore::{BlobStore, LocalFolder, S3Settings, S3Store};
+pub use documents::DocOptions;
 pub use error::{Error, Result};
 pub use fieldlog_core::{Clock, FixedClock, SystemClock};
 pub use http::router;
 pub use net::{RateLimit, ServeConfig, ServeOptions, connection_cap, serve, serve_with};
+pub use postgres::PostgresStorage;
+pub use projection::ProjectionFile;
 pub use scope::Scope;
-pub use sqlite::{SqliteOptions, SqliteStorage};
+pub use sqlite::{DB_FILE, SqliteStorage};
 pub use storage::{DeviceRecord, ImportSummary, PurgeReason, Purged, Storage, Team, TeamType};
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The projection's own file when the records are not in SQLite ([`projection`]).
+pub const PROJECTION_FILE: &str = "projection.sqlite3";
 /// Where a bureau keeps photo files, by sha256 (see [`blobs`]).
 pub const BLOB_DIR: &str = "blobs";
 /// How long an enrollment code stays valid unless told otherwise.
@@ -125,7 +138,9 @@ pub struct Config {
     pub max_changes_per_response: u32,
     /// The most bytes of changes one answer carries (one change is always sent).
     pub max_response_bytes: usize,
-    pub sqlite: SqliteOptions,
+    /// Where the records are: the data directory's SQLite file, or PostgreSQL.
+    pub database: Database,
+    pub documents: DocOptions,
     /// Timeouts, the connection cap, the shutdown deadline and rate limits of [`serve`].
     pub serve: ServeConfig,
     pub clock: Arc<dyn Clock>,
@@ -140,10 +155,31 @@ impl Default for Config {
         Config {
             max_changes_per_response: 1_000,
             max_response_bytes: 4 * 1024 * 1024,
-            sqlite: SqliteOptions::default(),
+            database: Database::Embedded,
+            documents: DocOptions::default(),
             serve: ServeConfig::default(),
             clock: Arc::new(SystemClock),
             blob_store: None,
+        }
+    }
+}
+
+/// Where a bureau keeps its records.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub enum Database {
+    /// `bureau.sqlite3` in the data directory: the default.
+    #[default]
+    Embedded,
+    /// A PostgreSQL database, by `postgres://` URL.
+    Postgres { url: String },
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Embedded => f.write_str("Embedded"),
+            // The URL may hold a password.
+            Database::Postgres { url } => write!(f, "Postgres({})", postgres::redacted(url)),
         }
     }
 }
@@ -157,37 +193,60 @@ pub struct Bureau {
 #[derive(Debug)]
 struct Inner {
     storage: Arc<dyn Storage>,
+    docs: documents::Docs,
+    projection: ProjectionFile,
     blobs: Blobs,
     config: Config,
 }
 
 impl Bureau {
-    /// Opens the bureau in `data_dir` with SQLite storage, creating the directory, the
-    /// database, the `blobs/` directory and the bureau's Automerge actor as needed. Complete
-    /// photo files go to `config.blob_store` (nothing is asked of it here).
+    /// Opens the bureau in `data_dir` with the database `config.database` names, creating
+    /// the directory, the embedded file (or the PostgreSQL tables), the `blobs/` directory
+    /// and the bureau's Automerge actor as needed. Complete photo files go to
+    /// `config.blob_store` (nothing is asked of it here).
     #[tracing::instrument(skip_all, err, fields(data_dir = %data_dir.display()))]
     pub fn open(data_dir: &Path, config: Config) -> Result<Bureau> {
         for dir in [data_dir.to_path_buf(), data_dir.join(BLOB_DIR)] {
             std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir, source })?;
         }
-        let storage = SqliteStorage::open(data_dir, config.sqlite, config.clock.now_ms())?;
+        let now_ms = config.clock.now_ms();
+        let (storage, projection): (Arc<dyn Storage>, ProjectionFile) = match &config.database {
+            Database::Embedded => {
+                let storage = SqliteStorage::open(data_dir, now_ms)?;
+                let projection = ProjectionFile::embedded(&storage)?;
+                (Arc::new(storage), projection)
+            }
+            Database::Postgres { url } => (
+                Arc::new(PostgresStorage::connect(url, now_ms)?),
+                ProjectionFile::standalone(&data_dir.join(PROJECTION_FILE))?,
+            ),
+        };
         let dir = data_dir.join(BLOB_DIR);
         let blobs = match &config.blob_store {
             Some(store) => Blobs::with_store(&dir, store.clone()),
             None => Blobs::new(&dir),
         };
-        Ok(Bureau::with_storage(Arc::new(storage), blobs, config))
+        Bureau::with_storage(storage, projection, blobs, config)
     }
 
-    /// A bureau over any storage.
-    pub fn with_storage(storage: Arc<dyn Storage>, blobs: Blobs, config: Config) -> Bureau {
-        Bureau {
+    /// A bureau over any storage, its projection caught up.
+    pub fn with_storage(
+        storage: Arc<dyn Storage>,
+        projection: ProjectionFile,
+        blobs: Blobs,
+        config: Config,
+    ) -> Result<Bureau> {
+        let bureau = Bureau {
             inner: Arc::new(Inner {
                 storage,
+                docs: documents::Docs::new(config.documents),
+                projection,
                 blobs,
                 config,
             }),
-        }
+        };
+        bureau.project(false)?;
+        Ok(bureau)
     }
 
     pub fn blobs(&self) -> &Blobs {

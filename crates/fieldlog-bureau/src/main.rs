@@ -12,8 +12,8 @@
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use fieldlog_bureau::{
-    BlobStore, Bureau, Config, DeviceRecord, IssuedCode, S3Settings, S3Store, TeamType,
-    sqlite::DB_FILE,
+    BlobStore, Bureau, Config, DB_FILE, Database, DeviceRecord, IssuedCode, S3Settings, S3Store,
+    TeamType,
 };
 use fieldlog_domain::{Role, TeamKind};
 use serde::Deserialize;
@@ -39,7 +39,17 @@ struct Cli {
         value_name = "DIR"
     )]
     data_dir: Option<PathBuf>,
-    /// A TOML file with settings (`data_dir`, `log_format`, `listen`, `metrics_listen`,
+    /// Keep the records in PostgreSQL (`postgres://user:password@host:port/database`)
+    /// instead of the data directory's `bureau.sqlite3`; the data directory still holds
+    /// uploads in progress and the projection the figures are read from.
+    #[arg(
+        long,
+        global = true,
+        env = "FIELDLOG_BUREAU_DATABASE",
+        value_name = "URL"
+    )]
+    database: Option<String>,
+    /// A TOML file with settings (`data_dir`, `database`, `log_format`, `listen`, `metrics_listen`,
     /// `max_changes_per_response`, `expires_hours`, `blobs`, `s3_endpoint`, `s3_region`,
     /// `s3_access_key_id`, `s3_secret_access_key`, `s3_session_token`, and `serve`'s limits
     /// named as their flags, with `_`).
@@ -363,6 +373,7 @@ enum LogFormat {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     data_dir: Option<PathBuf>,
+    database: Option<String>,
     log_format: Option<LogFormat>,
     listen: Option<String>,
     metrics_listen: Option<String>,
@@ -483,7 +494,10 @@ fn run(cli: Cli, file: FileConfig) -> Result<()> {
             })
     };
     let json = cli.json;
-    let mut config = Config::default();
+    let mut config = Config {
+        database: database(cli.database.or(file.database.clone()))?,
+        ..Config::default()
+    };
     let s3 = s3_settings(&cli.blobs, &file)?;
     match cli.command {
         Command::Init {
@@ -704,7 +718,7 @@ fn run(cli: Cli, file: FileConfig) -> Result<()> {
         }
         Command::Purge { larger_than } => {
             let bureau = open_existing(&data_dir, config)?;
-            let purged = bureau.storage().purge(larger_than)?;
+            let purged = bureau.purge(larger_than)?;
             if json {
                 return print(&serde_json::to_string(&purged)?);
             }
@@ -826,6 +840,7 @@ fn run(cli: Cli, file: FileConfig) -> Result<()> {
             print_code(&code, json, None)
         }
         Command::Backup { to } => {
+            embedded_only(&config.database, "backup")?;
             let now = chrono::Utc::now().timestamp_millis();
             // Photo files in a bucket stay there (see `backup`'s doc); the manifest says so.
             let blobs = match &s3 {
@@ -836,6 +851,7 @@ fn run(cli: Cli, file: FileConfig) -> Result<()> {
             print_backup("backed up", &manifest, &to, json)
         }
         Command::Restore { from, force } => {
+            embedded_only(&config.database, "restore")?;
             let manifest = fieldlog_bureau::backup::restore(&from, &data_dir, force)?;
             print_backup("restored", &manifest, &data_dir, json)
         }
@@ -910,14 +926,51 @@ fn blob_store(s3: Option<&S3Settings>) -> Result<Option<Arc<dyn BlobStore>>> {
     })
 }
 
-fn open_existing(data_dir: &Path, config: Config) -> Result<Bureau> {
-    if !data_dir.join(DB_FILE).exists() {
+/// Where the records are: `postgres://…` (or `postgresql://…`) for PostgreSQL, nothing
+/// (or `embedded`) for the data directory's file.
+fn database(url: Option<String>) -> Result<Database> {
+    match url.as_deref().map(str::trim) {
+        None | Some("" | "embedded") => Ok(Database::Embedded),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(Database::Postgres {
+                url: url.to_string(),
+            })
+        }
+        Some(_) => bail!(
+            "--database must be a postgres:// URL (or `embedded` for the data directory's \
+             {DB_FILE})"
+        ),
+    }
+}
+
+/// Backups copy the embedded file; a PostgreSQL database is backed up with its own tools.
+fn embedded_only(database: &Database, command: &str) -> Result<()> {
+    if *database != Database::Embedded {
         bail!(
-            "no bureau in {}; run `fieldlog-bureau init` first",
-            data_dir.display()
+            "`{command}` works on the embedded {DB_FILE}; back up a PostgreSQL bureau with \
+             pg_dump (or your replicas) and its photo bucket with the object store's tools"
         );
     }
-    Ok(Bureau::open(data_dir, config)?)
+    Ok(())
+}
+
+fn open_existing(data_dir: &Path, config: Config) -> Result<Bureau> {
+    let not_initialized = || {
+        anyhow::anyhow!(
+            "no bureau in {}; run `fieldlog-bureau init` first",
+            data_dir.display()
+        )
+    };
+    let embedded = config.database == Database::Embedded;
+    if embedded && !data_dir.join(DB_FILE).exists() {
+        return Err(not_initialized());
+    }
+    let bureau = Bureau::open(data_dir, config)?;
+    // A PostgreSQL database has no file to look for: its bureau team says it was set up.
+    if !embedded && !bureau.teams()?.iter().any(|t| t.kind == TeamType::Bureau) {
+        return Err(not_initialized());
+    }
+    Ok(bureau)
 }
 
 /// Flags, then the file, then the defaults; the connection cap defaults to what the

@@ -1,28 +1,30 @@
-//! Storage behind a trait: what the HTTP and admin layers need from a database, and the
-//! records they exchange. [`crate::SqliteStorage`] is the one implementation today; a
-//! PostgreSQL one can follow without touching the layers above, which hold an
-//! `Arc<dyn Storage>`.
+//! Storage behind a trait: the transactional primitives a database gives the bureau, and
+//! the records they exchange. [`crate::SqliteStorage`] (the embedded default, one file) and
+//! [`crate::PostgresStorage`] implement it; everything above (the document lifecycle in
+//! [`crate::documents`], the projection in [`crate::projection`], sync, admin) holds an
+//! `Arc<dyn Storage>` and is the same code whatever the database.
 //!
 //! Rules every implementation keeps:
-//! - [`Storage::apply`] is atomic: it stores all of a request's new changes or, on any
-//!   refusal or failure, none. It decides what to admit with [`crate::admit::admit`], so
-//!   the actor binding and the registry rule are the same whatever the database.
-//! - Every stored change gets a sequence number, and the numbers visible to a reader form a
-//!   prefix (a change committed later never gets a lower number than one a reader has seen).
-//!   [`Storage::changes_after`] relies on that to hand out cursors.
+//! - A [`DocWriter`] is one transaction that excludes every other writer of the same
+//!   database, in any process, until it commits or is dropped (dropped: rolled back).
+//! - Every appended change gets a sequence number, and the numbers visible to a reader
+//!   form a prefix: a change committed later never gets a lower number than one a reader
+//!   has seen. [`Storage::changes_after`] hands out cursors on that rule.
+//! - Each read method answers from one consistent snapshot.
 //! - Secrets are stored hashed: the storage only ever sees [`SecretHash`]es.
 
 use crate::error::Result;
 use crate::secret::SecretHash;
 use automerge::{ActorId, Change, ChangeHash};
-use fieldlog_core::registry::RegistryRows;
-use fieldlog_core::{Conflict, DocId, ReportFilter, VisitFilter};
+use fieldlog_core::DocId;
 use fieldlog_domain::sync::{ChangeSignature, PublicKey};
-use fieldlog_domain::{DeviceId, District, Report, Role, School, TeamId, TeamKind, Visit};
+use fieldlog_domain::{DeviceId, District, Role, TeamId, TeamKind};
 use serde::{Deserialize, Serialize};
 
 /// The storage of a bureau: devices, teams, enrollment codes and every accepted change.
 pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
+    /// Which database this is, for logs and errors (never a password).
+    fn describe(&self) -> String;
     /// The Automerge actor the bureau itself writes with (registry imports).
     fn bureau_actor(&self) -> &ActorId;
 
@@ -47,74 +49,154 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     fn set_signing_key(&self, device: DeviceId, key: &PublicKey) -> Result<()>;
     /// The devices that own these actors (the bureau's own actor and unknown ones are
     /// absent).
-    fn devices_of_actors(&self, actors: &[ActorId]) -> Result<Vec<(ActorId, DeviceRecord)>>;
+    fn devices_of_actors(&self, actors: &[ActorId]) -> Result<Vec<(ActorId, DeviceRecord)>> {
+        let devices = self.devices()?;
+        Ok(actors
+            .iter()
+            .filter_map(|actor| {
+                let device = devices.iter().find(|d| d.actors.contains(actor))?;
+                Some((actor.clone(), device.clone()))
+            })
+            .collect())
+    }
 
-    // ---- what coordinators read ----
+    // ---- the change log ----
 
-    /// Schools, by district then name, from the same query rows a device keeps.
-    fn schools(&self) -> Result<Vec<School>>;
-    /// Visits, newest first, from the same query rows a device keeps.
-    fn visits(&self, filter: &VisitFilter) -> Result<Vec<Visit>>;
-    /// Fields holding concurrent values, with every value and its author.
-    fn conflicts(&self) -> Result<Vec<Conflict>>;
-    /// The published figures, by the same rules as everywhere else.
-    fn report(&self, filter: &ReportFilter) -> Result<Report>;
-    /// What waits for a coordinator, over everything held (core's queue).
-    fn review_queue(
-        &self,
-        today: chrono::NaiveDate,
-        unverified_after_days: u32,
-    ) -> Result<fieldlog_core::queue::ReviewQueue>;
-    /// The targets in force with their progress (core's rules).
-    fn targets(
-        &self,
-        year: Option<i32>,
-        district: Option<&fieldlog_domain::District>,
-    ) -> Result<Vec<fieldlog_domain::TargetProgress>>;
-    /// Writes the work ledger over everything held (core's export); returns the rows.
-    fn export(
-        &self,
-        format: fieldlog_core::decide::Export,
-        file: &std::path::Path,
-        filter: &ReportFilter,
-        offset: chrono::FixedOffset,
-    ) -> Result<u64>;
-
-    /// The visits that refer to a photo file: each one's document and the size it records.
-    fn photo_refs(&self, sha256: &str) -> Result<Vec<(DocId, u64)>>;
-
-    // ---- documents ----
-
-    /// Applies a device's changes to the bureau's documents in one transaction. Already
-    /// held changes are skipped, changes whose dependencies are missing are left out (the
-    /// device sends them again later), and any refusal from [`crate::admit::admit`] stores
-    /// nothing at all.
-    fn apply(&self, device: &DeviceRecord, docs: Vec<IncomingDoc>) -> Result<Applied>;
     /// Changes after a cursor in the given scope, not sent by one device, in sequence order.
-    /// A change larger than [`fieldlog_domain::sync::MAX_PASSED_CHANGE_BYTES`] is never
-    /// returned (the cursor passes it), so no device is ever handed more than it takes.
+    /// A change larger than `query.max_change_bytes` is never returned (the cursor passes
+    /// it), so no device is ever handed more than it takes.
     fn changes_after(&self, query: &ChangesQuery) -> Result<ChangesPage>;
-    /// Removes changes that devices sent larger than `max_bytes`, with every change that
-    /// builds on them, and rebuilds what they touched; returns what was removed.
-    fn purge(&self, max_bytes: usize) -> Result<Vec<Purged>>;
-    /// The bureau's heads of each document (empty for a document it does not hold).
-    fn heads(&self, docs: &[DocId]) -> Result<Vec<(DocId, Vec<ChangeHash>)>>;
-    /// A first sync's delivery ([`fieldlog_domain::sync::SyncResponse::resume`]): the
-    /// log's newest sequence number, and the documents in scope after `after` in document
-    /// order, whole (Automerge's document encoding), up to `max_bytes` (at least one).
-    /// `None` when a document in scope holds a change no device takes
-    /// ([`fieldlog_domain::sync::MAX_PASSED_CHANGE_BYTES`]): then the log is paged as usual.
-    fn whole_documents(
+    /// The stored heads of each document (empty for a document not held), in order.
+    fn heads(&self, doc_ids: &[String]) -> Result<Vec<Vec<ChangeHash>>>;
+    /// The documents in scope after `after`, in document order, with the log's newest
+    /// sequence number; `None` when one of them holds a change larger than
+    /// `max_change_bytes` (a first sync then pages the log instead).
+    fn documents_in_scope(
         &self,
         scope_keys: &[String],
         after: Option<&str>,
-        max_bytes: usize,
-    ) -> Result<Option<WholeDocuments>>;
-    /// Writes registry rows into the district documents, signed by the bureau's actor.
-    /// Rows match existing schools by name within their district; a school already holding
-    /// the same fields and `registered` is left alone, so importing a file twice changes
-    /// nothing.
-    fn import_registry(&self, rows: RegistryRows, now_ms: i64) -> Result<ImportSummary>;
+        max_change_bytes: usize,
+    ) -> Result<Option<DocumentsInScope>>;
+    /// Where a document stands: its last sequence number and purge count.
+    fn version(&self, doc_id: &str) -> Result<DocVersion>;
+    /// A document as stored: with `after`, only its changes after that sequence number;
+    /// without, its snapshot and the changes after it.
+    fn document(&self, doc_id: &str, after: Option<u64>) -> Result<StoredDoc>;
+    /// The documents whose log moved past `seq`, with the log's newest sequence number and
+    /// the total of purges, from one snapshot.
+    fn changed_since(&self, seq: u64) -> Result<ChangedSince>;
+    /// Starts a write (see [`DocWriter`]).
+    fn begin(&self) -> Result<Box<dyn DocWriter + '_>>;
+}
+
+/// One write transaction over the documents: it excludes every other writer until
+/// [`DocWriter::commit`]; dropped without a commit, it stores nothing.
+pub trait DocWriter {
+    /// [`Storage::version`] inside this transaction.
+    fn version(&mut self, doc_id: &str) -> Result<DocVersion>;
+    /// [`Storage::document`] inside this transaction.
+    fn document(&mut self, doc_id: &str, after: Option<u64>) -> Result<StoredDoc>;
+    /// The documents already holding any of these changes, as `(hash, doc_id)`.
+    fn held(&mut self, hashes: &[ChangeHash]) -> Result<Vec<(ChangeHash, String)>>;
+    /// Appends changes to the log, numbered in order, and sets the document's heads.
+    fn append(&mut self, append: &Append<'_>) -> Result<Appended>;
+    /// Saves a snapshot holding every change of the document up to `upto_seq`.
+    fn put_snapshot(&mut self, doc_id: &str, upto_seq: u64, bytes: &[u8]) -> Result<()>;
+    /// Documents holding a change a device sent larger than `max_bytes`.
+    fn oversized_documents(&mut self, max_bytes: usize) -> Result<Vec<String>>;
+    /// A document's whole log, in sequence order.
+    fn log(&mut self, doc_id: &str) -> Result<Vec<LoggedChange>>;
+    /// Removes changes from a document's log and stores what remains (a purge): its new
+    /// snapshot, heads and counts; the document's purge count goes up by one.
+    fn rewrite(&mut self, rewrite: &Rewrite<'_>) -> Result<()>;
+    fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// Where a document stands in the log. Both are zero for a document not held.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DocVersion {
+    pub last_seq: u64,
+    pub purges: u64,
+}
+
+/// A document as stored ([`Storage::document`]).
+#[derive(Debug, Clone, Default)]
+pub struct StoredDoc {
+    /// A saved copy holding every change up to `snapshot_seq`.
+    pub snapshot: Option<Vec<u8>>,
+    pub snapshot_seq: u64,
+    /// The changes after the snapshot (or after the cursor asked for), in order.
+    pub changes: Vec<(u64, Vec<u8>)>,
+    /// The version this read saw.
+    pub version: DocVersion,
+}
+
+/// [`Storage::documents_in_scope`].
+#[derive(Debug, Clone, Default)]
+pub struct DocumentsInScope {
+    pub last_seq: u64,
+    pub doc_ids: Vec<String>,
+}
+
+/// [`Storage::changed_since`].
+#[derive(Debug, Clone, Default)]
+pub struct ChangedSince {
+    pub last_seq: u64,
+    /// Purges over all documents: when it moves, derived rows are rebuilt.
+    pub purges: u64,
+    pub doc_ids: Vec<String>,
+}
+
+/// One change to append.
+#[derive(Debug, Clone)]
+pub struct NewChange<'a> {
+    pub hash: ChangeHash,
+    pub bytes: &'a [u8],
+    /// The author's signature, when one came with it.
+    pub signature: Option<&'a [u8]>,
+}
+
+/// Changes to append to one document ([`DocWriter::append`]).
+#[derive(Debug, Clone)]
+pub struct Append<'a> {
+    pub doc_id: &'a str,
+    pub scope_key: &'a str,
+    /// The sending device; `None` for the bureau's own changes.
+    pub device: Option<DeviceId>,
+    pub changes: Vec<NewChange<'a>>,
+    /// The document's heads once they are applied.
+    pub heads: &'a [ChangeHash],
+}
+
+/// What [`DocWriter::append`] did.
+#[derive(Debug, Clone, Copy)]
+pub struct Appended {
+    /// The sequence number of the last change appended.
+    pub last_seq: u64,
+    /// Changes appended to the document since its last snapshot.
+    pub since_snapshot: u64,
+}
+
+/// One change of a document's log ([`DocWriter::log`]).
+#[derive(Debug, Clone)]
+pub struct LoggedChange {
+    pub seq: u64,
+    pub hash: Vec<u8>,
+    /// The sending device; `None` for the bureau's own changes.
+    pub device_id: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+/// A purged document as it remains ([`DocWriter::rewrite`]).
+#[derive(Debug, Clone)]
+pub struct Rewrite<'a> {
+    pub doc_id: &'a str,
+    pub removed: &'a [u64],
+    pub snapshot: &'a [u8],
+    pub heads: &'a [ChangeHash],
+    /// The last sequence number it keeps (0 if none).
+    pub last_seq: u64,
+    pub change_count: u64,
 }
 
 /// What kind of team: a field team, or the bureau's own coordinators.
@@ -266,9 +348,11 @@ pub struct ChangesQuery {
     pub max_changes: usize,
     /// Stop before this many bytes of changes (at least one change is always given).
     pub max_bytes: usize,
+    /// Pass over changes larger than this: no device takes them.
+    pub max_change_bytes: usize,
 }
 
-/// Documents sent whole in a first sync ([`Storage::whole_documents`]).
+/// Documents sent whole in a first sync ([`crate::Bureau::whole_documents`]).
 #[derive(Debug, Clone, Default)]
 pub struct WholeDocuments {
     /// The log's newest sequence number when they were read.
@@ -301,3 +385,120 @@ pub struct ChangesPage {
 }
 
 pub use fieldlog_core::registry::ImportSummary;
+
+/// One row of a [`Storage::changes_after`] query, as a backend reads it.
+#[derive(Debug, Clone)]
+pub struct ChangeRow {
+    pub seq: u64,
+    pub doc_id: String,
+    pub hash: Vec<u8>,
+    pub bytes: Vec<u8>,
+    pub signature: Option<Vec<u8>>,
+}
+
+/// Cuts a page from rows in sequence order (at most `query.max_changes + 1` of them):
+/// the same paging for every backend. `last_seq` is the log's newest number in the
+/// snapshot the rows come from.
+pub fn page(
+    rows: impl IntoIterator<Item = Result<ChangeRow>>,
+    query: &ChangesQuery,
+    last_seq: u64,
+) -> Result<ChangesPage> {
+    let mut changes = Vec::new();
+    let mut bytes = 0usize;
+    let mut more = false;
+    let max_bytes = query.max_bytes.min(query.max_change_bytes);
+    for row in rows {
+        let row = row?;
+        let full = changes.len() >= query.max_changes
+            || (!changes.is_empty() && bytes + row.bytes.len() > max_bytes);
+        if full {
+            more = true;
+            break;
+        }
+        bytes += row.bytes.len();
+        let Ok(hash) = <[u8; 32]>::try_from(row.hash) else {
+            continue;
+        };
+        changes.push(StoredChange {
+            seq: row.seq,
+            doc_id: row.doc_id,
+            hash: ChangeHash(hash),
+            bytes: row.bytes,
+            signature: row.signature,
+        });
+    }
+    let cursor = if more {
+        changes.last().map_or(query.after, |c| c.seq)
+    } else {
+        last_seq
+    };
+    Ok(ChangesPage {
+        changes,
+        cursor,
+        more,
+    })
+}
+
+impl Team {
+    /// A team from its stored columns (districts as a JSON array); `None` if unreadable.
+    pub fn from_row(id: &str, kind: &str, districts: &str) -> Option<Team> {
+        let districts: Vec<String> = serde_json::from_str(districts).ok()?;
+        Some(Team {
+            id: TeamId::parse(id).ok()?,
+            kind: TeamType::parse(kind)?,
+            districts: districts
+                .iter()
+                .map(|d| District::parse(d).ok())
+                .collect::<Option<_>>()?,
+        })
+    }
+
+    /// The districts as stored: a JSON array of names.
+    pub fn districts_json(&self) -> String {
+        serde_json::Value::from(
+            self.districts
+                .iter()
+                .map(|d| d.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .to_string()
+    }
+}
+
+/// A device from its stored columns; `None` (and a warning) if unreadable.
+#[allow(clippy::too_many_arguments, reason = "one stored row")]
+pub fn device_from_row(
+    id: &str,
+    name: String,
+    team: &str,
+    member: String,
+    role: &str,
+    actors: &[String],
+    signing_key: Option<Vec<u8>>,
+    enrolled_at: i64,
+    revoked_at: Option<i64>,
+) -> Option<DeviceRecord> {
+    let (Ok(device_id), Ok(team), Ok(role)) = (
+        id.parse::<DeviceId>(),
+        TeamId::parse(team),
+        Role::parse(role),
+    ) else {
+        tracing::warn!(device = id, "skipping an unreadable device row");
+        return None;
+    };
+    Some(DeviceRecord {
+        id: device_id,
+        name,
+        team,
+        member,
+        role,
+        actors: actors
+            .iter()
+            .filter_map(|hex| ActorId::try_from(hex.as_str()).ok())
+            .collect(),
+        signing_key: signing_key.and_then(|k| k.try_into().ok()),
+        enrolled_at,
+        revoked_at,
+    })
+}

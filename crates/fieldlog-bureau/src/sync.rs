@@ -178,14 +178,14 @@ impl Bureau {
         let applied = if incoming.is_empty() {
             Default::default()
         } else {
-            self.storage().apply(device, incoming)?
+            self.apply(device, incoming)?
         };
 
         let config = self.config();
         let mut heads: BTreeMap<DocId, Vec<ChangeHash>> = applied.heads.into_iter().collect();
         // A first sync that asks gets the documents whole, in rounds (see the protocol).
         let whole = match &resume {
-            Some(after) => self.storage().whole_documents(
+            Some(after) => self.whole_documents(
                 &scope.keys(),
                 Some(after.as_str()).filter(|a| !a.is_empty()),
                 config.max_response_bytes,
@@ -213,7 +213,7 @@ impl Bureau {
                 .into_iter()
                 .filter(|id| !heads.contains_key(id))
                 .collect();
-            heads.extend(self.storage().heads(&unknown)?);
+            heads.extend(self.heads(&unknown)?);
             tracing::info!(
                 accepted = applied.accepted,
                 documents = changes.len(),
@@ -229,6 +229,7 @@ impl Bureau {
             exclude_device: device.id,
             max_changes: max_changes.min(config.max_changes_per_response) as usize,
             max_bytes: config.max_response_bytes,
+            max_change_bytes: fieldlog_domain::sync::MAX_PASSED_CHANGE_BYTES,
         })?;
         let sent = page.changes.len();
         let mut changes: Vec<DocChanges> = Vec::new();
@@ -261,7 +262,7 @@ impl Bureau {
             .filter(|id| !heads.contains_key(id))
             .collect();
         let unknown: Vec<DocId> = unknown.into_iter().collect();
-        heads.extend(self.storage().heads(&unknown)?);
+        heads.extend(self.heads(&unknown)?);
 
         tracing::info!(
             accepted = applied.accepted,

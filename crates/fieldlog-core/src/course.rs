@@ -57,7 +57,8 @@ CREATE INDEX visits_by_course ON visits (course, date);
 "#;
 
 /// The device's copy of the members the bureau enrolled (its team's, or a coordinator's
-/// region's), read where the bureau has a view of the same name. Device only. Never edit.
+/// region's); at the bureau, its enrolled devices' members, rewritten before each read.
+/// Never edit.
 pub const MEMBERS_TABLE: &str = r#"CREATE TABLE team_members (
     team TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -763,21 +764,31 @@ impl Store {
     /// Replaces the copy of the bureau's members.
     pub(crate) fn set_members(&mut self, list: &[EnrolledMember]) -> Result<()> {
         let tx = self.conn.transaction().db(&self.path)?;
-        tx.execute("DELETE FROM team_members", []).db(&self.path)?;
-        for m in list {
-            let districts: Vec<&str> = m.districts.iter().map(|d| d.as_str()).collect();
-            tx.execute(
-                "INSERT OR REPLACE INTO team_members (team, name, role, districts)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    m.team.as_str(),
-                    m.name,
-                    m.role.key(),
-                    serde_json::to_string(&districts).unwrap_or_default()
-                ],
-            )
-            .db(&self.path)?;
-        }
+        replace_members(&tx, &self.path, list)?;
         tx.commit().db(&self.path)
     }
+}
+
+/// Replaces the `team_members` rows with `list` (a device's copy of the bureau's members,
+/// or the bureau's own projection of its enrolled devices).
+pub fn replace_members(conn: &Connection, path: &Path, list: &[EnrolledMember]) -> Result<()> {
+    conn.execute("DELETE FROM team_members", []).db(path)?;
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT OR REPLACE INTO team_members (team, name, role, districts)
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .db(path)?;
+    for m in list {
+        let districts: Vec<&str> = m.districts.iter().map(|d| d.as_str()).collect();
+        insert
+            .execute(params![
+                m.team.as_str(),
+                m.name,
+                m.role.key(),
+                serde_json::to_string(&districts).unwrap_or_default()
+            ])
+            .db(path)?;
+    }
+    Ok(())
 }

@@ -269,7 +269,7 @@ fn project_school(
 }
 
 /// Empties the query tables, ready for every document to be projected again.
-pub(crate) fn clear(conn: &Connection, path: &Path) -> Result<()> {
+pub fn clear(conn: &Connection, path: &Path) -> Result<()> {
     conn.execute_batch(
         "DELETE FROM visits; DELETE FROM schools; DELETE FROM conflicts; DELETE FROM visit_photos;
          DELETE FROM decisions; DELETE FROM targets; DELETE FROM courses; DELETE FROM roster;

@@ -48,8 +48,8 @@ fn a_code_enrolls_one_device_with_its_team_and_region() {
     assert_eq!((answer.accepted, answer.changes.len()), (0, 0));
 
     // Only the hashes are stored.
-    let conn = rusqlite::Connection::open(server.dir.path().join(fieldlog_bureau::sqlite::DB_FILE))
-        .unwrap();
+    let conn =
+        rusqlite::Connection::open(server.dir.path().join(fieldlog_bureau::DB_FILE)).unwrap();
     let dump: String = conn
         .query_row(
             "SELECT group_concat(code_hash) || (SELECT group_concat(token_hash) FROM devices)

@@ -23,8 +23,7 @@ fn readyz_is_ready_while_storage_answers_and_names_what_failed_when_not() {
 
     // The database stops answering the query every request makes (here: its teams table
     // is gone from under the bureau); liveness still says ok.
-    let db = rusqlite::Connection::open(server.dir.path().join(fieldlog_bureau::sqlite::DB_FILE))
-        .unwrap();
+    let db = rusqlite::Connection::open(server.dir.path().join(fieldlog_bureau::DB_FILE)).unwrap();
     db.execute_batch("ALTER TABLE teams RENAME TO teams_away")
         .unwrap();
     let (status, body) = server.get_text("/readyz");

@@ -109,7 +109,7 @@ fn a_device_enrolled_without_a_key_registers_it_in_a_request() {
     let mut a = server.device("caravan-1", "李老师", Role::Volunteer);
     let mut b = server.device("caravan-1", "张老师", Role::Volunteer);
     // Forget B's key at the bureau, as for a device enrolled before signatures.
-    rusqlite::Connection::open(server.dir.path().join(fieldlog_bureau::sqlite::DB_FILE))
+    rusqlite::Connection::open(server.dir.path().join(fieldlog_bureau::DB_FILE))
         .unwrap()
         .execute("UPDATE devices SET signing_key = NULL", [])
         .unwrap();
@@ -219,8 +219,8 @@ fn a_poisoned_ledger_and_registry_stop_no_one_and_purge_removes_them() {
 
     // Stored as an older bureau would have: straight into the log, one change in the team's
     // ledger and one in the district's registry.
-    let conn = rusqlite::Connection::open(server.dir.path().join(fieldlog_bureau::sqlite::DB_FILE))
-        .unwrap();
+    let conn =
+        rusqlite::Connection::open(server.dir.path().join(fieldlog_bureau::DB_FILE)).unwrap();
     let base: i64 = conn
         .query_row("SELECT count(*) FROM changes", [], |r| r.get(0))
         .unwrap();
@@ -273,7 +273,7 @@ fn a_poisoned_ledger_and_registry_stop_no_one_and_purge_removes_them() {
     assert_eq!(answer.accepted, 1);
     assert!(heads_of(&answer, LEDGER).contains(&hash_of(&second)));
 
-    let purged = server.bureau.storage().purge(MAX_CHANGE_BYTES).unwrap();
+    let purged = server.bureau.purge(MAX_CHANGE_BYTES).unwrap();
     assert_eq!(purged.len(), 2, "{purged:?}");
     let mut hashes: Vec<_> = purged.iter().map(|p| p.hash.clone()).collect();
     hashes.sort();

@@ -81,7 +81,7 @@ fn visit_change(actor: &automerge::ActorId) -> Vec<u8> {
 
 /// Changes stored by the bureau in `dir`.
 fn stored_changes(dir: &std::path::Path) -> i64 {
-    let db = rusqlite::Connection::open(dir.join(fieldlog_bureau::sqlite::DB_FILE)).unwrap();
+    let db = rusqlite::Connection::open(dir.join(fieldlog_bureau::DB_FILE)).unwrap();
     db.query_row("SELECT count(*) FROM changes", [], |r| r.get(0))
         .unwrap()
 }

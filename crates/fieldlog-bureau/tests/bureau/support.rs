@@ -353,8 +353,7 @@ impl Server {
     /// Everything the bureau stored: the change log and the documents' rows.
     pub fn stored(&self) -> Stored {
         let conn =
-            rusqlite::Connection::open(self.dir.path().join(fieldlog_bureau::sqlite::DB_FILE))
-                .unwrap();
+            rusqlite::Connection::open(self.dir.path().join(fieldlog_bureau::DB_FILE)).unwrap();
         let changes = conn
             .prepare("SELECT seq, doc_id, hash FROM changes ORDER BY seq")
             .unwrap()

@@ -277,7 +277,7 @@ fn a_volunteer_enters_and_edits_its_own_pending_school_and_a_coordinator_registe
 fn the_bureau_reloads_documents_from_the_file() {
     // A tiny cache and frequent snapshots: documents are loaded from snapshot + log.
     let server = Server::with_config(Config {
-        sqlite: fieldlog_bureau::SqliteOptions {
+        documents: fieldlog_bureau::DocOptions {
             snapshot_every: 2,
             cache_docs: 1,
         },
@@ -306,12 +306,12 @@ fn the_bureau_reloads_documents_from_the_file() {
     // Another process (an admin command) sees the same documents.
     let again = fieldlog_bureau::Bureau::open(server.dir.path(), Config::default()).unwrap();
     let docs_ids = [
-        fieldlog_core::DocId::parse("ledger/caravan-1/2026-05").unwrap(),
-        fieldlog_core::DocId::parse("ledger/caravan-1/2026-06").unwrap(),
+        "ledger/caravan-1/2026-05".to_string(),
+        "ledger/caravan-1/2026-06".to_string(),
     ];
     let reloaded = again.storage().heads(&docs_ids).unwrap();
-    assert_eq!(reloaded[0].1[0].0, heads[2]);
-    assert_eq!(reloaded[1].1[0].0, heads[5]);
+    assert_eq!(reloaded[0][0].0, heads[2]);
+    assert_eq!(reloaded[1][0].0, heads[5]);
     // A resend of an old change is recognised after the reload too.
     let old = changes_of(
         &server.round(
