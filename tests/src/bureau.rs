@@ -157,7 +157,9 @@ impl Drop for Bureau {
     }
 }
 
-fn admin(bin: &Path, dir: &Path, args: &[&str]) -> String {
+/// `fieldlog-bureau --data-dir DIR <args>` (flags such as a backend's go in `args`), its
+/// stdout; panics with its stderr if it fails.
+pub fn admin(bin: &Path, dir: &Path, args: &[&str]) -> String {
     let out = Command::new(bin)
         .arg("--data-dir")
         .arg(dir)
@@ -181,41 +183,73 @@ impl Bureau {
     }
 }
 
+/// Every device here enrolls from 127.0.0.1, a hundred at once in the ingest bench; the rate
+/// limits have their own tests (the bureau crate's `connections`).
+const TEST_LIMITS: [&str; 4] = ["--enroll-rate", "100000", "--device-rate", "1000000"];
+
 /// Starts `serve` on port 0 (under `prlimit --as` when capped) and waits for its
 /// `listening on http://ADDR` line.
 fn serve(bin: &Path, dir: &Path, address_space: Option<u64>) -> (Child, SocketAddr) {
-    let mut command = match address_space {
-        Some(bytes) => {
-            let mut prlimit = Command::new("prlimit");
-            prlimit.arg(format!("--as={bytes}")).arg("--").arg(bin);
-            prlimit
+    let served = Served::start(bin, dir, address_space, &TEST_LIMITS);
+    (served.child, served.addr)
+}
+
+/// A `fieldlog-bureau serve` process on a free loopback port, reached directly (no proxy):
+/// what a load benchmark talks to. It is not stopped on drop; kill `child` when done.
+#[derive(Debug)]
+pub struct Served {
+    pub child: Child,
+    pub addr: SocketAddr,
+    /// Where `GET /metrics` answers, when `--metrics-listen` was among the flags.
+    pub metrics: Option<SocketAddr>,
+}
+
+impl Served {
+    /// `fieldlog-bureau --data-dir DIR serve --listen 127.0.0.1:0 <flags>` (under `prlimit
+    /// --as` when capped), logging warnings and errors only; returns once it printed its
+    /// `listening on http://ADDR` line (and its metrics line, with `--metrics-listen`).
+    pub fn start(bin: &Path, dir: &Path, address_space: Option<u64>, flags: &[&str]) -> Served {
+        let mut command = match address_space {
+            Some(bytes) => {
+                let mut prlimit = Command::new("prlimit");
+                prlimit.arg(format!("--as={bytes}")).arg("--").arg(bin);
+                prlimit
+            }
+            None => Command::new(bin),
+        };
+        let mut child = command
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(flags)
+            // Warnings and errors only: a served request is not news in a test.
+            .env("FIELDLOG_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut read = |prefix: &str| {
+            let mut line = String::new();
+            stdout.read_line(&mut line).unwrap();
+            line.trim()
+                .strip_prefix(prefix)
+                .unwrap_or_else(|| panic!("expected {prefix:?}, read {line:?}"))
+                .trim_end_matches("/metrics")
+                .parse::<SocketAddr>()
+                .unwrap()
+        };
+        let addr = read("listening on http://");
+        let metrics = flags
+            .iter()
+            .any(|f| f.starts_with("--metrics-listen"))
+            .then(|| read("metrics on http://"));
+        Served {
+            child,
+            addr,
+            metrics,
         }
-        None => Command::new(bin),
-    };
-    let mut child = command
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        // Every device here enrolls from 127.0.0.1, a hundred at once in the ingest bench;
-        // the rate limits have their own tests (the bureau crate's `connections`).
-        .args(["--enroll-rate", "100000", "--device-rate", "1000000"])
-        // Warnings and errors only: a served request is not news in a test.
-        .env("FIELDLOG_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .unwrap();
-    (child, addr)
+    }
 }
 
 /// A device: a real store in a temp dir, enrolled with the bureau.

@@ -4,12 +4,15 @@
 //!   a chosen number of bytes in either direction, or refuses connections (offline).
 //! - [`bureau`]: a real `fieldlog-bureau` process behind a proxy, and enrolled devices.
 //! - [`fuzz`]: the fuzz targets' bodies (`fuzz/`), their shared fixtures and seed corpus.
+//! - [`postgres`]: a throwaway PostgreSQL cluster on a loopback port (`PgCluster`), its own or
+//!   one shared by the test process, that can be restarted under load.
 
 #![allow(clippy::unwrap_used, reason = "test fixtures fail loudly")]
 
 pub mod bureau;
 pub mod fuzz;
 pub mod libreoffice;
+pub mod postgres;
 pub mod proxy;
 pub mod region;
 pub mod s3;

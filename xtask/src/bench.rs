@@ -34,6 +34,7 @@ const TARGETS: &[Target] = &[
     Target { name: "core", package: "fieldlog-core", bench: "core", about: "fieldlog-core: storage and queries", bureau: false, tools: &[], npm: &[] },
     Target { name: "sync", package: "fieldlog-tests", bench: "sync", about: "sync bytes, round trips and time vs Automerge sync, PouchDB replication and zstd-3 JSON; bureau ingest", bureau: true, tools: &[("node", "nodejs"), ("npm", "npm")], npm: POUCHDB_PACKAGES },
     Target { name: "coordinator", package: "fieldlog-tests", bench: "coordinator", about: "report, targets, duplicates and the XLSX ledger on 100,000 visits vs plain SQL / rust_xlsxwriter; export peak memory", bureau: true, tools: &[("time", "time")], npm: &[] },
+    Target { name: "bureau", package: "fieldlog-tests", bench: "bureau", about: "1,000 devices × 100 visits and a photo syncing at once with a real bureau: visits/s vs a plain batched insert, round p50/p99, errors, peak RSS", bureau: true, tools: &[], npm: &[] },
     Target { name: "photos", package: "fieldlog-core", bench: "photos", about: "photo ingest vs vipsthumbnail on one core: time and peak memory", bureau: false, tools: &[("vipsthumbnail", "libvips-tools")], npm: &[] },
 ];
 

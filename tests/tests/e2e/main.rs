@@ -14,6 +14,7 @@ mod durability;
 mod fuzz_replay;
 mod hostile;
 mod photos;
+mod postgres;
 mod relay;
 mod sync;
 
