@@ -2,6 +2,7 @@
 //!
 //! - [`proxy`]: a loopback TCP proxy that counts bytes on the wire, cuts a connection after
 //!   a chosen number of bytes in either direction, or refuses connections (offline).
+//! - [`backend`]: which bureau backend a suite runs on (`FIELDLOG_BUREAU_TEST_BACKEND`).
 //! - [`bureau`]: a real `fieldlog-bureau` process behind a proxy, and enrolled devices.
 //! - [`fuzz`]: the fuzz targets' bodies (`fuzz/`), their shared fixtures and seed corpus.
 //! - [`postgres`]: a throwaway PostgreSQL cluster on a loopback port (`PgCluster`), its own or
@@ -9,6 +10,7 @@
 
 #![allow(clippy::unwrap_used, reason = "test fixtures fail loudly")]
 
+pub mod backend;
 pub mod bureau;
 pub mod fuzz;
 pub mod libreoffice;

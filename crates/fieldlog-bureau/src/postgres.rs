@@ -236,6 +236,15 @@ impl PostgresStorage {
     }
 }
 
+impl Drop for PostgresStorage {
+    fn drop(&mut self) {
+        // A client shuts its connection down on a runtime of its own, which cannot start
+        // on a thread already driving one (the server's, when a bureau is dropped there).
+        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(PoisonError::into_inner));
+        let _ = std::thread::spawn(move || drop(idle)).join();
+    }
+}
+
 /// A pooled connection, back to the pool when dropped (unless it closed).
 struct Pooled<'a> {
     client: Option<Client>,
@@ -569,7 +578,7 @@ impl Storage for PostgresStorage {
                      WHERE seq > $1
                        AND scope_key = ANY($2)
                        AND device_id IS DISTINCT FROM $3
-                       AND octet_length(bytes) <= $5
+                       AND octet_length(bytes) <= $5::BIGINT
                      ORDER BY seq
                      LIMIT $4",
                     &[
@@ -626,7 +635,7 @@ impl Storage for PostgresStorage {
             let oversized: bool = tx
                 .query_one(
                     "SELECT EXISTS (SELECT 1 FROM changes
-                     WHERE scope_key = ANY($1) AND octet_length(bytes) > $2)",
+                     WHERE scope_key = ANY($1) AND octet_length(bytes) > $2::BIGINT)",
                     &[&scope_keys, &int(max_change_bytes)],
                 )
                 .map_err(pg(target))?
@@ -819,7 +828,7 @@ impl DocWriter for Writer<'_> {
             .client
             .query(
                 "SELECT DISTINCT doc_id FROM changes
-                 WHERE device_id IS NOT NULL AND octet_length(bytes) > $1 ORDER BY doc_id",
+                 WHERE device_id IS NOT NULL AND octet_length(bytes) > $1::BIGINT ORDER BY doc_id",
                 &[&int(max_bytes)],
             )
             .map_err(pg(self.target))?

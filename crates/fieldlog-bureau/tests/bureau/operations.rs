@@ -23,9 +23,7 @@ fn readyz_is_ready_while_storage_answers_and_names_what_failed_when_not() {
 
     // The database stops answering the query every request makes (here: its teams table
     // is gone from under the bureau); liveness still says ok.
-    let db = rusqlite::Connection::open(server.dir.path().join(fieldlog_bureau::DB_FILE)).unwrap();
-    db.execute_batch("ALTER TABLE teams RENAME TO teams_away")
-        .unwrap();
+    server.execute_sql("ALTER TABLE teams RENAME TO teams_away");
     let (status, body) = server.get_text("/readyz");
     assert_eq!(status, 503, "{body}");
     assert!(
@@ -33,8 +31,7 @@ fn readyz_is_ready_while_storage_answers_and_names_what_failed_when_not() {
         "{body}"
     );
     assert_eq!(server.healthz(), (200, "ok".to_string()));
-    db.execute_batch("ALTER TABLE teams_away RENAME TO teams")
-        .unwrap();
+    server.execute_sql("ALTER TABLE teams_away RENAME TO teams");
     assert_eq!(server.get_text("/readyz"), (200, "ready".to_string()));
 
     // The blob directory is gone (an unmounted disk).

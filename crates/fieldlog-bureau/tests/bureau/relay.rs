@@ -109,10 +109,7 @@ fn a_device_enrolled_without_a_key_registers_it_in_a_request() {
     let mut a = server.device("caravan-1", "李老师", Role::Volunteer);
     let mut b = server.device("caravan-1", "张老师", Role::Volunteer);
     // Forget B's key at the bureau, as for a device enrolled before signatures.
-    rusqlite::Connection::open(server.dir.path().join(fieldlog_bureau::DB_FILE))
-        .unwrap()
-        .execute("UPDATE devices SET signing_key = NULL", [])
-        .unwrap();
+    server.execute_sql("UPDATE devices SET signing_key = NULL");
     let theirs = b.add_visit(LEDGER, "水的三态");
     let carried = request(0, signed(LEDGER, vec![(theirs.clone(), Some(&b))]), 100);
     assert_eq!(server.sync(&a.token, &carried).unwrap().accepted, 0);
@@ -219,11 +216,7 @@ fn a_poisoned_ledger_and_registry_stop_no_one_and_purge_removes_them() {
 
     // Stored as an older bureau would have: straight into the log, one change in the team's
     // ledger and one in the district's registry.
-    let conn =
-        rusqlite::Connection::open(server.dir.path().join(fieldlog_bureau::DB_FILE)).unwrap();
-    let base: i64 = conn
-        .query_row("SELECT count(*) FROM changes", [], |r| r.get(0))
-        .unwrap();
+    let base = server.stored().changes.len() as i64;
     let mut poison = |doc_id: &str| {
         let doc = attacker.doc(doc_id);
         let record = doc
@@ -233,17 +226,7 @@ fn a_poisoned_ledger_and_registry_stop_no_one_and_purge_removes_them() {
             .unwrap();
         doc.commit();
         let huge = doc.get_last_local_change().unwrap().raw_bytes().to_vec();
-        conn.execute(
-            "INSERT INTO changes (doc_id, scope_key, hash, device_id, bytes)
-             VALUES (?1, (SELECT scope_key FROM documents WHERE doc_id = ?1), ?2, ?3, ?4)",
-            rusqlite::params![doc_id, &hash_of(&huge)[..], attacker.device_id, huge],
-        )
-        .unwrap();
-        conn.execute(
-            "UPDATE documents SET last_seq = (SELECT max(seq) FROM changes) WHERE doc_id = ?1",
-            [doc_id],
-        )
-        .unwrap();
+        server.inject_change(doc_id, &hash_of(&huge), &attacker.device_id, &huge);
         huge
     };
     let huge = poison(LEDGER);

@@ -3,13 +3,14 @@
 
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, AutoCommit, Change, ObjType, ROOT};
-use fieldlog_bureau::{Bureau, Config, FixedClock, TeamType};
+use fieldlog_bureau::{Bureau, Config, Database, FixedClock, TeamType};
 use fieldlog_domain::photo::PhotoRef;
 use fieldlog_domain::sync::{
     ChangeSignature, DocChanges, EnrollRequest, EnrollResponse, ErrorBody, PROTOCOL_VERSION,
     Refusal, SYNC_CONTENT_TYPE, SyncRequest, SyncResponse,
 };
 use fieldlog_domain::{Role, School, SchoolFields, SchoolId, SchoolStatus};
+use fieldlog_tests::backend::Backend;
 use fieldlog_tests::s3::S3Server;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,6 +36,8 @@ pub struct Server {
     runtime: tokio::runtime::Runtime,
     /// The S3 server holding the complete photo files, if not the data directory.
     pub s3: Option<S3Server>,
+    /// The PostgreSQL database holding the records, if not the data directory's file.
+    pub database: Option<String>,
 }
 
 /// Where a test bureau keeps complete photo files.
@@ -85,8 +88,22 @@ impl Server {
         Server::on(config, PhotoStore::Local)
     }
 
-    /// [`Server::with_config`], its complete photo files in `photos`.
+    /// [`Server::with_config`], its complete photo files in `photos`. On the PostgreSQL
+    /// backend ([`Backend::from_env`]) the records go to a new database and the photo
+    /// files to a bucket, always.
     pub fn on(config: Config, photos: PhotoStore) -> Server {
+        let (photos, database) = match (Backend::from_env(), photos) {
+            (Backend::Embedded, photos) => (photos, config.database.clone()),
+            (Backend::PostgresS3, photos) => (
+                match photos {
+                    PhotoStore::Local => PhotoStore::S3(Backend::s3_server()),
+                    s3 => s3,
+                },
+                Database::Postgres {
+                    url: Backend::fresh_database(),
+                },
+            ),
+        };
         let (blob_store, s3) = match photos {
             PhotoStore::Local => (config.blob_store.clone(), None),
             PhotoStore::S3(s3) => {
@@ -99,6 +116,7 @@ impl Server {
         };
         let config = Config {
             blob_store,
+            database,
             ..config
         };
         let dir = tempfile::tempdir().unwrap();
@@ -130,6 +148,10 @@ impl Server {
                 .http_status_as_error(false)
                 .build(),
         );
+        let database = match &bureau.config().database {
+            Database::Postgres { url } => Some(url.clone()),
+            Database::Embedded => None,
+        };
         Server {
             dir,
             bureau,
@@ -140,6 +162,7 @@ impl Server {
             task: Some(task),
             runtime,
             s3,
+            database,
         }
     }
 
@@ -350,8 +373,87 @@ impl Server {
         answer
     }
 
+    /// Runs statements (the same SQL on both engines) on the bureau's own database, behind
+    /// its back.
+    pub fn execute_sql(&self, sql: &str) {
+        match &self.database {
+            Some(url) => on_postgres(url, |client| client.batch_execute(sql).unwrap()),
+            None => self.sqlite().execute_batch(sql).unwrap(),
+        }
+    }
+
+    /// The first column, as text, of each row `sql` selects from the bureau's own database.
+    pub fn texts(&self, sql: &str) -> Vec<String> {
+        match &self.database {
+            Some(url) => on_postgres(url, |client| {
+                client
+                    .query(sql, &[])
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect()
+            }),
+            None => self
+                .sqlite()
+                .prepare(sql)
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap(),
+        }
+    }
+
+    /// Puts a change straight into the log of a document the bureau holds, as an older
+    /// bureau (one that did not check sizes) would have stored it.
+    pub fn inject_change(&self, doc_id: &str, hash: &[u8], device_id: &str, bytes: &[u8]) {
+        match &self.database {
+            Some(url) => on_postgres(url, |client| {
+                let mut tx = client.transaction().unwrap();
+                tx.execute(
+                    "WITH n AS (UPDATE log_counter SET seq = seq + 1 RETURNING seq)
+                     INSERT INTO changes (seq, doc_id, scope_key, hash, device_id, bytes)
+                     SELECT n.seq, $1, (SELECT scope_key FROM documents WHERE doc_id = $1),
+                            $2, $3, $4
+                     FROM n",
+                    &[&doc_id, &hash, &device_id, &bytes],
+                )
+                .unwrap();
+                tx.execute(
+                    "UPDATE documents SET last_seq = (SELECT max(seq) FROM changes)
+                     WHERE doc_id = $1",
+                    &[&doc_id],
+                )
+                .unwrap();
+                tx.commit().unwrap();
+            }),
+            None => {
+                let conn = self.sqlite();
+                conn.execute(
+                    "INSERT INTO changes (doc_id, scope_key, hash, device_id, bytes)
+                     VALUES (?1, (SELECT scope_key FROM documents WHERE doc_id = ?1), ?2, ?3, ?4)",
+                    rusqlite::params![doc_id, hash, device_id, bytes],
+                )
+                .unwrap();
+                conn.execute(
+                    "UPDATE documents SET last_seq = (SELECT max(seq) FROM changes)
+                     WHERE doc_id = ?1",
+                    [doc_id],
+                )
+                .unwrap();
+            }
+        }
+    }
+
+    fn sqlite(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.dir.path().join(fieldlog_bureau::DB_FILE)).unwrap()
+    }
+
     /// Everything the bureau stored: the change log and the documents' rows.
     pub fn stored(&self) -> Stored {
+        if let Some(url) = &self.database {
+            return stored_in_postgres(url);
+        }
         let conn =
             rusqlite::Connection::open(self.dir.path().join(fieldlog_bureau::DB_FILE)).unwrap();
         let changes = conn
@@ -394,6 +496,39 @@ impl Drop for Server {
             }
         }
     }
+}
+
+/// Runs `f` with a client of the database at `url`, on a thread of its own (the blocking
+/// client runs a runtime of its own).
+fn on_postgres<T: Send>(url: &str, f: impl FnOnce(&mut postgres::Client) -> T + Send) -> T {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| f(&mut fieldlog_tests::postgres::PgCluster::connect(url).unwrap()))
+            .join()
+            .unwrap()
+    })
+}
+
+/// [`Server::stored`] from a PostgreSQL database.
+fn stored_in_postgres(url: &str) -> Stored {
+    on_postgres(url, |client| {
+        let changes = client
+            .query("SELECT seq, doc_id, hash FROM changes ORDER BY seq", &[])
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        let documents = client
+            .query(
+                "SELECT doc_id, heads, last_seq FROM documents ORDER BY doc_id",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        Stored { changes, documents }
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -304,7 +304,14 @@ fn the_bureau_reloads_documents_from_the_file() {
         }
     }
     // Another process (an admin command) sees the same documents.
-    let again = fieldlog_bureau::Bureau::open(server.dir.path(), Config::default()).unwrap();
+    let again = fieldlog_bureau::Bureau::open(
+        server.dir.path(),
+        Config {
+            database: server.bureau.config().database.clone(),
+            ..Config::default()
+        },
+    )
+    .unwrap();
     let docs_ids = [
         "ledger/caravan-1/2026-05".to_string(),
         "ledger/caravan-1/2026-06".to_string(),
