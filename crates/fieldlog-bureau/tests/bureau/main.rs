@@ -12,6 +12,7 @@
 //!   limits, the shutdown deadline) and uploads that stall or reach into another's partial.
 //! - [`cli`]: the `fieldlog-bureau` binary: admin commands, then `serve` until SIGTERM.
 //! - [`operations`]: what an operator watches: `/readyz`, `/metrics`, logs.
+//! - [`postgres`]: the PostgreSQL backend's cursor rule under writers in parallel.
 //! - [`running`]: the bureau as a service: SIGTERM with a round in flight, backup and
 //!   restore under traffic, TLS with its certificate reloaded.
 #![allow(
@@ -27,6 +28,7 @@ mod documents;
 mod enroll;
 mod hostile;
 mod operations;
+mod postgres;
 mod refusals;
 mod relay;
 mod running;
