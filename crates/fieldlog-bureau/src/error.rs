@@ -29,6 +29,9 @@ pub enum Error {
     UnknownDevice(String),
     #[error("this bureau is already initialized (its coordinators are team {team})")]
     AlreadyInitialized { team: TeamId },
+    /// `migrate` refused to start or found the copy differs from the original.
+    #[error("migration: {detail}")]
+    Migration { detail: String },
     #[error("a member name must be 1 to 64 characters, without control characters")]
     InvalidMember,
     /// The database failed (unreachable, full, refused a statement): `target` says which

@@ -95,6 +95,7 @@ pub mod error;
 pub mod http;
 pub mod limits;
 pub mod metrics;
+pub mod migrate;
 pub mod net;
 pub mod postgres;
 pub mod projection;

@@ -222,6 +222,15 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Copy the embedded bureau of the data directory into an empty PostgreSQL database
+    /// (and its photo files into the bucket `--blobs` names), then check the copy: every
+    /// document's heads, every device, every photo file's sha256. Stop `serve` first; the
+    /// data directory is left as it was. Devices keep their cursors.
+    Migrate {
+        /// The PostgreSQL database (`postgres://user:password@host:port/database`).
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -849,6 +858,42 @@ fn run(cli: Cli, file: FileConfig) -> Result<()> {
             };
             let manifest = fieldlog_bureau::backup::backup_with(&data_dir, &to, now, &blobs)?;
             print_backup("backed up", &manifest, &to, json)
+        }
+        Command::Migrate { to } => {
+            let Database::Postgres { url } = database(Some(to))? else {
+                bail!("--to must be a postgres:// URL");
+            };
+            let store = blob_store(s3.as_ref())?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime for the photo copy")?;
+            let blobs = store.as_deref().map(|store| (store, &runtime));
+            let migrated = fieldlog_bureau::migrate::to_postgres(&data_dir, &url, blobs)?;
+            if json {
+                return print(&serde_json::to_string(&migrated)?);
+            }
+            let photos = match &s3 {
+                Some(s3) => format!(
+                    "{} photo files ({} bytes) copied to {} and read back",
+                    migrated.blobs,
+                    migrated.blob_bytes,
+                    s3.url()
+                ),
+                None => "photo files stay in the data directory".to_string(),
+            };
+            print(&format!(
+                "migrated to {}: {} teams, {} devices, {} codes, {} documents, {} changes \
+                 (the log continues after {}); checked every document's heads and every \
+                 device; {photos}\nfrom now on, run the bureau with --database and this URL",
+                fieldlog_bureau::postgres::redacted(&url),
+                migrated.teams,
+                migrated.devices,
+                migrated.codes,
+                migrated.documents,
+                migrated.changes,
+                migrated.last_seq,
+            ))
         }
         Command::Restore { from, force } => {
             embedded_only(&config.database, "restore")?;

@@ -11,6 +11,7 @@
 //! - [`connections`]: slow, idle and too many clients (timeouts, the connection cap, rate
 //!   limits, the shutdown deadline) and uploads that stall or reach into another's partial.
 //! - [`cli`]: the `fieldlog-bureau` binary: admin commands, then `serve` until SIGTERM.
+//! - [`migrate`]: an embedded bureau copied into PostgreSQL + S3 and served from there.
 //! - [`operations`]: what an operator watches: `/readyz`, `/metrics`, logs.
 //! - [`postgres`]: the PostgreSQL backend's cursor rule under writers in parallel.
 //! - [`running`]: the bureau as a service: SIGTERM with a round in flight, backup and
@@ -27,6 +28,7 @@ mod connections;
 mod documents;
 mod enroll;
 mod hostile;
+mod migrate;
 mod operations;
 mod postgres;
 mod refusals;

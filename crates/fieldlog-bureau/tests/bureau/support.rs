@@ -92,9 +92,18 @@ impl Server {
     /// backend ([`Backend::from_env`]) the records go to a new database and the photo
     /// files to a bucket, always.
     pub fn on(config: Config, photos: PhotoStore) -> Server {
-        let (photos, database) = match (Backend::from_env(), photos) {
-            (Backend::Embedded, photos) => (photos, config.database.clone()),
-            (Backend::PostgresS3, photos) => (
+        Server::on_backend(config, photos, Backend::from_env())
+    }
+
+    /// A bureau on the embedded backend whatever the suite runs on.
+    pub fn embedded(config: Config) -> Server {
+        Server::on_backend(config, PhotoStore::Local, Backend::Embedded)
+    }
+
+    /// [`Server::on`] on `backend`; a `config` naming its own database keeps it.
+    fn on_backend(config: Config, photos: PhotoStore, backend: Backend) -> Server {
+        let (photos, database) = match (backend, &config.database, photos) {
+            (Backend::PostgresS3, Database::Embedded, photos) => (
                 match photos {
                     PhotoStore::Local => PhotoStore::S3(Backend::s3_server()),
                     s3 => s3,
@@ -103,6 +112,7 @@ impl Server {
                     url: Backend::fresh_database(),
                 },
             ),
+            (_, database, photos) => (photos, database.clone()),
         };
         let (blob_store, s3) = match photos {
             PhotoStore::Local => (config.blob_store.clone(), None),
@@ -209,23 +219,25 @@ impl Server {
     /// [`Server::with_teams_config`], its complete photo files in `photos`.
     pub fn with_teams_on(config: Config, photos: PhotoStore) -> Server {
         let server = Server::on(config, photos);
+        server.add_usual_teams();
         server
-            .bureau
+    }
+
+    /// The bureau's region 南山区 and 北山区, caravan-1 in 南山区, caravan-2 in 西山区.
+    pub fn add_usual_teams(&self) {
+        self.bureau
             .initialize(
                 "王主任",
                 &["南山区".into(), "北山区".into()],
                 Duration::from_secs(3600),
             )
             .unwrap();
-        server
-            .bureau
+        self.bureau
             .add_team("caravan-1", TeamType::Caravan, &["南山区".into()])
             .unwrap();
-        server
-            .bureau
+        self.bureau
             .add_team("caravan-2", TeamType::Caravan, &["西山区".into()])
             .unwrap();
-        server
     }
 
     /// A caravan-1 device store (李老师's), enrolled and synced, that then recorded a visit
@@ -256,6 +268,18 @@ impl Server {
         noise(800, 600, 7).save(&source).unwrap();
         let photo = store.add_photo(visit.id, &source, "实验课", true).unwrap();
         (store, dir, photo)
+    }
+
+    /// A complete photo file as a device holding `token` downloads it.
+    pub fn fetch_blob(&self, token: &str, sha256: &str) -> Vec<u8> {
+        let mut response = self
+            .agent
+            .get(format!("{}/v1/blobs/{sha256}", self.url))
+            .header("authorization", format!("Bearer {token}"))
+            .call()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        response.body_mut().read_to_vec().unwrap()
     }
 
     pub fn code(&self, team: &str, member: &str, role: Role) -> String {
