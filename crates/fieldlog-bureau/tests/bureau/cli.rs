@@ -1,14 +1,32 @@
 //! The `fieldlog-bureau` binary, as an operator runs it.
 
 use fieldlog_domain::sync::EnrollRequest;
+use fieldlog_tests::backend::Backend;
+use fieldlog_tests::postgres::PgCluster;
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
 
 const BIN: &str = env!("CARGO_BIN_EXE_fieldlog-bureau");
 
+/// The binary for the bureau in `dir`: on the PostgreSQL backend ([`Backend::from_env`]),
+/// with a database of its own, the same for every command on `dir`.
 fn bureau(dir: &Path) -> Command {
     let mut command = Command::new(BIN);
+    if Backend::from_env() == Backend::PostgresS3 {
+        static DATABASES: Mutex<BTreeMap<PathBuf, String>> = Mutex::new(BTreeMap::new());
+        let url = DATABASES
+            .lock()
+            .unwrap()
+            .entry(dir.to_path_buf())
+            .or_insert_with(Backend::fresh_database)
+            .clone();
+        command.env("FIELDLOG_BUREAU_DATABASE", url);
+    } else {
+        command.env_remove("FIELDLOG_BUREAU_DATABASE");
+    }
     command
         .env_remove("FIELDLOG_LOG")
         .env_remove("FIELDLOG_BUREAU_CONFIG")
@@ -282,4 +300,101 @@ fn settings_come_from_flags_then_env_then_the_file() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no data directory"));
+}
+
+#[test]
+fn the_database_comes_from_the_flag_the_environment_or_the_file() {
+    let Some(cluster) = PgCluster::shared_or_skip("the_database_comes_from_the_flag…") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (from_file, from_env) = (cluster.create_database(), cluster.create_database());
+    let config = dir.path().join("bureau.toml");
+    std::fs::write(&config, format!("database = {from_file:?}\n")).unwrap();
+    let command = |args: &[&str]| {
+        let mut command = Command::new(BIN);
+        command
+            .env_remove("FIELDLOG_BUREAU_DATABASE")
+            .env("FIELDLOG_BUREAU_DATA_DIR", &data)
+            .args(["--config", config.to_str().unwrap()])
+            .args(args);
+        command
+    };
+    let succeeds = |mut command: Command| {
+        let out = command.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    succeeds(command(&[
+        "init",
+        "--coordinator",
+        "王主任",
+        "--districts",
+        "南山区",
+    ]));
+    assert!(
+        !data.join(fieldlog_bureau::DB_FILE).exists(),
+        "no embedded file"
+    );
+    let teams = |url: &str| -> i64 {
+        let url = url.to_string();
+        std::thread::spawn(move || {
+            PgCluster::connect(&url)
+                .unwrap()
+                .query_one("SELECT count(*) FROM teams", &[])
+                .unwrap()
+                .get(0)
+        })
+        .join()
+        .unwrap()
+    };
+    assert_eq!(teams(&from_file), 1, "the file's database");
+    // The variable wins over the file, and the flag over both.
+    let mut env = command(&["init", "--coordinator", "王主任", "--districts", "南山区"]);
+    env.env("FIELDLOG_BUREAU_DATABASE", &from_env);
+    succeeds(env);
+    assert_eq!(teams(&from_env), 1);
+    let mut flag = command(&[
+        "--database",
+        &from_file,
+        "team",
+        "add",
+        "--team",
+        "caravan-1",
+    ]);
+    flag.args(["--kind", "caravan", "--districts", "南山区"])
+        .env("FIELDLOG_BUREAU_DATABASE", &from_env);
+    succeeds(flag);
+    assert_eq!((teams(&from_file), teams(&from_env)), (2, 1));
+
+    // Not a database the bureau speaks: said before anything is touched.
+    let out = command(&["--database", "mysql://db/bureau", "team", "list"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--database must be a postgres:// URL"),
+        "{stderr}"
+    );
+    // Unreachable: the error names the server, never the password.
+    let out = command(&[
+        "--database",
+        "postgres://u:s3cret@127.0.0.1:1/bureau",
+        "team",
+        "list",
+    ])
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("127.0.0.1:1"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
 }
