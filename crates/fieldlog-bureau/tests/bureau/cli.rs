@@ -372,6 +372,16 @@ fn the_database_comes_from_the_flag_the_environment_or_the_file() {
     succeeds(flag);
     assert_eq!((teams(&from_file), teams(&from_env)), (2, 1));
 
+    // `backup` copies the embedded file; a PostgreSQL bureau is told to use its tools.
+    let out = command(&["backup", "--to", dir.path().join("b").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("pg_dump"),
+        "{stderr}"
+    );
+
     // Not a database the bureau speaks: said before anything is touched.
     let out = command(&["--database", "mysql://db/bureau", "team", "list"])
         .output()
