@@ -104,7 +104,7 @@ impl Bureau {
     }
 
     pub fn teams(&self) -> Result<Vec<Team>> {
-        self.storage().teams()
+        Ok(self.storage().teams()?)
     }
 
     /// The enrolled members (a device not revoked) of the teams in `device`'s scope, with
@@ -237,7 +237,7 @@ impl Bureau {
     }
 
     pub fn devices(&self) -> Result<Vec<DeviceRecord>> {
-        self.storage().devices()
+        Ok(self.storage().devices()?)
     }
 
     /// Revokes a device: its token stops working at once. Its changes stay.
@@ -246,7 +246,7 @@ impl Bureau {
         let id: DeviceId = device_id
             .parse()
             .map_err(|_| Error::UnknownDevice(device_id.to_string()))?;
-        self.storage().revoke_device(id, self.now_ms())
+        Ok(self.storage().revoke_device(id, self.now_ms())?)
     }
 
     /// Imports a registry CSV (`name,district,area,level,enrollment`) into the district

@@ -30,7 +30,7 @@
 //! README's "Running a bureau".
 
 use crate::BLOB_DIR;
-use crate::sqlite::DB_FILE;
+use crate::DB_FILE;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};

@@ -89,19 +89,19 @@ pub(crate) trait DocSource {
 
 impl DocSource for &dyn Storage {
     fn version(&mut self, doc_id: &str) -> Result<DocVersion> {
-        Storage::version(*self, doc_id)
+        Ok(Storage::version(*self, doc_id)?)
     }
     fn document(&mut self, doc_id: &str, after: Option<u64>) -> Result<StoredDoc> {
-        Storage::document(*self, doc_id, after)
+        Ok(Storage::document(*self, doc_id, after)?)
     }
 }
 
 impl DocSource for Box<dyn DocWriter + '_> {
     fn version(&mut self, doc_id: &str) -> Result<DocVersion> {
-        DocWriter::version(&mut **self, doc_id)
+        Ok(DocWriter::version(&mut **self, doc_id)?)
     }
     fn document(&mut self, doc_id: &str, after: Option<u64>) -> Result<StoredDoc> {
-        DocWriter::document(&mut **self, doc_id, after)
+        Ok(DocWriter::document(&mut **self, doc_id, after)?)
     }
 }
 

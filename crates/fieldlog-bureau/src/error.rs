@@ -91,17 +91,24 @@ impl Error {
     }
 }
 
-/// Adds the database file to a SQLite error.
-pub(crate) trait DbContext<T> {
-    fn db(self, path: &std::path::Path) -> Result<T>;
-}
-
-impl<T> DbContext<T> for std::result::Result<T, rusqlite::Error> {
-    fn db(self, path: &std::path::Path) -> Result<T> {
-        self.map_err(|source| Error::Database {
-            backend: "SQLite",
-            target: path.display().to_string(),
-            source: Box::new(source),
-        })
+impl From<fieldlog_bureau_storage::StorageError> for Error {
+    fn from(error: fieldlog_bureau_storage::StorageError) -> Self {
+        use fieldlog_bureau_storage::StorageError as E;
+        match error {
+            E::Refused { reason, detail } => Error::Refused { reason, detail },
+            E::TeamExists(team) => Error::TeamExists(team),
+            E::UnknownTeam(team) => Error::UnknownTeam(team),
+            E::UnknownDevice(id) => Error::UnknownDevice(id),
+            E::Database {
+                backend,
+                target,
+                source,
+            } => Error::Database {
+                backend,
+                target,
+                source,
+            },
+            E::Open(source) => Error::Store(source),
+        }
     }
 }

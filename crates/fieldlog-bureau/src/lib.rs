@@ -18,7 +18,8 @@
 //! - [`storage`]: the [`Storage`] trait the layers above see, as `Arc<dyn Storage>`:
 //!   transactional primitives (teams, codes, devices, the change log, documents' snapshots)
 //!   and their records. [`sqlite`] is the embedded default (one `bureau.sqlite3` per data
-//!   dir), [`postgres`] the PostgreSQL backend ([`Database`] picks one).
+//!   dir), [`postgres`] the PostgreSQL backend ([`Database`] picks one); each is a crate
+//!   of its own (`fieldlog-bureau-storage`, `-sqlite`, `-postgres`).
 //! - [`documents`]: the document lifecycle over any storage (cache, admit, append,
 //!   snapshot, purge). [`projection`]: core's query tables caught up from the log, which
 //!   every figure and export reads.
@@ -97,12 +98,10 @@ pub mod limits;
 pub mod metrics;
 pub mod migrate;
 pub mod net;
-pub mod postgres;
 pub mod projection;
 pub mod registry;
 pub mod scope;
 pub mod secret;
-pub mod sqlite;
 pub mod storage;
 pub mod sync;
 pub mod tls;
@@ -112,13 +111,13 @@ pub use blobs::Blobs;
 pub use blobstore::{BlobStore, LocalFolder, S3Settings, S3Store};
 pub use documents::DocOptions;
 pub use error::{Error, Result};
+pub use fieldlog_bureau_postgres::{self as postgres, PostgresStorage};
+pub use fieldlog_bureau_sqlite::{self as sqlite, DB_FILE, SqliteStorage};
 pub use fieldlog_core::{Clock, FixedClock, SystemClock};
 pub use http::router;
 pub use net::{RateLimit, ServeConfig, ServeOptions, connection_cap, serve, serve_with};
-pub use postgres::PostgresStorage;
 pub use projection::ProjectionFile;
 pub use scope::Scope;
-pub use sqlite::{DB_FILE, SqliteStorage};
 pub use storage::{DeviceRecord, ImportSummary, PurgeReason, Purged, Storage, Team, TeamType};
 
 use std::path::Path;

@@ -10,10 +10,11 @@
 //! snapshot and left untouched; stop `serve` first, so nothing arrives after the copy.
 
 use crate::blobstore::BlobStore;
-use crate::error::{DbContext, Error, Result};
+use crate::error::{Error, Result};
 use crate::storage::Storage;
 use crate::{DB_FILE, PostgresStorage, SqliteStorage};
 use automerge::Automerge;
+use fieldlog_bureau_sqlite::DbContext;
 use futures::StreamExt as _;
 use postgres::types::ToSql;
 use rusqlite::Connection;
@@ -320,7 +321,7 @@ fn check(source: &SqliteStorage, target: &PostgresStorage) -> Result<()> {
         }
     }
     // A write through the storage works on the copy (the counter lock, the tables).
-    target.begin()?.commit()
+    Ok(target.begin()?.commit()?)
 }
 
 /// Puts every complete photo file of `dir` into `store` and reads each back, checking its

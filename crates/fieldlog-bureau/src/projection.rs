@@ -12,26 +12,13 @@
 //! run, so a read sees every committed change, from any process writing to the database.
 
 use crate::Bureau;
-use crate::error::{DbContext, Result};
+use crate::error::Result;
 use crate::storage::Storage;
+use fieldlog_bureau_sqlite::DbContext;
 use fieldlog_core::DocId;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-
-/// What the projection has caught up with. Never edit: append.
-pub const PROGRESS_TABLES: &str = r#"
-CREATE TABLE projected (
-    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
-    seq INTEGER NOT NULL,     -- the log's last sequence number projected
-    purges INTEGER NOT NULL   -- the purge total when it was
-);
-INSERT INTO projected (singleton, seq, purges) VALUES (1, 0, 0);
-CREATE TABLE projected_docs (
-    doc_id TEXT PRIMARY KEY,
-    heads BLOB NOT NULL       -- the document's heads as projected, 32-byte hashes
-) WITHOUT ROWID;
-"#;
 
 /// The migrations of a projection file of its own (`projection.sqlite3`): core's query
 /// tables as a device has them, and the progress tables. Append only.
@@ -41,7 +28,7 @@ pub const STANDALONE_MIGRATIONS: &[&str] = &[
     fieldlog_core::review::TABLES,
     fieldlog_core::course::TABLES,
     fieldlog_core::course::MEMBERS_TABLE,
-    PROGRESS_TABLES,
+    fieldlog_bureau_sqlite::PROGRESS_TABLES,
 ];
 
 /// The file the projection is in, with a connection that writes (catching up) and one
@@ -158,7 +145,7 @@ impl Bureau {
             )
             .db(path)?;
         }
-        tx.commit().db(path)
+        Ok(tx.commit().db(path)?)
     }
 
     /// Catches the projection up after a committed write. A failure here loses nothing

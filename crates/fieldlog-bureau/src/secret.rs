@@ -1,7 +1,6 @@
 //! Enrollment codes and device tokens. The bureau keeps only their sha256.
 
 use rand::Rng;
-use sha2::{Digest, Sha256};
 
 /// Code characters: no `0`/`O` and no `1`/`I`, so a code read aloud or off paper is
 /// typed right.
@@ -9,25 +8,7 @@ const CODE_ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
 /// 10 characters of 5 bits: 50 bits, for a single-use code that expires.
 const CODE_LEN: usize = 10;
 
-/// The sha256 of a secret, hex. What the storage keeps instead of the secret.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SecretHash(String);
-
-impl SecretHash {
-    pub fn of(secret: &str) -> SecretHash {
-        SecretHash(hex::encode(Sha256::digest(secret.as_bytes())))
-    }
-
-    /// The hash of an enrollment code as a person may type it (case, spaces and dashes
-    /// do not matter).
-    pub fn of_code(code: &str) -> SecretHash {
-        SecretHash::of(&normalize_code(code))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+pub use fieldlog_bureau_storage::SecretHash;
 
 /// A fresh enrollment code.
 pub(crate) fn new_code() -> String {
@@ -41,13 +22,6 @@ pub(crate) fn new_code() -> String {
 pub(crate) fn new_token() -> String {
     let bytes: [u8; 32] = rand::rng().random();
     hex::encode(bytes)
-}
-
-fn normalize_code(code: &str) -> String {
-    code.chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .map(|c| c.to_ascii_uppercase())
-        .collect()
 }
 
 #[cfg(test)]

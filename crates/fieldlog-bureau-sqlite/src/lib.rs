@@ -7,20 +7,18 @@
 //! - `documents` keeps each document's heads, so heads never need the document loaded;
 //!   `doc_snapshots` keeps a saved copy, so loading a document replays only the changes
 //!   after it.
-//! - The projection (core's query tables) lives in the same file
-//!   ([`crate::projection::ProjectionFile::embedded`]), written after each commit.
+//! - The bureau's projection (core's query tables, and [`PROGRESS_TABLES`]) lives in the
+//!   same file, written after each commit.
 //! - One connection writes (behind a mutex, in `BEGIN IMMEDIATE` transactions, which
 //!   exclude writers in other processes too) and one reads. With WAL, a reader sees a
 //!   snapshot in which the visible `seq`s form a prefix, which is what cursors rely on.
 
-use crate::error::{DbContext, Error, Result};
-use crate::secret::SecretHash;
-use crate::storage::{
-    Append, Appended, ChangeRow, ChangedSince, ChangesPage, ChangesQuery, DeviceRecord, DocVersion,
-    DocWriter, DocumentsInScope, Enrolled, LoggedChange, NewCode, Redemption, Rewrite, Storage,
-    StoredDoc, Team, device_from_row, page,
-};
 use automerge::{ActorId, ChangeHash};
+use fieldlog_bureau_storage::{
+    Append, Appended, ChangeRow, ChangedSince, ChangesPage, ChangesQuery, DeviceRecord, DocVersion,
+    DocWriter, DocumentsInScope, Enrolled, LoggedChange, NewCode, Redemption, Result, Rewrite,
+    SecretHash, Storage, StorageError as Error, StoredDoc, Team, device_from_row, page,
+};
 use fieldlog_domain::sync::{PublicKey, Refusal};
 use fieldlog_domain::{DeviceId, Role, TeamId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -129,7 +127,7 @@ WHERE d.revoked_at IS NULL;
     // (`crate::projection`), so both backends read them the same way.
     "DROP VIEW team_members;",
     fieldlog_core::course::MEMBERS_TABLE,
-    crate::projection::PROGRESS_TABLES,
+    PROGRESS_TABLES,
     // The projection so far was written in the same transactions as the log: it is
     // current up to the log's end.
     r#"
@@ -138,6 +136,36 @@ UPDATE projected SET seq = (SELECT coalesce(max(seq), 0) FROM changes),
 INSERT INTO projected_docs (doc_id, heads) SELECT doc_id, heads FROM documents;
 "#,
 ];
+
+/// What the bureau's projection has caught up with, in whichever SQLite file it lives. Never
+/// edit: append.
+pub const PROGRESS_TABLES: &str = r#"
+CREATE TABLE projected (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    seq INTEGER NOT NULL,     -- the log's last sequence number projected
+    purges INTEGER NOT NULL   -- the purge total when it was
+);
+INSERT INTO projected (singleton, seq, purges) VALUES (1, 0, 0);
+CREATE TABLE projected_docs (
+    doc_id TEXT PRIMARY KEY,
+    heads BLOB NOT NULL       -- the document's heads as projected, 32-byte hashes
+) WITHOUT ROWID;
+"#;
+
+/// Adds the database file to a SQLite error.
+pub trait DbContext<T> {
+    fn db(self, path: &Path) -> Result<T>;
+}
+
+impl<T> DbContext<T> for std::result::Result<T, rusqlite::Error> {
+    fn db(self, path: &Path) -> Result<T> {
+        self.map_err(|source| Error::Database {
+            backend: "SQLite",
+            target: path.display().to_string(),
+            source: Box::new(source),
+        })
+    }
+}
 
 #[derive(Debug)]
 pub struct SqliteStorage {
@@ -912,7 +940,7 @@ mod tests {
         .unwrap();
         drop(conn);
         match SqliteStorage::open(dir.path(), 0) {
-            Err(Error::Store(fieldlog_core::Error::MigrationChanged { version: 0, .. })) => {}
+            Err(Error::Open(fieldlog_core::Error::MigrationChanged { version: 0, .. })) => {}
             other => panic!("expected MigrationChanged, got {other:?}"),
         }
     }
