@@ -18,6 +18,7 @@
 use fieldlog_core::decide::{Export, MergeRequest};
 use fieldlog_core::{FixedClock, Options, ReportFilter, Store};
 use fieldlog_domain::{AudienceRule, Visit};
+use fieldlog_tests::backend::Backend;
 use fieldlog_tests::bureau::Bureau;
 use fieldlog_tests::region::{self, DISTRICTS, SCHOOLS_PER_DISTRICT, START_MS, VISITS};
 use rusqlite::Connection;
@@ -175,10 +176,13 @@ fn main() {
     );
 
     let districts = region::districts();
-    let bureau = Bureau::start_region(
+    // Embedded whatever FIELDLOG_BUREAU_TEST_BACKEND says: the bureau's side is timed in
+    // process against plain SQL on its `bureau.sqlite3`.
+    let bureau = Bureau::start_region_on(
         &bureau_bin,
         &region::registry(scratch.path()),
         &districts.join(","),
+        Backend::Embedded,
     );
     let device_dir = scratch.path().join("device");
     let clock = FixedClock::at(START_MS);

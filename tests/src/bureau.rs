@@ -1,6 +1,15 @@
 //! A `fieldlog-bureau serve` process for tests and benchmarks, and enrolled devices.
+//!
+//! A [`Bureau`] runs on the backend [`Backend::from_env`] names: its data directory alone
+//! (`bureau.sqlite3` and `blobs/`), or, with `FIELDLOG_BUREAU_TEST_BACKEND=postgres`, a
+//! database of its own in the test process's PostgreSQL cluster and a bucket on an S3 server
+//! of its own. Every run of the binary (admin commands, `serve`, a restart after a kill)
+//! names them. A test that looks behind the bureau's back does it through
+//! [`Bureau::integers`] and [`Bureau::complete_blob`], which read either.
 
+use crate::backend::Backend;
 use crate::proxy::Proxy;
+use crate::s3::S3Server;
 use fieldlog_core::{Options, Store, VisitFilter};
 use fieldlog_domain::VisitInput;
 use std::io::{BufRead, BufReader};
@@ -11,6 +20,9 @@ use tempfile::TempDir;
 
 const DISTRICTS: &str = "南山区,青溪县,石门县,临江区,白云县";
 
+/// Where a fixture bureau keeps its complete photo files in its bucket (PostgreSQL + S3).
+pub const S3_PREFIX: &str = "bureau/photos";
+
 /// A `fieldlog-bureau serve` process with its data dir, behind a proxy.
 #[derive(Debug)]
 pub struct Bureau {
@@ -19,6 +31,85 @@ pub struct Bureau {
     child: Option<Child>,
     pub proxy: Proxy,
     address_space: Option<u64>,
+    storage: Storage,
+}
+
+/// Where a fixture bureau keeps its records and its complete photo files.
+#[derive(Debug)]
+enum Storage {
+    /// In its data directory: `bureau.sqlite3` and `blobs/`.
+    Embedded,
+    /// A database of its own in the test process's shared cluster, and a bucket on an S3
+    /// server of its own (stopped with the bureau).
+    PostgresS3 { database: String, s3: S3Server },
+}
+
+impl Storage {
+    /// New and empty on `backend`; panics when its servers are missing.
+    fn new(backend: Backend) -> Storage {
+        match backend {
+            Backend::Embedded => Storage::Embedded,
+            Backend::PostgresS3 => Storage::PostgresS3 {
+                database: Backend::fresh_database(),
+                s3: Backend::s3_server(),
+            },
+        }
+    }
+
+    /// The flags that name it, for every run of the binary.
+    fn flags(&self) -> Vec<String> {
+        match self {
+            Storage::Embedded => Vec::new(),
+            Storage::PostgresS3 { database, s3 } => {
+                let settings = s3.settings(S3_PREFIX);
+                vec![
+                    "--database".into(),
+                    database.clone(),
+                    "--blobs".into(),
+                    settings.url(),
+                    "--s3-endpoint".into(),
+                    s3.endpoint.clone(),
+                    "--s3-region".into(),
+                    settings.region,
+                ]
+            }
+        }
+    }
+
+    /// The environment it needs: the bucket's credentials.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Storage::Embedded => Vec::new(),
+            Storage::PostgresS3 { s3, .. } => {
+                let settings = s3.settings(S3_PREFIX);
+                vec![
+                    ("AWS_ACCESS_KEY_ID", settings.access_key_id),
+                    ("AWS_SECRET_ACCESS_KEY", settings.secret_access_key),
+                ]
+            }
+        }
+    }
+
+    /// `fieldlog-bureau --data-dir DIR <its flags> <args>`, its stdout.
+    fn admin(&self, bin: &Path, dir: &Path, args: &[&str]) -> String {
+        let flags = self.flags();
+        let env = self.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut all: Vec<&str> = flags.iter().map(String::as_str).collect();
+        all.extend_from_slice(args);
+        admin_with(bin, dir, &env, &all)
+    }
+
+    /// `serve` on port 0 with its flags (under `prlimit --as` when capped).
+    fn serve(&self, bin: &Path, dir: &Path, address_space: Option<u64>) -> (Child, SocketAddr) {
+        let mut flags = self.flags();
+        flags.extend(TEST_LIMITS.iter().map(|f| f.to_string()));
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let env = self.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let served = Served::start_with(bin, dir, address_space, &flags, &env);
+        (served.child, served.addr)
+    }
 }
 
 impl Bureau {
@@ -32,7 +123,8 @@ impl Bureau {
     /// --as`), so an allocation bomb makes it fail rather than slow the machine down.
     pub fn start_capped(bin: &Path, registry: &Path, address_space: Option<u64>) -> Bureau {
         let dir = tempfile::tempdir().unwrap();
-        let bureau = |args: &[&str]| admin(bin, dir.path(), args);
+        let storage = Storage::new(Backend::from_env());
+        let bureau = |args: &[&str]| storage.admin(bin, dir.path(), args);
         bureau(&["init", "--coordinator", "王协调", "--districts", DISTRICTS]);
         bureau(&[
             "team",
@@ -54,28 +146,49 @@ impl Bureau {
             "--districts",
             "石门县",
         ]);
-        Bureau::launch(bin, dir, registry, address_space)
+        Bureau::launch(bin, dir, storage, registry, address_space)
     }
 
     /// A bureau whose region is `districts` (comma-separated), holding `registry`, with no
     /// team but the coordinators'.
     pub fn start_region(bin: &Path, registry: &Path, districts: &str) -> Bureau {
+        Bureau::start_region_on(bin, registry, districts, Backend::from_env())
+    }
+
+    /// [`Bureau::start_region`] on `backend`, whatever the environment names.
+    pub fn start_region_on(
+        bin: &Path,
+        registry: &Path,
+        districts: &str,
+        backend: Backend,
+    ) -> Bureau {
         let dir = tempfile::tempdir().unwrap();
-        admin(
+        let storage = Storage::new(backend);
+        storage.admin(
             bin,
             dir.path(),
             &["init", "--coordinator", "王协调", "--districts", districts],
         );
-        Bureau::launch(bin, dir, registry, None)
+        Bureau::launch(bin, dir, storage, registry, None)
     }
 
-    fn launch(bin: &Path, dir: TempDir, registry: &Path, address_space: Option<u64>) -> Bureau {
-        admin(
+    fn launch(
+        bin: &Path,
+        dir: TempDir,
+        storage: Storage,
+        registry: &Path,
+        address_space: Option<u64>,
+    ) -> Bureau {
+        storage.admin(
             bin,
             dir.path(),
             &["school", "import", registry.to_str().unwrap()],
         );
-        let (child, addr) = serve(bin, dir.path(), address_space);
+        let (child, addr) = storage.serve(bin, dir.path(), address_space);
+        if let Storage::PostgresS3 { .. } = storage {
+            let file = dir.path().join(fieldlog_bureau::DB_FILE);
+            assert!(!file.exists(), "{} made on PostgreSQL", file.display());
+        }
         let proxy = Proxy::start(addr).unwrap();
         Bureau {
             bin: bin.to_path_buf(),
@@ -83,6 +196,15 @@ impl Bureau {
             child: Some(child),
             proxy,
             address_space,
+            storage,
+        }
+    }
+
+    /// The backend this bureau runs on.
+    pub fn backend(&self) -> Backend {
+        match self.storage {
+            Storage::Embedded => Backend::Embedded,
+            Storage::PostgresS3 { .. } => Backend::PostgresS3,
         }
     }
 
@@ -124,9 +246,9 @@ impl Bureau {
         ]);
     }
 
-    /// `fieldlog-bureau <args>`: the text a coordinator reads.
+    /// `fieldlog-bureau <args>` (on this bureau's backend): the text a coordinator reads.
     pub fn show(&self, args: &[&str]) -> String {
-        admin(&self.bin, self.dir.path(), args)
+        self.storage.admin(&self.bin, self.dir.path(), args)
     }
 
     /// `fieldlog-bureau --json <args>`, parsed.
@@ -142,9 +264,59 @@ impl Bureau {
             child.kill().unwrap();
             child.wait().unwrap();
         }
-        let (child, addr) = serve(&self.bin, self.dir.path(), self.address_space);
+        let (child, addr) = self
+            .storage
+            .serve(&self.bin, self.dir.path(), self.address_space);
         self.proxy.retarget(addr);
         self.child = Some(child);
+    }
+
+    /// The columns of the one row `sql` selects from the bureau's own database (the same
+    /// SQL on both engines; each column an integer), read behind its back.
+    pub fn integers(&self, sql: &str) -> Vec<i64> {
+        match &self.storage {
+            Storage::Embedded => {
+                let conn =
+                    rusqlite::Connection::open(self.dir.path().join(fieldlog_bureau::DB_FILE))
+                        .unwrap();
+                conn.query_row(sql, [], |row| {
+                    (0..row.as_ref().column_count())
+                        .map(|i| row.get(i))
+                        .collect()
+                })
+                .unwrap()
+            }
+            // The blocking client runs a runtime of its own: on a thread of its own, so a
+            // caller driving a tokio runtime is no matter.
+            Storage::PostgresS3 { database, .. } => std::thread::scope(|scope| {
+                scope
+                    .spawn(|| {
+                        let row = crate::postgres::PgCluster::connect(database)
+                            .unwrap()
+                            .query_one(sql, &[])
+                            .unwrap();
+                        (0..row.len()).map(|i| row.get(i)).collect()
+                    })
+                    .join()
+                    .unwrap()
+            }),
+        }
+    }
+
+    /// The bytes of a complete photo file, read where this bureau keeps it (`blobs/` in its
+    /// data dir, or its bucket), not through the bureau.
+    pub fn complete_blob(&self, sha256: &str) -> Option<Vec<u8>> {
+        let local = fieldlog_core::photo::stored_path(
+            &self.dir.path().join(fieldlog_bureau::BLOB_DIR),
+            sha256,
+        );
+        match &self.storage {
+            Storage::Embedded => std::fs::read(local).ok(),
+            Storage::PostgresS3 { s3, .. } => {
+                assert!(!local.exists(), "{sha256} is in the bucket, not here");
+                s3.object(&format!("{S3_PREFIX}/{}/{sha256}.jpg", &sha256[..2]))
+            }
+        }
     }
 }
 
@@ -160,10 +332,16 @@ impl Drop for Bureau {
 /// `fieldlog-bureau --data-dir DIR <args>` (flags such as a backend's go in `args`), its
 /// stdout; panics with its stderr if it fails.
 pub fn admin(bin: &Path, dir: &Path, args: &[&str]) -> String {
+    admin_with(bin, dir, &[], args)
+}
+
+/// [`admin`] with environment variables added (a bucket's `AWS_*` credentials).
+pub fn admin_with(bin: &Path, dir: &Path, env: &[(&str, &str)], args: &[&str]) -> String {
     let out = Command::new(bin)
         .arg("--data-dir")
         .arg(dir)
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(
@@ -187,13 +365,6 @@ impl Bureau {
 /// limits have their own tests (the bureau crate's `connections`).
 const TEST_LIMITS: [&str; 4] = ["--enroll-rate", "100000", "--device-rate", "1000000"];
 
-/// Starts `serve` on port 0 (under `prlimit --as` when capped) and waits for its
-/// `listening on http://ADDR` line.
-fn serve(bin: &Path, dir: &Path, address_space: Option<u64>) -> (Child, SocketAddr) {
-    let served = Served::start(bin, dir, address_space, &TEST_LIMITS);
-    (served.child, served.addr)
-}
-
 /// A `fieldlog-bureau serve` process on a free loopback port, reached directly (no proxy):
 /// what a load benchmark talks to. It is not stopped on drop; kill `child` when done.
 #[derive(Debug)]
@@ -209,6 +380,17 @@ impl Served {
     /// --as` when capped), logging warnings and errors only; returns once it printed its
     /// `listening on http://ADDR` line (and its metrics line, with `--metrics-listen`).
     pub fn start(bin: &Path, dir: &Path, address_space: Option<u64>, flags: &[&str]) -> Served {
+        Served::start_with(bin, dir, address_space, flags, &[])
+    }
+
+    /// [`Served::start`] with environment variables added (a bucket's `AWS_*` credentials).
+    pub fn start_with(
+        bin: &Path,
+        dir: &Path,
+        address_space: Option<u64>,
+        flags: &[&str],
+        env: &[(&str, &str)],
+    ) -> Served {
         let mut command = match address_space {
             Some(bytes) => {
                 let mut prlimit = Command::new("prlimit");
@@ -224,6 +406,7 @@ impl Served {
             .args(flags)
             // Warnings and errors only: a served request is not news in a test.
             .env("FIELDLOG_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -12,8 +12,20 @@
 //! The bureau's photo-store tests need a real S3-compatible server: [`ensure_moto`] installs
 //! `moto_server` (PyPI `moto[server]`, pinned to [`MOTO_VERSION`]) into a venv under the
 //! target dir's tools (`python3-venv` from apt if missing; about half a minute, once), and the
-//! test steps get its path in `FIELDLOG_MOTO_SERVER`. A machine where it cannot be installed
-//! fails here, so CI never passes with those tests skipped.
+//! test steps get its path in `FIELDLOG_MOTO_SERVER`. Its PostgreSQL tests need the server's
+//! programs: [`ensure_postgres`] finds the newest `/usr/lib/postgresql/<version>/bin` holding
+//! `initdb` and `pg_ctl` (Debian's `postgresql` package from apt if there is none), and the
+//! test steps get it in `FIELDLOG_POSTGRES_BIN`; each test makes its own throwaway cluster. A
+//! machine where either cannot be installed fails here, so CI never passes with those tests
+//! skipped.
+//!
+//! The bureau's contract suite runs on both backends. The `test` step runs it on the embedded
+//! one (SQLite file + photo folder); the `contract suite on PostgreSQL + S3` step then runs the
+//! bureau's own tests and the end-to-end modules that drive a real bureau (the convergence
+//! proptest, the proxy cuts and bureau kills, the coordinator scenario, the crafted requests,
+//! photos, courses, relay) again with `FIELDLOG_BUREAU_TEST_BACKEND=postgres`: each bureau on
+//! a database of its own and a bucket on a moto server of its own. It builds with the same
+//! packages, features and profile as `test`, so nothing is rebuilt.
 //!
 //! After the app's end-to-end step, the package install test
 //! ([`crate::bundle::check_debug_package`]) packages the debug build that step made and installs
@@ -30,23 +42,43 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 pub const MOTO_VERSION: &str = "5.2.5";
 /// Where the tests look for `moto_server` (`fieldlog_tests::s3::MOTO_ENV`).
 const MOTO_ENV: &str = "FIELDLOG_MOTO_SERVER";
+/// Where the tests look for `initdb` and `pg_ctl` (`fieldlog_tests::postgres::BIN_ENV`).
+const POSTGRES_ENV: &str = "FIELDLOG_POSTGRES_BIN";
+/// Where Debian's PostgreSQL packages put each major version's server programs
+/// (`<version>/bin`).
+const POSTGRES_LIB: &str = "/usr/lib/postgresql";
+/// Which backend the bureau's tests run on (`fieldlog_tests::backend::BACKEND_ENV`).
+const BACKEND_ENV: &str = "FIELDLOG_BUREAU_TEST_BACKEND";
 /// How long CI fuzzes each target, after its corpus has run.
 const FUZZ_SMOKE_SECONDS: u64 = 5;
 
-/// One CI step: a name for the header and the failure line, and cargo's arguments.
+/// One CI step: a name for the header and the failure line, cargo's arguments for each of
+/// its runs (in order), and environment variables of its own.
 struct Step {
     name: &'static str,
-    args: &'static [&'static str],
+    runs: &'static [&'static [&'static str]],
+    env: &'static [(&'static str, &'static str)],
+}
+
+impl Step {
+    /// Its own environment as a shell prefix (`NAME=value `), for the transcript.
+    fn shown_env(&self) -> String {
+        self.env
+            .iter()
+            .map(|(name, value)| format!("{name}={value} "))
+            .collect()
+    }
 }
 
 const STEPS: &[Step] = &[
     Step {
         name: "fmt",
-        args: &["fmt", "--all", "--", "--check"],
+        runs: &[&["fmt", "--all", "--", "--check"]],
+        env: &[],
     },
     Step {
         name: "clippy",
-        args: &[
+        runs: &[&[
             "clippy",
             "--workspace",
             "--all-targets",
@@ -54,11 +86,12 @@ const STEPS: &[Step] = &[
             "--",
             "-D",
             "warnings",
-        ],
+        ]],
+        env: &[],
     },
     Step {
         name: "wasm build (fieldlog-domain, fieldlog-app-api)",
-        args: &[
+        runs: &[&[
             "build",
             "-p",
             "fieldlog-domain",
@@ -67,12 +100,13 @@ const STEPS: &[Step] = &[
             "--target",
             WASM_TARGET,
             "--locked",
-        ],
+        ]],
+        env: &[],
     },
     Step {
         name: "test",
         // The app's end-to-end tests need the built app and a display: their own step below.
-        args: &[
+        runs: &[&[
             "test",
             "--workspace",
             "--locked",
@@ -81,13 +115,48 @@ const STEPS: &[Step] = &[
             "--",
             "--skip",
             "fuzz_replay",
+        ]],
+        env: &[],
+    },
+    Step {
+        name: "contract suite on PostgreSQL + S3",
+        // The bureau's own tests, then the end-to-end modules that drive a real bureau
+        // (the crafted bundle files of `hostile` never reach one). The same packages and
+        // features as the step above, so nothing is rebuilt.
+        runs: &[
+            &[
+                "test",
+                "--workspace",
+                "--locked",
+                "--exclude",
+                "fieldlog-app-e2e",
+                "--test",
+                "bureau",
+            ],
+            &[
+                "test",
+                "--workspace",
+                "--locked",
+                "--exclude",
+                "fieldlog-app-e2e",
+                "--test",
+                "e2e",
+                "--",
+                "sync::",
+                "coordinators::",
+                "courses::",
+                "hostile::crafted_sync_requests",
+                "photos::",
+                "relay::",
+            ],
         ],
+        env: &[(BACKEND_ENV, "postgres")],
     },
     Step {
         name: "fuzz corpus replay",
         // Every seed and kept crasher through the fuzz targets' bodies, as a plain test. The
-        // same packages and features as the step above, so nothing is rebuilt.
-        args: &[
+        // same packages and features as the steps above, so nothing is rebuilt.
+        runs: &[&[
             "test",
             "--workspace",
             "--locked",
@@ -97,7 +166,8 @@ const STEPS: &[Step] = &[
             "e2e",
             "--",
             "fuzz_replay",
-        ],
+        ]],
+        env: &[],
     },
 ];
 
@@ -108,10 +178,14 @@ pub fn test(args: &[String]) -> Result<()> {
              Adds rustfmt, clippy and the {WASM_TARGET} target with rustup if missing, then runs:"
         );
         for step in STEPS {
-            println!("  {}", sh::display("cargo", step.args));
+            for run in step.runs {
+                println!("  {}{}", step.shown_env(), sh::display("cargo", run));
+            }
         }
         println!(
-            "  (each with {MOTO_ENV} naming moto_server {MOTO_VERSION}, installed in a venv if missing)"
+            "  (each with {MOTO_ENV} naming moto_server {MOTO_VERSION}, installed in a venv if missing,\n   \
+             {POSTGRES_ENV} naming the newest {POSTGRES_LIB}/<version>/bin, from apt's\n   \
+             postgresql if there is none, and {BACKEND_ENV}=embedded unless shown)"
         );
         println!("  then the app's end-to-end tests (see `cargo xtask run --help`)");
         println!("  then the package install test (cargo xtask bundle --check --debug)");
@@ -130,13 +204,28 @@ pub fn test(args: &[String]) -> Result<()> {
     let clock = Stopwatch::start();
     ensure_toolchain(&root, &cargo).context("step `toolchain` failed")?;
     let moto = ensure_moto(&root).context("step `toolchain` failed")?;
+    let postgres = ensure_postgres(&root).context("step `toolchain` failed")?;
     println!("    toolchain: ok in {:.1} s", clock.seconds());
 
     for step in STEPS {
         println!("==> {}", step.name);
-        println!("$ {}", sh::display(&cargo, step.args));
+        // The embedded backend unless the step says otherwise (a later value wins), whatever
+        // the calling shell exports.
+        let mut env = vec![
+            (MOTO_ENV, moto.as_os_str()),
+            (POSTGRES_ENV, postgres.as_os_str()),
+            (BACKEND_ENV, OsStr::new("embedded")),
+        ];
+        env.extend(
+            step.env
+                .iter()
+                .map(|(name, value)| (*name, OsStr::new(value))),
+        );
         let clock = Stopwatch::start();
-        let outcome = sh::run_env(&root, &cargo, step.args, &[(MOTO_ENV, moto.as_os_str())]);
+        let outcome = step.runs.iter().try_for_each(|run| {
+            println!("$ {}{}", step.shown_env(), sh::display(&cargo, run));
+            sh::run_env(&root, &cargo, run, &env)
+        });
         let seconds = clock.seconds();
         match outcome {
             Ok(()) => println!("    {}: ok in {seconds:.1} s", step.name),
@@ -275,6 +364,49 @@ pub fn ensure_moto(root: &Path) -> Result<PathBuf> {
     Ok(server)
 }
 
+/// The newest `/usr/lib/postgresql/<version>/bin` holding `initdb` and `pg_ctl` (Debian's
+/// `postgresql` package through apt-get when there is none); fails when there is still none.
+pub fn ensure_postgres(root: &Path) -> Result<PathBuf> {
+    let lib = Path::new(POSTGRES_LIB);
+    if let Some(bin) = newest_postgres_bin(lib) {
+        println!("    PostgreSQL: present in {}", bin.display());
+        return Ok(bin);
+    }
+    let clock = Stopwatch::start();
+    println!("    PostgreSQL: missing; installing the Debian package postgresql");
+    apt_install(root, &["postgresql"])
+        .context("could not install postgresql (needed for the bureau's PostgreSQL backend)")?;
+    let Some(bin) = newest_postgres_bin(lib) else {
+        bail!("installed postgresql, but no {POSTGRES_LIB}/<version>/bin holds initdb and pg_ctl");
+    };
+    println!(
+        "    PostgreSQL: installed in {:.1} s ({})",
+        clock.seconds(),
+        bin.display()
+    );
+    Ok(bin)
+}
+
+/// The `<version>/bin` under `lib` of the highest version (`16` above `15`, `9.6` below
+/// both) that holds `initdb` and `pg_ctl`.
+fn newest_postgres_bin(lib: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(lib)
+        .ok()?
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            let version = name
+                .to_str()?
+                .split('.')
+                .map(|part| part.parse::<u32>().ok())
+                .collect::<Option<Vec<u32>>>()?;
+            let bin = entry.path().join("bin");
+            (bin.join("initdb").is_file() && bin.join("pg_ctl").is_file()).then_some((version, bin))
+        })
+        .max_by(|(a, _), (b, _)| a.cmp(b))
+        .map(|(_, bin)| bin)
+}
+
 /// Installs a Debian package when `program` is not on `PATH`.
 pub fn ensure_apt_tool(root: &Path, program: &str, package: &str) -> Result<()> {
     let on_path = || sh::probe(root, "sh", &["-c", &format!("command -v {program}")]) == Some(true);
@@ -315,4 +447,35 @@ pub fn apt_install(root: &Path, packages: &[&str]) -> Result<()> {
 fn rustup(root: &Path, args: &[&str]) -> Result<()> {
     println!("$ {}", sh::display("rustup", args));
     sh::run(root, "rustup", args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::newest_postgres_bin;
+    use std::path::Path;
+
+    fn server(lib: &Path, version: &str, programs: &[&str]) {
+        let bin = lib.join(version).join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        for program in programs {
+            std::fs::write(bin.join(program), "").unwrap();
+        }
+    }
+
+    #[test]
+    fn the_newest_postgres_version_with_both_programs_is_taken() {
+        let lib = std::env::temp_dir().join(format!("xtask-postgres-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&lib);
+        assert_eq!(newest_postgres_bin(&lib), None, "no directory at all");
+        server(&lib, "9.6", &["initdb", "pg_ctl"]);
+        server(&lib, "15", &["initdb", "pg_ctl"]);
+        // Only the client programs (postgresql-client-17): not a server.
+        server(&lib, "17", &["psql"]);
+        server(&lib, "16", &["initdb"]);
+        server(&lib, "notes", &["initdb", "pg_ctl"]);
+        assert_eq!(newest_postgres_bin(&lib), Some(lib.join("15").join("bin")));
+        server(&lib, "16", &["pg_ctl"]);
+        assert_eq!(newest_postgres_bin(&lib), Some(lib.join("16").join("bin")));
+        std::fs::remove_dir_all(&lib).unwrap();
+    }
 }

@@ -2,8 +2,9 @@
 //!
 //! - [`app`] — the Tauri app: its toolchain, builds, `cargo xtask run [--demo]`, the end-to-end
 //!   test step and `cargo xtask bench app`.
-//! - [`ci`] — `cargo xtask test`: installs the rustup components CI needs, then fmt, clippy, the
-//!   wasm build of `fieldlog-domain`, and the workspace tests, stopping at the first failure.
+//! - [`ci`] — `cargo xtask test`: installs the rustup components and servers CI needs, then fmt,
+//!   clippy, the wasm build of `fieldlog-domain`, the workspace tests and the bureau's contract
+//!   suite on PostgreSQL + S3, stopping at the first failure.
 //! - [`demo`] — `cargo xtask run --cli`: builds the `fieldlog` CLI and walks through a demo session
 //!   on a fresh data dir.
 //! - [`bench`] — `cargo xtask bench <target>`: runs one named benchmark suite.
@@ -40,7 +41,8 @@ Commands:
   run [--demo]   Build the UI and the app and launch it; --demo also starts a local bureau
                  and enrolls the app (--cli: a walk through the fieldlog CLI instead)
   test           Install what is missing, then run what CI runs: fmt, clippy, the wasm
-                 builds, the workspace tests and the app's end-to-end tests
+                 builds, the workspace tests, the bureau's contract suite again on
+                 PostgreSQL + S3, and the app's end-to-end tests
   bench <target> Run a benchmark suite (`cargo xtask bench` lists the targets)
   bundle [--check] [--debug]
                  Build the app (release) and package it as a .deb; --check then installs

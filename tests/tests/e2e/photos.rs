@@ -17,10 +17,11 @@ fn noisy_photo(path: &Path, seed: u64) {
         .unwrap();
 }
 
-/// A complete blob in the bureau's data dir (`blobs/`, laid out as on the device).
+/// A complete blob where the bureau keeps it (`blobs/` in its data dir, or its bucket).
 fn held_at_bureau(bureau: &Bureau, sha256: &str) -> Vec<u8> {
-    let path = fieldlog_core::photo::stored_path(&bureau.dir.path().join("blobs"), sha256);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    bureau
+        .complete_blob(sha256)
+        .unwrap_or_else(|| panic!("{sha256} is not at the bureau ({:?})", bureau.backend()))
 }
 
 #[test]

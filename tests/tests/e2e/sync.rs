@@ -445,15 +445,11 @@ fn syncs_through_cuts_and_bureau_kills_lose_and_duplicate_nothing() {
         .filter(|(id, _)| id.to_string().starts_with("ledger/"))
         .map(|(_, doc)| doc.get_changes(&[]).len())
         .sum();
-    let conn = rusqlite::Connection::open(bureau.dir.path().join("bureau.sqlite3")).unwrap();
-    let (rows, distinct): (usize, usize) = conn
-        .query_row(
-            "SELECT COUNT(*), COUNT(DISTINCT hash) FROM changes WHERE doc_id LIKE 'ledger/%'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    assert_eq!((rows, distinct), (ledger_changes, ledger_changes));
+    let counted = bureau.integers(
+        "SELECT COUNT(*), COUNT(DISTINCT hash) FROM changes WHERE doc_id LIKE 'ledger/%'",
+    );
+    let ledger_changes = i64::try_from(ledger_changes).unwrap();
+    assert_eq!(counted, [ledger_changes, ledger_changes]);
     let failed: u32 = faults.values().map(|(n, ok)| n - ok).sum();
     eprintln!(
         "soak: {syncs} syncs, {failed} failed and retried, {} visits; (fault: syncs, ok) {faults:?}",
