@@ -56,24 +56,43 @@ fn damaged_body(request: &SyncRequest, layer: Layer, edits: &[(u16, u8, u8)]) ->
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
-
-    #[test]
-    fn damaged_requests_are_refused_or_applied_never_a_crash(
-        layer in prop_oneof![Just(Layer::Compressed), Just(Layer::Postcard), Just(Layer::Change)],
-        edits in proptest::collection::vec((any::<u16>(), any::<u8>(), any::<u8>()), 1..8),
-    ) {
-        let server = Server::with_teams();
-        let mut device = server.device("caravan-1", "李老师", Role::Volunteer);
+/// 128 damaged requests against one bureau (a new device each), which must keep working
+/// after every one of them.
+#[test]
+fn damaged_requests_are_refused_or_applied_never_a_crash() {
+    // 128 devices enroll from 127.0.0.1; enrollment's own limit has its test.
+    let mut config = fieldlog_bureau::Config::default();
+    config.serve.enroll_rate = fieldlog_bureau::RateLimit::per_minute(10_000);
+    let server = Server::with_teams_config(config);
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 128,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    let strategy = (
+        prop_oneof![
+            Just(Layer::Compressed),
+            Just(Layer::Postcard),
+            Just(Layer::Change)
+        ],
+        proptest::collection::vec((any::<u16>(), any::<u8>(), any::<u8>()), 1..8),
+    );
+    let devices = std::sync::atomic::AtomicUsize::new(0);
+    let outcome = runner.run(&strategy, |(layer, edits)| {
+        let n = devices.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut device = server.device("caravan-1", &format!("李老师{n}"), Role::Volunteer);
         let record = server.bureau.authenticate(&device.token).unwrap();
         let visit = device.add_visit(LEDGER, "水的三态");
-        let request = request(0, vec![DocChanges {
-            doc_id: LEDGER.into(),
-            changes: vec![visit.into()],
-            document: None,
-            signatures: Vec::new(),
-        }], 100);
+        let request = request(
+            0,
+            vec![DocChanges {
+                doc_id: LEDGER.into(),
+                changes: vec![visit.into()],
+                document: None,
+                signatures: Vec::new(),
+            }],
+            100,
+        );
 
         let body = damaged_body(&request, layer, &edits);
         // A panic fails the case too: proptest catches it and shrinks.
@@ -88,9 +107,16 @@ proptest! {
         prop_assert!(answer.accepted <= 1);
         let next = device.add_visit(LEDGER, "磁铁");
         let answer = server
-            .sync(&device.token, &crate::support::request(0, docs(LEDGER, vec![next]), 100))
+            .sync(
+                &device.token,
+                &crate::support::request(answer.cursor, docs(LEDGER, vec![next]), 100),
+            )
             .unwrap();
         prop_assert_eq!(answer.accepted, 1);
+        Ok(())
+    });
+    if let Err(failure) = outcome {
+        panic!("{failure}");
     }
 }
 
