@@ -414,6 +414,10 @@ impl Storage for PostgresStorage {
         })
     }
 
+    fn team(&self, id: &TeamId) -> Result<Option<Team>> {
+        self.read(|tx, target| read_team(tx, target, id))
+    }
+
     fn add_code(&self, code: &NewCode) -> Result<()> {
         self.write(|tx, target| {
             if read_team(tx, target, &code.team)?.is_none() {

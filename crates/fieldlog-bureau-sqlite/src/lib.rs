@@ -246,6 +246,10 @@ impl Storage for SqliteStorage {
         self.read(read_teams)
     }
 
+    fn team(&self, id: &TeamId) -> Result<Option<Team>> {
+        self.read(|conn, path| read_team(conn, path, id))
+    }
+
     fn add_code(&self, code: &NewCode) -> Result<()> {
         let path = &self.path;
         let mut conn = self.writer();

@@ -95,6 +95,8 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// Adds a team; [`StorageError::TeamExists`] if the name is taken.
     fn add_team(&self, team: &Team, now_ms: i64) -> Result<()>;
     fn teams(&self) -> Result<Vec<Team>>;
+    /// One team, if it exists.
+    fn team(&self, id: &TeamId) -> Result<Option<Team>>;
     /// Stores a new enrollment code (its hash) for a member of an existing team.
     fn add_code(&self, code: &NewCode) -> Result<()>;
     /// Exchanges a code for a device: refuses an unknown, used or expired code

@@ -103,6 +103,16 @@ impl Bureau {
         Ok(out)
     }
 
+    /// What `device` may see. A volunteer's scope needs only its own team's row; a
+    /// coordinator's, every team's.
+    pub fn scope_of(&self, device: &DeviceRecord) -> Result<crate::Scope> {
+        let teams = match device.role {
+            Role::Volunteer => self.storage().team(&device.team)?.into_iter().collect(),
+            Role::Coordinator => self.teams()?,
+        };
+        Ok(crate::Scope::of(device, &teams))
+    }
+
     pub fn teams(&self) -> Result<Vec<Team>> {
         Ok(self.storage().teams()?)
     }
@@ -113,7 +123,7 @@ impl Bureau {
         &self,
         device: &DeviceRecord,
     ) -> Result<Vec<fieldlog_domain::EnrolledMember>> {
-        let scope = crate::scope::Scope::of(device, &self.teams()?);
+        let scope = self.scope_of(device)?;
         self.enrolled_members(|team| scope.teams.contains(team))
     }
 

@@ -402,7 +402,7 @@ impl crate::Bureau {
         if !fieldlog_domain::sync::is_sha256_hex(sha256) {
             return Err(unknown());
         }
-        let scope = crate::Scope::of(device, &self.teams()?);
+        let scope = self.scope_of(device)?;
         let length = self
             .photo_refs(sha256)?
             .into_iter()

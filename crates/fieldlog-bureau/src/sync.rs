@@ -96,8 +96,7 @@ impl Bureau {
         {
             self.storage().set_signing_key(device.id, key)?;
         }
-        let teams = self.teams()?;
-        let scope = Scope::of(device, &teams);
+        let scope = self.scope_of(device)?;
         // Every document id first (`malformed`, `out_of_scope`), then every change.
         let mut named = Vec::with_capacity(request.docs.len());
         for doc in request.docs {
@@ -150,7 +149,7 @@ impl Bureau {
             if changes.is_empty() {
                 continue;
             }
-            incoming.push(self.carried(device, &teams, doc_id, changes, signatures)?);
+            incoming.push(self.carried(device, doc_id, changes, signatures)?);
         }
         Ok(Round {
             cursor: request.cursor,
@@ -333,7 +332,6 @@ impl Bureau {
     fn carried(
         &self,
         device: &DeviceRecord,
-        teams: &[crate::Team],
         doc_id: DocId,
         changes: Vec<Change>,
         signatures: Vec<ChangeSignature>,
@@ -353,6 +351,8 @@ impl Bureau {
         }
         let foreign: Vec<ActorId> = foreign.into_iter().collect();
         let owners = self.storage().devices_of_actors(&foreign)?;
+        // The authors' scopes (rare: only changes carried for teammates get here).
+        let teams = self.teams()?;
         let signature_of = |hash: &ChangeHash| signatures.iter().find(|s| s.hash == hash.0);
         let mut authors: Vec<DeviceRecord> = Vec::new();
         let mut kept = Vec::with_capacity(changes.len());
@@ -372,7 +372,7 @@ impl Bureau {
                 .find(|(actor, _)| actor == change.actor_id())
                 .map(|(_, d)| d)
                 .filter(|d| d.revoked_at.is_none())
-                .filter(|d| Scope::of(d, teams).allows(&doc_id))
+                .filter(|d| Scope::of(d, &teams).allows(&doc_id))
                 .filter(|d| {
                     d.signing_key
                         .is_some_and(|key| fieldlog_core::signing::verify(&key, signature))
