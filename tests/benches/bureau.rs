@@ -30,12 +30,30 @@
 //! visit and every photo file.
 //!
 //! Ceiling: each device's own changes (document, scope, hash, device, bytes, no signature,
-//! as the bureau stores a device's own change) inserted into a fresh file with the bureau's
-//! `changes` table shape and pragmas (WAL, `synchronous=FULL`), one transaction per 1,000
-//! rows. With the embedded backend the bench checks that shape against the bureau's file.
+//! as the bureau stores a device's own change) written by a plain batched insert into a
+//! fresh table of the bureau's `changes` shape (columns, unique hash, both indexes) on the
+//! same engine, one transaction per 1,000 rows, sequence numbers given by the writer (one
+//! writer, so no counter row). Embedded: a file opened with the bureau's pragmas (WAL,
+//! `synchronous=FULL`), a prepared insert per row. PostgreSQL: `COPY … FROM STDIN BINARY` in
+//! a database of its own in the bureau's cluster (and, for reference, the same rows as one
+//! `INSERT … SELECT FROM unnest(…)` a batch, the statement the bureau itself appends with, in
+//! a third database). After a run the bench checks that shape against the bureau's own.
 //!
-//! Flags: `--devices N` `--visits N` `--concurrency N` `--team-size N` `--backend NAME`
-//! (`embedded`), `--bureau-flag FLAG` (repeatable, added to every bureau command).
+//! Backends (`--backend embedded|postgres|both`, default both, one row each in the table):
+//! - `embedded`: one SQLite file and a folder of photos in the bureau's data dir.
+//! - `postgres`: PostgreSQL + S3. A throwaway cluster (`fieldlog_tests::postgres::PgCluster`,
+//!   programs from `FIELDLOG_POSTGRES_BIN`) run durably here (`fsync=on`, which the test
+//!   fixture turns off; `synchronous_commit` at its default, on, as SQLite's
+//!   `synchronous=FULL`), and `moto_server` (`FIELDLOG_MOTO_SERVER`) for the bucket; every
+//!   bureau command gets `--database postgres://… --blobs s3://fieldlog-photos/bench
+//!   --s3-endpoint http://…` and `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`. PostgreSQL
+//!   and moto are processes of their own: the peak RSS is the bureau's alone.
+//!   `cargo xtask bench bureau` installs both when missing and sets the variables.
+//!
+//! Flags: `--devices N` `--visits N` `--concurrency N` `--team-size N` `--backend NAME`,
+//! `--bureau-flag FLAG` (repeatable, added to every bureau command), `--pg-statements`
+//! (PostgreSQL: load `pg_stat_statements` and print the statements that took the most time
+//! over the timed part), `--bureau-log FILTER` (the bureau's `FIELDLOG_LOG`, default `warn`).
 
 #![allow(
     clippy::print_stdout,
@@ -46,7 +64,9 @@
 
 use fieldlog_core::{Options, PhotoToAttach, Store, VisitSave};
 use fieldlog_domain::VisitInput;
-use fieldlog_tests::bureau::{Served, admin};
+use fieldlog_tests::bureau::{Served, admin_with};
+use fieldlog_tests::postgres::PgCluster;
+use fieldlog_tests::s3::S3Server;
 use rusqlite::{Connection, params};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -73,38 +93,246 @@ const RAISED_WHY: &str = "every device enrolls from 127.0.0.1 during setup; the 
 enum Backend {
     /// One SQLite file and a folder of photos in the data dir: the binary's default.
     Embedded,
-    // PostgreSQL + S3 goes here when the bureau binary takes it: `flags` gives
-    // `--database postgres://… --blobs s3://… --s3-endpoint …` (a throwaway cluster and
-    // bucket, as `fieldlog_tests::postgres` and `fieldlog_tests::s3` start them), and
-    // `ceiling` a `PlainInsert` over the `postgres` crate writing the same rows into the
-    // same `changes` shape, one transaction per batch.
+    /// PostgreSQL for the records, an S3 bucket for the photo files.
+    Postgres,
 }
 
 impl Backend {
-    fn parse(name: &str) -> Backend {
+    /// The backends `name` asks for, in the order they run.
+    fn parse(name: &str) -> Vec<Backend> {
         match name {
-            "embedded" | "sqlite" => Backend::Embedded,
-            other => panic!("unknown backend `{other}` (known: embedded)"),
+            "embedded" | "sqlite" => vec![Backend::Embedded],
+            "postgres" | "pg" => vec![Backend::Postgres],
+            "both" => vec![Backend::Embedded, Backend::Postgres],
+            other => panic!("unknown backend `{other}` (known: embedded, postgres, both)"),
         }
     }
 
     fn name(self) -> &'static str {
         match self {
             Backend::Embedded => "embedded",
+            Backend::Postgres => "postgres+s3",
         }
     }
 
+    /// Starts the servers the backend needs besides the bureau.
+    fn start(self, statements: bool) -> Engine {
+        match self {
+            Backend::Embedded => Engine::Embedded,
+            Backend::Postgres => {
+                let bin = std::env::var_os(fieldlog_tests::postgres::BIN_ENV)
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "{} names PostgreSQL's programs (cargo xtask bench bureau sets it)",
+                            fieldlog_tests::postgres::BIN_ENV
+                        )
+                    });
+                let moto = std::env::var_os(fieldlog_tests::s3::MOTO_ENV)
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "{} names moto_server (cargo xtask bench bureau sets it)",
+                            fieldlog_tests::s3::MOTO_ENV
+                        )
+                    });
+                let mut settings = PG_SETTINGS.to_vec();
+                if statements {
+                    settings.push(("shared_preload_libraries", "pg_stat_statements"));
+                }
+                let cluster = PgCluster::with_settings(&bin, &settings).unwrap();
+                let bureau_db = cluster.create_database();
+                if statements {
+                    let name = database_name(&bureau_db);
+                    cluster
+                        .execute(name, "CREATE EXTENSION pg_stat_statements")
+                        .unwrap();
+                }
+                let s3 = S3Server::start(&moto, fieldlog_tests::s3::Credentials::AnyTaken).unwrap();
+                Engine::Postgres {
+                    cluster: Box::new(cluster),
+                    s3: Box::new(s3),
+                    bureau_db,
+                    statements,
+                }
+            }
+        }
+    }
+}
+
+/// The cluster's settings for the bench over the test fixture's: durable commits, as the
+/// embedded file's `synchronous=FULL`.
+const PG_SETTINGS: [(&str, &str); 1] = [("fsync", "on")];
+/// The bucket's prefix for the bureau's photo files.
+const S3_PREFIX: &str = "bench";
+/// Credentials moto takes (it takes any).
+const S3_CREDENTIALS: [(&str, &str); 2] = [
+    ("AWS_ACCESS_KEY_ID", "fieldlog-bench"),
+    ("AWS_SECRET_ACCESS_KEY", "fieldlog-bench-secret"),
+];
+
+/// A backend's servers, running while the bench uses them.
+enum Engine {
+    Embedded,
+    Postgres {
+        cluster: Box<PgCluster>,
+        s3: Box<S3Server>,
+        /// The bureau's database.
+        bureau_db: String,
+        /// Whether `pg_stat_statements` is loaded.
+        statements: bool,
+    },
+}
+
+fn database_name(url: &str) -> &str {
+    url.rsplit('/').next().unwrap()
+}
+
+impl Engine {
     /// Flags every bureau command gets (admin commands and `serve`).
-    fn flags(self) -> Vec<String> {
+    fn flags(&self) -> Vec<String> {
         match self {
-            Backend::Embedded => Vec::new(),
+            Engine::Embedded => Vec::new(),
+            Engine::Postgres { s3, bureau_db, .. } => vec![
+                "--database".into(),
+                bureau_db.clone(),
+                "--blobs".into(),
+                format!("s3://{}/{S3_PREFIX}", s3.bucket),
+                "--s3-endpoint".into(),
+                s3.endpoint.clone(),
+            ],
         }
     }
 
-    /// The plain insert into a scratch store of this engine, under `scratch`.
-    fn ceiling(self, scratch: &Path) -> Box<dyn PlainInsert> {
+    /// Environment every bureau command gets.
+    fn env(&self) -> &'static [(&'static str, &'static str)] {
         match self {
-            Backend::Embedded => Box::new(SqliteInsert::create(&scratch.join("plain.sqlite3"))),
+            Engine::Embedded => &[],
+            Engine::Postgres { .. } => &S3_CREDENTIALS,
+        }
+    }
+
+    /// The plain inserts into scratch stores of this engine (under `scratch` for a file):
+    /// the ceiling first, then any shown for reference.
+    fn ceilings(&self, scratch: &Path) -> Vec<Box<dyn PlainInsert>> {
+        match self {
+            Engine::Embedded => vec![Box::new(SqliteInsert::create(
+                &scratch.join("plain.sqlite3"),
+            ))],
+            Engine::Postgres { cluster, .. } => vec![
+                Box::new(PgInsert::create(cluster.create_database(), PgWay::Copy)),
+                Box::new(PgInsert::create(cluster.create_database(), PgWay::Unnest)),
+            ],
+        }
+    }
+
+    /// The bureau's `changes` shape against the ceiling's, and what each holds from devices.
+    fn check_shape(&self, bureau_dir: &Path, scratch: &Path, ceiling: &dyn PlainInsert) -> String {
+        match self {
+            Engine::Embedded => check_shape(
+                &bureau_dir.join(fieldlog_bureau::DB_FILE),
+                &scratch.join("plain.sqlite3"),
+            ),
+            Engine::Postgres { bureau_db, .. } => {
+                check_pg_shape(bureau_db, ceiling.url().expect("a database's URL"))
+            }
+        }
+    }
+
+    /// Starts counting statements anew, when `pg_stat_statements` is loaded.
+    fn reset_statements(&self) {
+        if let Engine::Postgres {
+            bureau_db,
+            statements: true,
+            ..
+        } = self
+        {
+            PgCluster::connect(bureau_db)
+                .unwrap()
+                .batch_execute("SELECT pg_stat_statements_reset()")
+                .unwrap();
+        }
+    }
+
+    /// The bureau database's statements that took the most time since the reset.
+    fn top_statements(&self) -> Vec<String> {
+        let Engine::Postgres {
+            bureau_db,
+            statements: true,
+            ..
+        } = self
+        else {
+            return Vec::new();
+        };
+        let mut client = PgCluster::connect(bureau_db).unwrap();
+        let total: f64 = client
+            .query_one(
+                "SELECT coalesce(sum(total_exec_time), 0)::float8 FROM pg_stat_statements
+                 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        let mut lines = vec![format!(
+            "pg_stat_statements over the timed part: {:.1} s of statement time in the bureau's \
+             database; the most:",
+            total / 1e3
+        )];
+        for row in client
+            .query(
+                "SELECT calls, total_exec_time, mean_exec_time, rows,
+                        left(regexp_replace(query, '\\s+', ' ', 'g'), 110)
+                 FROM pg_stat_statements
+                 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                 ORDER BY total_exec_time DESC LIMIT 12",
+                &[],
+            )
+            .unwrap()
+        {
+            let (calls, total, mean, rows, query): (i64, f64, f64, i64, String) =
+                (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+            lines.push(format!(
+                "  {:>8.1} s {:>8} calls {:>8.2} ms each {:>9} rows  {query}",
+                total / 1e3,
+                grouped(calls as f64),
+                mean,
+                grouped(rows as f64)
+            ));
+        }
+        lines
+    }
+
+    /// What the backend's servers are, for the report.
+    fn describe(&self) -> Option<String> {
+        match self {
+            Engine::Embedded => None,
+            Engine::Postgres { cluster, s3, .. } => {
+                let mut client = PgCluster::connect(&cluster.url("postgres")).unwrap();
+                let show = |client: &mut postgres::Client, name: &str| -> String {
+                    client
+                        .query_one(&format!("SHOW {name}"), &[])
+                        .unwrap()
+                        .get(0)
+                };
+                let settings: Vec<String> = [
+                    "server_version",
+                    "fsync",
+                    "synchronous_commit",
+                    "shared_buffers",
+                    "max_connections",
+                ]
+                .iter()
+                .map(|name| format!("{name}={}", show(&mut client, name)))
+                .collect();
+                Some(format!(
+                    "PostgreSQL cluster in {} ({}); photo bucket s3://{}/{S3_PREFIX} on \
+                     moto_server at {}",
+                    cluster.dir().display(),
+                    settings.join(" "),
+                    s3.bucket,
+                    s3.endpoint
+                ))
+            }
         }
     }
 }
@@ -124,6 +352,10 @@ trait PlainInsert {
     fn describe(&self) -> String;
     /// Inserts `rows` in one transaction, committed durably.
     fn insert_batch(&mut self, rows: &[ChangeRow]);
+    /// The database written to, for one on a server.
+    fn url(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// The bureau's `changes` table as its migrations leave it (`MIGRATIONS` in
@@ -202,6 +434,130 @@ impl PlainInsert for SqliteInsert {
     }
 }
 
+/// The bureau's PostgreSQL `changes` table (`MIGRATIONS` in
+/// `crates/fieldlog-bureau/src/postgres.rs`), with both indexes. Checked against the bureau's
+/// database after a PostgreSQL run.
+const PG_CHANGES_TABLE: &str = "
+CREATE TABLE changes (
+    seq BIGINT PRIMARY KEY,
+    doc_id TEXT NOT NULL,
+    scope_key TEXT NOT NULL,
+    hash BYTEA NOT NULL UNIQUE,
+    device_id TEXT,
+    bytes BYTEA NOT NULL,
+    signature BYTEA
+);
+CREATE INDEX changes_by_scope ON changes (scope_key, seq);
+CREATE INDEX changes_by_doc ON changes (doc_id, seq);
+";
+
+/// How [`PgInsert`] writes a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PgWay {
+    /// `COPY changes (…) FROM STDIN BINARY`: PostgreSQL's bulk load.
+    Copy,
+    /// One `INSERT … SELECT … FROM unnest($1, …)` of arrays, the bureau's own statement.
+    Unnest,
+}
+
+/// A database of its own in the bureau's cluster, one transaction per batch, sequence
+/// numbers counted by this one writer.
+struct PgInsert {
+    url: String,
+    client: postgres::Client,
+    way: PgWay,
+    next_seq: i64,
+}
+
+impl PgInsert {
+    fn create(url: String, way: PgWay) -> PgInsert {
+        let mut client = PgCluster::connect(&url).unwrap();
+        client.batch_execute(PG_CHANGES_TABLE).unwrap();
+        PgInsert {
+            url,
+            client,
+            way,
+            next_seq: 1,
+        }
+    }
+}
+
+impl PlainInsert for PgInsert {
+    fn describe(&self) -> String {
+        let way = match self.way {
+            PgWay::Copy => "COPY changes (…) FROM STDIN BINARY",
+            PgWay::Unnest => "INSERT INTO changes … SELECT … FROM unnest(7 arrays)",
+        };
+        format!(
+            "PostgreSQL, {way}, {CEILING_BATCH} rows a transaction, in database {}",
+            database_name(&self.url)
+        )
+    }
+
+    fn url(&self) -> Option<&str> {
+        Some(&self.url)
+    }
+
+    fn insert_batch(&mut self, rows: &[ChangeRow]) {
+        use postgres::types::Type;
+        let first = self.next_seq;
+        self.next_seq += rows.len() as i64;
+        let mut tx = self.client.transaction().unwrap();
+        match self.way {
+            PgWay::Copy => {
+                let sink = tx
+                    .copy_in(
+                        "COPY changes (seq, doc_id, scope_key, hash, device_id, bytes, signature)
+                         FROM STDIN BINARY",
+                    )
+                    .unwrap();
+                let types = [
+                    Type::INT8,
+                    Type::TEXT,
+                    Type::TEXT,
+                    Type::BYTEA,
+                    Type::TEXT,
+                    Type::BYTEA,
+                    Type::BYTEA,
+                ];
+                let mut writer = postgres::binary_copy::BinaryCopyInWriter::new(sink, &types);
+                let none: Option<&[u8]> = None;
+                for (seq, row) in (first..).zip(rows) {
+                    writer
+                        .write(&[
+                            &seq,
+                            &row.doc_id,
+                            &row.scope_key,
+                            &&row.hash[..],
+                            &row.device_id,
+                            &row.bytes,
+                            &none,
+                        ])
+                        .unwrap();
+                }
+                writer.finish().unwrap();
+            }
+            PgWay::Unnest => {
+                let seqs: Vec<i64> = (first..first + rows.len() as i64).collect();
+                let docs: Vec<&str> = rows.iter().map(|r| r.doc_id.as_str()).collect();
+                let scopes: Vec<&str> = rows.iter().map(|r| r.scope_key.as_str()).collect();
+                let hashes: Vec<&[u8]> = rows.iter().map(|r| &r.hash[..]).collect();
+                let devices: Vec<&str> = rows.iter().map(|r| r.device_id.as_str()).collect();
+                let bytes: Vec<&[u8]> = rows.iter().map(|r| r.bytes.as_slice()).collect();
+                tx.execute(
+                    "INSERT INTO changes (seq, doc_id, scope_key, hash, device_id, bytes, signature)
+                     SELECT s, d, k, h, v, b, NULL
+                     FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BYTEA[], $5::TEXT[],
+                                 $6::BYTEA[]) AS t (s, d, k, h, v, b)",
+                    &[&seqs, &docs, &scopes, &hashes, &devices, &bytes],
+                )
+                .unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    }
+}
+
 /// The plain insert of `rows`, timed.
 fn ceiling(plain: &mut dyn PlainInsert, rows: &[ChangeRow]) -> Duration {
     let start = Instant::now();
@@ -216,8 +572,12 @@ struct Args {
     visits: usize,
     concurrency: usize,
     team_size: usize,
-    backend: Backend,
+    backends: Vec<Backend>,
     bureau_flags: Vec<String>,
+    /// PostgreSQL: load `pg_stat_statements` and print the costliest statements.
+    statements: bool,
+    /// The bureau's `FIELDLOG_LOG`.
+    bureau_log: String,
 }
 
 impl Args {
@@ -227,8 +587,10 @@ impl Args {
             visits: 100,
             concurrency: 128,
             team_size: 1,
-            backend: Backend::Embedded,
+            backends: Backend::parse("both"),
             bureau_flags: Vec::new(),
+            statements: false,
+            bureau_log: "warn".into(),
         };
         // `cargo bench` adds `--bench`.
         let mut given = std::env::args().skip(1).filter(|a| a != "--bench");
@@ -250,11 +612,14 @@ impl Args {
                 "--visits" => args.visits = number(),
                 "--concurrency" => args.concurrency = number(),
                 "--team-size" => args.team_size = number(),
-                "--backend" => args.backend = Backend::parse(&value()),
+                "--backend" => args.backends = Backend::parse(&value()),
                 "--bureau-flag" => args.bureau_flags.push(value()),
+                "--bureau-log" => args.bureau_log = value(),
+                "--pg-statements" => args.statements = true,
                 other => panic!(
                     "unknown flag {other}; known: --devices N --visits N --concurrency N \
-                     --team-size N --backend embedded --bureau-flag FLAG"
+                     --team-size N --backend embedded|postgres|both --bureau-flag FLAG \
+                     --bureau-log FILTER --pg-statements"
                 ),
             }
         }
@@ -636,23 +1001,183 @@ fn check_shape(bureau_db: &Path, plain_db: &Path) -> String {
     )
 }
 
+/// With the PostgreSQL backend: the bureau's `changes` columns and indexes, and what it
+/// holds from devices, next to the ceiling's database.
+fn check_pg_shape(bureau_db: &str, plain_db: &str) -> String {
+    let shape = |url: &str| {
+        let mut client = PgCluster::connect(url).unwrap();
+        let columns: Vec<(String, String, String)> = client
+            .query(
+                "SELECT column_name::TEXT, data_type::TEXT, is_nullable::TEXT
+                 FROM information_schema.columns
+                 WHERE table_schema = 'public' AND table_name = 'changes'
+                 ORDER BY ordinal_position",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        let indexes: Vec<String> = client
+            .query(
+                "SELECT indexdef FROM pg_indexes
+                 WHERE schemaname = 'public' AND tablename = 'changes' ORDER BY indexname",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let row = client
+            .query_one(
+                "SELECT count(*), coalesce(sum(octet_length(bytes)), 0)::BIGINT FROM changes
+                 WHERE device_id IS NOT NULL",
+                &[],
+            )
+            .unwrap();
+        let (rows, bytes): (i64, i64) = (row.get(0), row.get(1));
+        ((columns, indexes), rows, bytes)
+    };
+    let (bureau_shape, bureau_rows, bureau_bytes) = shape(bureau_db);
+    let (plain_shape, plain_rows, plain_bytes) = shape(plain_db);
+    assert_eq!(
+        bureau_shape, plain_shape,
+        "the ceiling's `changes` table no longer matches the bureau's: update PG_CHANGES_TABLE"
+    );
+    format!(
+        "same `changes` columns and indexes as the bureau's database; devices' rows: bureau \
+         {bureau_rows} ({} KB), plain insert {plain_rows} ({} KB)",
+        grouped(bureau_bytes as f64 / 1e3),
+        grouped(plain_bytes as f64 / 1e3)
+    )
+}
+
+/// One backend's run: its row of the table, the targets, and what else it showed.
+struct Run {
+    backend: Backend,
+    cells: Vec<String>,
+    ratio: f64,
+    p99: Duration,
+    errors: usize,
+    unsynced: usize,
+    details: Vec<String>,
+    total: usize,
+    held_visits: usize,
+    devices: usize,
+    held_photos: usize,
+}
+
+const HEADER: [&str; 11] = [
+    "backend",
+    "devices",
+    "visits",
+    "visits/s",
+    "plain insert visits/s",
+    "ratio",
+    "round p50",
+    "round p99",
+    "errors",
+    "bureau peak RSS",
+    "photos",
+];
+
 fn main() {
     let args = Args::parse();
     let bin = release_bin("FIELDLOG_BUREAU_BIN");
     println!("bureau load bench — {}", fieldlog_tests::machine());
+    println!(
+        "{} devices × {} visits and 1 photo each, {} syncing at once, teams of {}, backends: {}",
+        args.devices,
+        args.visits,
+        args.concurrency,
+        args.team_size,
+        args.backends
+            .iter()
+            .map(|b| b.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let runs: Vec<Run> = args
+        .backends
+        .iter()
+        .map(|backend| {
+            println!("==> {} …", backend.name());
+            let done = run(&args, &bin, *backend);
+            println!(
+                "    {}: {} visits/s, ratio {:.3}×",
+                backend.name(),
+                done.cells[3],
+                done.ratio
+            );
+            done
+        })
+        .collect();
+
+    println!();
+    let widths: Vec<usize> = HEADER
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            runs.iter()
+                .map(|r| r.cells[i].chars().count())
+                .chain([h.chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |row: &[&str]| {
+        let padded: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:>w$}", w = *w))
+            .collect();
+        println!("  {}", padded.join("  "));
+    };
+    line(&HEADER);
+    for run in &runs {
+        line(&run.cells.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    let verdict = |ok: bool| if ok { "met" } else { "missed" };
+    for run in &runs {
+        println!();
+        println!(
+            "  {} — targets: ratio ≥ 0.5× {}, round p99 < 2 s {}, errors = 0 {}",
+            run.backend.name(),
+            verdict(run.ratio >= 0.5),
+            verdict(run.p99 < Duration::from_secs(2)),
+            verdict(run.errors == 0 && run.unsynced == 0)
+        );
+        for detail in &run.details {
+            println!("  {detail}");
+        }
+    }
+    for run in &runs {
+        assert_eq!(
+            run.held_visits,
+            run.total,
+            "{}: the bureau holds every visit synced",
+            run.backend.name()
+        );
+        assert_eq!(
+            run.held_photos,
+            run.devices,
+            "{}: the bureau holds every device's photo files",
+            run.backend.name()
+        );
+    }
+}
+
+/// Sets up a bureau on `backend`, runs the fleet against it, then the ceiling.
+fn run(args: &Args, bin: &Path, backend: Backend) -> Run {
     let Args {
         devices,
         visits,
         concurrency,
         team_size,
-        backend,
         ..
-    } = args;
-    println!(
-        "{devices} devices × {visits} visits and 1 photo each, {concurrency} syncing at once, \
-         teams of {team_size}, backend {}",
-        backend.name()
-    );
+    } = *args;
+    let engine = backend.start(args.statements);
+    let mut details = Vec::new();
 
     // Setup, through the bureau's admin commands.
     let setup = Instant::now();
@@ -672,25 +1197,26 @@ fn main() {
             .tempdir()
             .unwrap()
     };
-    let mut flags: Vec<String> = backend.flags();
+    let mut flags: Vec<String> = engine.flags();
     flags.extend(args.bureau_flags.iter().cloned());
+    let env = engine.env();
     let bureau_dir = data.path().join("bureau");
-    let run = |command: &[&str]| {
+    let bureau = |command: &[&str]| {
         let mut all: Vec<&str> = flags.iter().map(String::as_str).collect();
         all.extend_from_slice(command);
-        admin(&bin, &bureau_dir, &all)
+        admin_with(bin, &bureau_dir, env, &all)
     };
-    run(&[
+    bureau(&[
         "init",
         "--coordinator",
         "王协调",
         "--districts",
         &DISTRICTS.join(","),
     ]);
-    run(&["school", "import", registry_csv().to_str().unwrap()]);
+    bureau(&["school", "import", registry_csv().to_str().unwrap()]);
     let teams = devices.div_ceil(team_size);
     for t in 0..teams {
-        run(&[
+        bureau(&[
             "team",
             "add",
             "--team",
@@ -706,7 +1232,7 @@ fn main() {
             let t = i / team_size;
             let team = format!("team-{t}");
             let member = format!("志愿者{i}");
-            let json = run(&["--json", "enroll", "--team", &team, "--member", &member]);
+            let json = bureau(&["--json", "enroll", "--team", &team, "--member", &member]);
             let code: serde_json::Value = serde_json::from_str(&json).unwrap();
             Sim {
                 dir: device_root.path().join(format!("d{i}")),
@@ -722,11 +1248,13 @@ fn main() {
     let mut serve_flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     serve_flags.extend(RAISED_LIMITS);
     serve_flags.extend(["--metrics-listen", "127.0.0.1:0"]);
+    let mut serve_env: Vec<(&str, &str)> = env.to_vec();
+    serve_env.push(("FIELDLOG_LOG", &args.bureau_log));
     let Served {
         mut child,
         addr,
         metrics,
-    } = Served::start(&bin, &bureau_dir, None, &serve_flags);
+    } = Served::start_with(bin, &bureau_dir, None, &serve_flags, &serve_env);
     let pid = child.id();
     let url = format!("http://{addr}");
     let schools = schools_by_district();
@@ -758,6 +1286,11 @@ fn main() {
     let setup_took = setup.elapsed();
 
     // The timed part.
+    println!(
+        "    setup done in {:.1} s; timing the fleet's syncs (bureau pid {pid})",
+        setup_took.as_secs_f64()
+    );
+    engine.reset_statements();
     let hwm_reset = std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok();
     let rss_before = status_kib(pid, "VmRSS");
     let bureau_cpu = cpu_seconds(&pid.to_string());
@@ -786,13 +1319,14 @@ fn main() {
     let seen = metrics
         .zip(scraped)
         .map(|(addr, before)| Scrape::take(addr).since(&before));
+    let statements = engine.top_statements();
     let _ = child.kill();
     let _ = child.wait();
 
     // What the bureau holds now, through its own commands.
-    let report: serde_json::Value = serde_json::from_str(&run(&["--json", "report"])).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&bureau(&["--json", "report"])).unwrap();
     let held_visits = report["visits"].as_u64().unwrap_or(0);
-    let photos: serde_json::Value = serde_json::from_str(&run(&["--json", "photos"])).unwrap();
+    let photos: serde_json::Value = serde_json::from_str(&bureau(&["--json", "photos"])).unwrap();
     let photos = photos.as_array().cloned().unwrap_or_default();
     let held_photos = photos
         .iter()
@@ -806,15 +1340,14 @@ fn main() {
         })
         .sum();
 
-    // The ceiling, on the same disk as the bureau's data dir.
-    let mut plain = backend.ceiling(data.path());
-    let plain_took = ceiling(plain.as_mut(), &rows);
-    let shape = (backend == Backend::Embedded).then(|| {
-        check_shape(
-            &bureau_dir.join(fieldlog_bureau::DB_FILE),
-            &data.path().join("plain.sqlite3"),
-        )
-    });
+    // The ceiling, on the same disk as the bureau's data dir (or in the same cluster), and
+    // any plain insert shown for reference.
+    let mut plains = engine.ceilings(data.path());
+    let plain_took: Vec<Duration> = plains
+        .iter_mut()
+        .map(|plain| ceiling(plain.as_mut(), &rows))
+        .collect();
+    let shape = engine.check_shape(&bureau_dir, data.path(), plains[0].as_ref());
 
     let outcomes = outcomes.into_inner().unwrap();
     let mut rounds: Vec<Duration> = outcomes.iter().flat_map(|o| o.rounds.clone()).collect();
@@ -829,25 +1362,11 @@ fn main() {
     let unsynced = outcomes.iter().filter(|o| !o.synced).count();
     let total = devices * visits;
     let rate = total as f64 / took.as_secs_f64();
-    let plain_rate = total as f64 / plain_took.as_secs_f64();
+    let plain_rate = total as f64 / plain_took[0].as_secs_f64();
     let ratio = rate / plain_rate;
     let (p50, p99) = (percentile(&rounds, 0.50), percentile(&rounds, 0.99));
 
-    println!();
-    let header = [
-        "backend",
-        "devices",
-        "visits",
-        "visits/s",
-        "plain insert visits/s",
-        "ratio",
-        "round p50",
-        "round p99",
-        "errors",
-        "bureau peak RSS",
-        "photos",
-    ];
-    let cells = [
+    let cells = vec![
         backend.name().to_string(),
         grouped(devices as f64),
         grouped(total as f64),
@@ -860,31 +1379,8 @@ fn main() {
         format!("{:.1} MiB", peak_kib as f64 / 1024.0),
         format!("{held_photos}/{devices}"),
     ];
-    let widths: Vec<usize> = header
-        .iter()
-        .zip(&cells)
-        .map(|(h, c)| h.chars().count().max(c.chars().count()))
-        .collect();
-    let line = |row: &[&str]| {
-        let padded: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:>w$}", w = *w))
-            .collect();
-        println!("  {}", padded.join("  "));
-    };
-    line(&header);
-    line(&cells.iter().map(String::as_str).collect::<Vec<_>>());
-    println!();
-    let verdict = |ok: bool| if ok { "met" } else { "missed" };
-    println!(
-        "  targets: ratio ≥ 0.5× {}, round p99 < 2 s {}, errors = 0 {}",
-        verdict(ratio >= 0.5),
-        verdict(p99 < Duration::from_secs(2)),
-        verdict(error_count == 0 && unsynced == 0)
-    );
-    println!(
-        "  timed: {total} visits in {:.2} s; {} sync rounds (p90 {}, max {}); photo uploads \
+    details.push(format!(
+        "timed: {total} visits in {:.2} s; {} sync rounds (p90 {}, max {}); photo uploads \
          after the last round, per device: p50 {}, p99 {}",
         took.as_secs_f64(),
         rounds.len(),
@@ -892,47 +1388,64 @@ fn main() {
         ms(rounds.last().copied().unwrap_or_default()),
         ms(percentile(&uploads, 0.50)),
         ms(percentile(&uploads, 0.99)),
-    );
-    println!(
-        "  CPU over the timed part: bureau {bureau_cpu:.1} s, the simulated devices {own_cpu:.1} s \
-         (this process), of {:.1} s × {} cores",
+    ));
+    details.push(format!(
+        "CPU over the timed part: bureau {bureau_cpu:.1} s, the simulated devices {own_cpu:.1} s \
+         (this process), of {:.1} s × {} cores{}",
         took.as_secs_f64(),
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
-    println!(
-        "  bureau peak RSS: VmHWM {} the timed part (RSS {:.1} MiB when it began)",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if backend == Backend::Postgres {
+            " (PostgreSQL and moto_server use the rest)"
+        } else {
+            ""
+        }
+    ));
+    details.push(format!(
+        "bureau peak RSS: VmHWM {} the timed part (RSS {:.1} MiB when it began)",
         if hwm_reset {
             "over"
         } else {
             "since start (clear_refs refused), including"
         },
         rss_before as f64 / 1024.0
-    );
+    ));
     if let Some(seen) = seen {
-        println!("  {seen}");
+        details.push(seen);
     }
-    println!(
-        "  held at the bureau afterwards: {held_visits} visits (of {total}), {held_photos} \
+    details.push(format!(
+        "held at the bureau afterwards: {held_visits} visits (of {total}), {held_photos} \
          photos with both files ({} KB of files)",
         grouped(photo_bytes as f64 / 1e3)
-    );
+    ));
     if !errors.is_empty() || unsynced > 0 {
-        println!("  errors (failed syncs, each retried): {unsynced} devices never synced");
+        details.push(format!(
+            "errors (failed syncs, each retried): {unsynced} devices never synced"
+        ));
         for (what, n) in &errors {
-            println!("    {n} × {what}");
+            details.push(format!("  {n} × {what}"));
         }
     }
-    println!(
-        "  plain insert: {} in {:.3} s; {}",
-        grouped(total as f64),
-        plain_took.as_secs_f64(),
-        plain.describe()
-    );
-    if let Some(shape) = shape {
-        println!("  {shape}");
+    for (i, (plain, plain_took)) in plains.iter().zip(&plain_took).enumerate() {
+        details.push(format!(
+            "plain insert{}: {} in {:.3} s ({} visits/s); {}",
+            if i == 0 {
+                " (the ceiling)"
+            } else {
+                ", for reference"
+            },
+            grouped(total as f64),
+            plain_took.as_secs_f64(),
+            grouped(total as f64 / plain_took.as_secs_f64()),
+            plain.describe()
+        ));
     }
-    println!(
-        "  bureau flags: {} {} ({RAISED_WHY}); --metrics-listen 127.0.0.1:0; connection cap \
+    details.push(shape);
+    if let Some(servers) = engine.describe() {
+        details.push(servers);
+    }
+    details.extend(statements);
+    details.push(format!(
+        "bureau flags: {} {} ({RAISED_WHY}); --metrics-listen 127.0.0.1:0; connection cap \
          and timeouts at their defaults (cap {} from its open-file limit {})",
         flags.join(" "),
         RAISED_LIMITS.join(" "),
@@ -941,14 +1454,23 @@ fn main() {
             |n| fieldlog_bureau::connection_cap(n).to_string()
         ),
         open_files.map_or_else(|| "?".into(), |n| n.to_string()),
-    );
-    println!(
-        "  setup (not timed): admin commands {:.1} s, enrollment + first sync + visits {:.1} s",
+    ));
+    details.push(format!(
+        "setup (not timed): admin commands {:.1} s, enrollment + first sync + visits {:.1} s",
         admin_took.as_secs_f64(),
         (setup_took - admin_took).as_secs_f64()
-    );
-    assert_eq!(
-        held_visits as usize, total,
-        "the bureau holds every visit synced"
-    );
+    ));
+    Run {
+        backend,
+        cells,
+        ratio,
+        p99,
+        errors: error_count,
+        unsynced,
+        details,
+        total,
+        held_visits: held_visits as usize,
+        devices,
+        held_photos,
+    }
 }

@@ -109,6 +109,17 @@ impl PgCluster {
     /// [`PgCluster::new`], with the watchdog stopping the cluster and removing its dir once
     /// the process `pid` has ended rather than this one.
     pub fn new_watching(bin: &Path, pid: u32) -> Result<PgCluster, String> {
+        PgCluster::create(bin, pid, &[])
+    }
+
+    /// [`PgCluster::new`], the server started with `settings` (`-c name=value` each) after
+    /// the fixture's own, which they override: a benchmark's `fsync=on`, or
+    /// `shared_preload_libraries=pg_stat_statements`.
+    pub fn with_settings(bin: &Path, settings: &[(&str, &str)]) -> Result<PgCluster, String> {
+        PgCluster::create(bin, std::process::id(), settings)
+    }
+
+    fn create(bin: &Path, pid: u32, settings: &[(&str, &str)]) -> Result<PgCluster, String> {
         let as_root = running_as_root();
         let dir = tempfile::Builder::new()
             .prefix("fieldlog-pg-")
@@ -154,6 +165,9 @@ impl PgCluster {
                 "-c listen_addresses=127.0.0.1 -p {port} -k '{}' -c fsync=off -c max_connections={MAX_CONNECTIONS}",
                 cluster.dir().display()
             );
+            for (name, value) in settings {
+                cluster.options.push_str(&format!(" -c {name}={value}"));
+            }
             match cluster.start() {
                 Ok(()) => return Ok(cluster),
                 Err(e) => last = e,

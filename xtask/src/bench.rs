@@ -14,6 +14,10 @@ struct Target {
     bureau: bool,
     /// Programs the suite runs, each with the Debian package that installs it if missing.
     tools: &'static [(&'static str, &'static str)],
+    /// PostgreSQL's server programs and `moto_server` (the bureau's PostgreSQL + S3 backend),
+    /// located or installed as `cargo xtask test` does and passed in `FIELDLOG_POSTGRES_BIN`
+    /// and `FIELDLOG_MOTO_SERVER`.
+    servers: bool,
     /// npm packages (name, exact version) the suite runs, installed into
     /// `<app tools>/bench-<name>` and passed as its `node_modules` in `FIELDLOG_NODE_MODULES`.
     npm: &'static [(&'static str, &'static str)],
@@ -31,11 +35,11 @@ const POUCHDB_PACKAGES: &[(&str, &str)] = &[
 /// Add a suite with one line here (kept on one line each, hence no rustfmt).
 #[rustfmt::skip]
 const TARGETS: &[Target] = &[
-    Target { name: "core", package: "fieldlog-core", bench: "core", about: "fieldlog-core: storage and queries", bureau: false, tools: &[], npm: &[] },
-    Target { name: "sync", package: "fieldlog-tests", bench: "sync", about: "sync bytes, round trips and time vs Automerge sync, PouchDB replication and zstd-3 JSON; bureau ingest", bureau: true, tools: &[("node", "nodejs"), ("npm", "npm")], npm: POUCHDB_PACKAGES },
-    Target { name: "coordinator", package: "fieldlog-tests", bench: "coordinator", about: "report, targets, duplicates and the XLSX ledger on 100,000 visits vs plain SQL / rust_xlsxwriter; export peak memory", bureau: true, tools: &[("time", "time")], npm: &[] },
-    Target { name: "bureau", package: "fieldlog-tests", bench: "bureau", about: "1,000 devices × 100 visits and a photo syncing at once with a real bureau: visits/s vs a plain batched insert, round p50/p99, errors, peak RSS", bureau: true, tools: &[], npm: &[] },
-    Target { name: "photos", package: "fieldlog-core", bench: "photos", about: "photo ingest vs vipsthumbnail on one core: time and peak memory", bureau: false, tools: &[("vipsthumbnail", "libvips-tools")], npm: &[] },
+    Target { name: "core", package: "fieldlog-core", bench: "core", about: "fieldlog-core: storage and queries", bureau: false, servers: false, tools: &[], npm: &[] },
+    Target { name: "sync", package: "fieldlog-tests", bench: "sync", about: "sync bytes, round trips and time vs Automerge sync, PouchDB replication and zstd-3 JSON; bureau ingest", bureau: true, servers: false, tools: &[("node", "nodejs"), ("npm", "npm")], npm: POUCHDB_PACKAGES },
+    Target { name: "coordinator", package: "fieldlog-tests", bench: "coordinator", about: "report, targets, duplicates and the XLSX ledger on 100,000 visits vs plain SQL / rust_xlsxwriter; export peak memory", bureau: true, servers: false, tools: &[("time", "time")], npm: &[] },
+    Target { name: "bureau", package: "fieldlog-tests", bench: "bureau", about: "1,000 devices × 100 visits and a photo syncing at once with a real bureau, on SQLite + files and on PostgreSQL + S3 (--backend embedded|postgres|both): visits/s vs a plain batched insert on each engine, round p50/p99, errors, peak RSS", bureau: true, servers: true, tools: &[], npm: &[] },
+    Target { name: "photos", package: "fieldlog-core", bench: "photos", about: "photo ingest vs vipsthumbnail on one core: time and peak memory", bureau: false, servers: false, tools: &[("vipsthumbnail", "libvips-tools")], npm: &[] },
 ];
 
 pub fn bench(args: &[String]) -> Result<()> {
@@ -85,6 +89,11 @@ pub fn bench(args: &[String]) -> Result<()> {
             crate::app::ensure_npm_packages(&root, &format!("bench-{}", target.name), target.npm)?;
         Some(dir.join("node_modules"))
     };
+    let servers = if target.servers {
+        Some((ci::ensure_postgres(&root)?, ci::ensure_moto(&root)?))
+    } else {
+        None
+    };
     let bureau_bin = sh::target_dir(&root).join("release/fieldlog-bureau");
     let cli_bin = sh::target_dir(&root).join("release/fieldlog");
     if target.bureau {
@@ -106,6 +115,10 @@ pub fn bench(args: &[String]) -> Result<()> {
     if target.bureau {
         env.push(("FIELDLOG_BUREAU_BIN", bureau_bin.as_os_str()));
         env.push(("FIELDLOG_BIN", cli_bin.as_os_str()));
+    }
+    if let Some((postgres, moto)) = &servers {
+        env.push(("FIELDLOG_POSTGRES_BIN", postgres.as_os_str()));
+        env.push(("FIELDLOG_MOTO_SERVER", moto.as_os_str()));
     }
     if let Some(dir) = &node_modules {
         env.push(("FIELDLOG_NODE_MODULES", dir.as_os_str()));
