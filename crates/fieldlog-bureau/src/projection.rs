@@ -86,6 +86,10 @@ impl Bureau {
         let storage: &dyn Storage = &**self.storage();
         let file = &self.inner.projection;
         let path = file.path();
+        // The document cache first, then the file's write lock: the order writes take them
+        // in (the cache, then the storage's transaction, which for the embedded backend is
+        // the same file's lock). The other order deadlocks against a write.
+        let mut cache = self.inner.docs.lock();
         let mut conn = file.writer();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -106,7 +110,6 @@ impl Bureau {
             changed = storage.changed_since(0)?;
         }
         if changed.last_seq != seq || changed.purges != purges {
-            let mut cache = self.inner.docs.lock();
             let actor = storage.bureau_actor();
             for id in &changed.doc_ids {
                 let Some(doc_id) = DocId::parse(id) else {
