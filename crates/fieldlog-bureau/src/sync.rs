@@ -255,10 +255,15 @@ impl Bureau {
             doc.changes.push(change.bytes.into());
         }
 
+        // Heads read now, after the page: a document this answer carries changes of gets
+        // heads that cover them. Heads from this round's own write may predate a teammate's
+        // change committed since and delivered here, and a device told those would count
+        // that change as not yet at the bureau for good.
+        let delivered = changes.iter().filter_map(|d| DocId::parse(&d.doc_id));
         let unknown: BTreeSet<DocId> = requested
             .into_iter()
-            .chain(changes.iter().filter_map(|d| DocId::parse(&d.doc_id)))
             .filter(|id| !heads.contains_key(id))
+            .chain(delivered)
             .collect();
         let unknown: Vec<DocId> = unknown.into_iter().collect();
         heads.extend(self.heads(&unknown)?);
