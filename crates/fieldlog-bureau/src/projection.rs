@@ -86,6 +86,14 @@ impl Bureau {
         let storage: &dyn Storage = &**self.storage();
         let file = &self.inner.projection;
         let path = file.path();
+        // Nothing to do is the usual case (every blob request asks): seen without locks.
+        if !members {
+            let (seq, purges) = projected(&file.reader(), path)?;
+            let now = storage.changed_since(seq)?;
+            if now.last_seq == seq && now.purges == purges {
+                return Ok(());
+            }
+        }
         // The document cache first, then the file's write lock: the order writes take them
         // in (the cache, then the storage's transaction, which for the embedded backend is
         // the same file's lock). The other order deadlocks against a write.
@@ -98,11 +106,7 @@ impl Bureau {
             let list = self.enrolled_members(|_| true)?;
             fieldlog_core::course::replace_members(&tx, path, &list)?;
         }
-        let (seq, purges): (u64, u64) = tx
-            .query_row("SELECT seq, purges FROM projected", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .db(path)?;
+        let (seq, purges) = projected(&tx, path)?;
         let mut changed = storage.changed_since(seq)?;
         if changed.purges != purges {
             fieldlog_core::projection::clear(&tx, path)?;
@@ -238,4 +242,13 @@ impl Bureau {
             sha256,
         )?)
     }
+}
+
+/// The last sequence number projected and the purge total seen.
+fn projected(conn: &Connection, path: &Path) -> Result<(u64, u64)> {
+    Ok(conn
+        .query_row("SELECT seq, purges FROM projected", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .db(path)?)
 }

@@ -435,71 +435,70 @@ pub(crate) fn mark_deleted<T: Transactable>(tx: &mut T, obj: &ObjId) -> AmResult
 
 /// Reads a visit; `None` when the record is malformed (e.g. written by a foreign tool).
 pub fn read_visit(doc: &impl ReadDoc, id: &str, obj: &ObjId) -> Option<Visit> {
-    let activities = match doc.get(obj, K_ACTIVITIES).ok()?? {
-        (Value::Object(ObjType::Map), map) => doc
-            .keys(&map)
+    let fields = Entries::of(doc, obj);
+    let keys_of = |key: &str| fields.map(key).map(|map| doc.keys(&map));
+    let activities = match fields.value(K_ACTIVITIES)? {
+        Value::Object(ObjType::Map) => keys_of(K_ACTIVITIES)?
             .filter_map(|k| ActivityKind::parse(&k).ok())
             .collect(),
         _ => BTreeSet::new(),
     };
-    let attendance: BTreeSet<StudentId> = match doc.get(obj, K_ATTENDANCE).ok().flatten() {
-        Some((Value::Object(ObjType::Map), map)) => {
-            doc.keys(&map).filter_map(|k| k.parse().ok()).collect()
-        }
-        _ => BTreeSet::new(),
-    };
+    let attendance: BTreeSet<StudentId> = keys_of(K_ATTENDANCE)
+        .map(|keys| keys.filter_map(|k| k.parse().ok()).collect())
+        .unwrap_or_default();
     let students = match attendance.len() {
-        0 => get_count(doc, obj, K_STUDENTS),
+        0 => fields.count(K_STUDENTS),
         present => u32::try_from(present).unwrap_or(u32::MAX),
     };
-    let breakdown = match doc.get(obj, K_BREAKDOWN).ok()?? {
-        (Value::Object(ObjType::Map), map) => doc
-            .keys(&map)
-            .filter_map(|k| Some((Cohort::parse(&k).ok()?, get_count(doc, &map, &k))))
-            .filter(|(_, n)| *n > 0)
-            .collect(),
+    let breakdown = match fields.value(K_BREAKDOWN)? {
+        Value::Object(ObjType::Map) => {
+            let cohorts = Entries::of(doc, &fields.map(K_BREAKDOWN)?);
+            cohorts
+                .0
+                .keys()
+                .filter_map(|k| Some((Cohort::parse(k).ok()?, cohorts.count(k))))
+                .filter(|(_, n)| *n > 0)
+                .collect()
+        }
         _ => BTreeMap::new(),
     };
     Some(Visit {
         id: id.parse().ok()?,
-        team: TeamId::parse(&get_str(doc, obj, K_TEAM)?).ok()?,
+        team: TeamId::parse(&fields.str(K_TEAM)?).ok()?,
         fields: VisitFields {
-            school: get_str(doc, obj, K_SCHOOL)?.parse().ok()?,
-            date: get_str(doc, obj, K_DATE)?.parse().ok()?,
+            school: fields.str(K_SCHOOL)?.parse().ok()?,
+            date: fields.str(K_DATE)?.parse().ok()?,
             activities,
-            topic: get_str(doc, obj, K_TOPIC).unwrap_or_default(),
-            presenters: get_str(doc, obj, K_PRESENTERS).unwrap_or_default(),
-            notes: get_str(doc, obj, K_NOTES).unwrap_or_default(),
+            topic: fields.str(K_TOPIC).unwrap_or_default(),
+            presenters: fields.str(K_PRESENTERS).unwrap_or_default(),
+            notes: fields.str(K_NOTES).unwrap_or_default(),
             audience: Audience {
                 students,
-                teachers: get_count(doc, obj, K_TEACHERS),
-                others: get_count(doc, obj, K_OTHERS),
+                teachers: fields.count(K_TEACHERS),
+                others: fields.count(K_OTHERS),
                 breakdown,
             },
             donations: Donations {
-                books: get_count(doc, obj, K_BOOKS),
-                kits: get_count(doc, obj, K_KITS),
+                books: fields.count(K_BOOKS),
+                kits: fields.count(K_KITS),
             },
-            course: get_str(doc, obj, K_COURSE).and_then(|c| c.parse().ok()),
+            course: fields.str(K_COURSE).and_then(|c| c.parse().ok()),
             attendance,
         },
-        status: get_str(doc, obj, K_STATUS)
+        status: fields
+            .str(K_STATUS)
             .and_then(|s| VisitStatus::parse(&s).ok())
             .unwrap_or(VisitStatus::Recorded),
-        deleted: matches!(
-            get_scalar(doc, obj, K_DELETED),
-            Some(ScalarValue::Boolean(true))
-        ),
-        duplicate_of: get_str(doc, obj, K_DUPLICATE_OF).and_then(|s| s.parse().ok()),
-        created_at: match get_scalar(doc, obj, K_CREATED_AT) {
-            Some(ScalarValue::Timestamp(ms) | ScalarValue::Int(ms)) => ms,
+        deleted: matches!(fields.scalar(K_DELETED), Some(ScalarValue::Boolean(true))),
+        duplicate_of: fields.str(K_DUPLICATE_OF).and_then(|s| s.parse().ok()),
+        created_at: match fields.scalar(K_CREATED_AT) {
+            Some(ScalarValue::Timestamp(ms) | ScalarValue::Int(ms)) => *ms,
             _ => 0,
         },
-        created_by: get_str(doc, obj, K_CREATED_BY).unwrap_or_default(),
+        created_by: fields.str(K_CREATED_BY).unwrap_or_default(),
         // The latest of concurrent edits.
-        edited_at: doc
-            .get_all(obj, K_EDITED_AT)
-            .unwrap_or_default()
+        edited_at: fields
+            .all(doc, obj, K_EDITED_AT)
             .iter()
             .filter_map(|(value, _)| match value {
                 Value::Scalar(s) => match s.as_ref() {
@@ -510,8 +509,70 @@ pub fn read_visit(doc: &impl ReadDoc, id: &str, obj: &ObjId) -> Option<Visit> {
             })
             .max()
             .unwrap_or(0),
-        photos: read_photos(doc, obj),
+        photos: fields
+            .map(K_PHOTOS)
+            .map(|photos| read_photos(doc, &photos))
+            .unwrap_or_default(),
     })
+}
+
+/// A map's entries read in one pass: each key's value (the winner of concurrent ones), its
+/// id, and whether concurrent values exist. Reading a record field by field with `get`
+/// seeks through the document once per field, which dominated the bureau's projection.
+struct Entries(BTreeMap<String, (Value<'static>, ObjId, bool)>);
+
+impl Entries {
+    fn of(doc: &impl ReadDoc, obj: &ObjId) -> Entries {
+        Entries(
+            doc.map_range(obj, ..)
+                .map(|item| {
+                    let id = item.id();
+                    (
+                        item.key.into_owned(),
+                        (item.value.into_value(), id, item.conflict),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    fn value(&self, key: &str) -> Option<&Value<'static>> {
+        self.0.get(key).map(|(value, _, _)| value)
+    }
+
+    fn map(&self, key: &str) -> Option<ObjId> {
+        match self.0.get(key)? {
+            (Value::Object(ObjType::Map), id, _) => Some(id.clone()),
+            _ => None,
+        }
+    }
+
+    fn scalar(&self, key: &str) -> Option<&ScalarValue> {
+        match self.value(key)? {
+            Value::Scalar(s) => Some(s.as_ref()),
+            Value::Object(_) => None,
+        }
+    }
+
+    fn str(&self, key: &str) -> Option<String> {
+        match self.scalar(key)? {
+            ScalarValue::Str(s) => Some(s.to_string()),
+            _ => None,
+        }
+    }
+
+    fn count(&self, key: &str) -> u32 {
+        count_of(self.scalar(key))
+    }
+
+    /// Every value of `key`, concurrent ones included (only those read the document again).
+    fn all<'a>(&self, doc: &'a impl ReadDoc, obj: &ObjId, key: &str) -> Vec<(Value<'a>, ObjId)> {
+        match self.0.get(key) {
+            None => Vec::new(),
+            Some((value, id, false)) => vec![(value.clone(), id.clone())],
+            Some((_, _, true)) => doc.get_all(obj, key).unwrap_or_default(),
+        }
+    }
 }
 
 /// Attaches a photo to a visit (replacing the same photo's entry if present).
@@ -553,27 +614,24 @@ pub(crate) fn remove_photo<T: Transactable + ReadDoc>(
     }
 }
 
-fn read_photos(doc: &impl ReadDoc, visit: &ObjId) -> Vec<PhotoRef> {
-    let Some((Value::Object(ObjType::Map), photos)) = doc.get(visit, K_PHOTOS).ok().flatten()
-    else {
-        return Vec::new();
-    };
-    let mut list: Vec<PhotoRef> = doc
-        .keys(&photos)
-        .filter_map(|sha| {
-            let entry = record_obj_in(doc, &photos, &sha)?;
+fn read_photos(doc: &impl ReadDoc, photos: &ObjId) -> Vec<PhotoRef> {
+    let mut list: Vec<PhotoRef> = Entries::of(doc, photos)
+        .0
+        .into_iter()
+        .filter_map(|(sha, (value, entry, _))| {
+            let Value::Object(ObjType::Map) = value else {
+                return None;
+            };
+            let entry = Entries::of(doc, &entry);
             Some(PhotoRef {
-                thumbnail_sha256: get_str(doc, &entry, "thumbnail")?,
-                caption: get_str(doc, &entry, "caption").unwrap_or_default(),
-                consent: matches!(
-                    get_scalar(doc, &entry, "consent"),
-                    Some(ScalarValue::Boolean(true))
-                ),
-                taken_at: get_str(doc, &entry, "taken_at"),
-                width: get_count(doc, &entry, "width"),
-                height: get_count(doc, &entry, "height"),
-                display_bytes: get_count(doc, &entry, "display_bytes").into(),
-                thumbnail_bytes: get_count(doc, &entry, "thumbnail_bytes").into(),
+                thumbnail_sha256: entry.str("thumbnail")?,
+                caption: entry.str("caption").unwrap_or_default(),
+                consent: matches!(entry.scalar("consent"), Some(ScalarValue::Boolean(true))),
+                taken_at: entry.str("taken_at"),
+                width: entry.count("width"),
+                height: entry.count("height"),
+                display_bytes: entry.count("display_bytes").into(),
+                thumbnail_bytes: entry.count("thumbnail_bytes").into(),
                 display_sha256: sha,
             })
         })
@@ -610,8 +668,10 @@ pub struct ConflictValue {
 
 /// Fields of a visit whose concurrent values differ. All values are kept and listed.
 pub fn visit_conflicts(doc: &automerge::Automerge, id: &str, obj: &ObjId) -> Vec<Conflict> {
+    let fields = Entries::of(doc, obj);
     VISIT_SCALARS
         .iter()
+        .filter(|(key, _)| fields.0.get(*key).is_some_and(|(_, _, conflict)| *conflict))
         .filter_map(|&(key, field)| {
             let all = doc.get_all(obj, key).ok()?;
             let mut values: Vec<ConflictValue> = all
@@ -1055,10 +1115,14 @@ fn get_str(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<String> {
 
 /// A counter or integer, clamped into `0..=u32::MAX` (concurrent decrements can overshoot).
 fn get_count(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> u32 {
-    let n = match get_scalar(doc, obj, key) {
-        Some(ScalarValue::Counter(c)) => i64::from(&c),
-        Some(ScalarValue::Int(n)) => n,
-        Some(ScalarValue::Uint(n)) => i64::try_from(n).unwrap_or(i64::MAX),
+    count_of(get_scalar(doc, obj, key).as_ref())
+}
+
+fn count_of(value: Option<&ScalarValue>) -> u32 {
+    let n = match value {
+        Some(ScalarValue::Counter(c)) => i64::from(c),
+        Some(ScalarValue::Int(n)) => *n,
+        Some(ScalarValue::Uint(n)) => i64::try_from(*n).unwrap_or(i64::MAX),
         _ => 0,
     };
     u32::try_from(n.max(0)).unwrap_or(u32::MAX)
