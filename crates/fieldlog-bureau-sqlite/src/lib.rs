@@ -7,8 +7,9 @@
 //! - `documents` keeps each document's heads, so heads never need the document loaded;
 //!   `doc_snapshots` keeps a saved copy, so loading a document replays only the changes
 //!   after it.
-//! - The bureau's projection (core's query tables, and [`PROGRESS_TABLES`]) lives in the
-//!   same file, written after each commit.
+//! - The bureau's projection (core's query tables, and [`PROGRESS_TABLES`]) is not here:
+//!   it has a file of its own beside this one (earlier versions kept it here; an appended
+//!   migration drops those tables).
 //! - One connection writes (behind a mutex, in `BEGIN IMMEDIATE` transactions, which
 //!   exclude writers in other processes too) and one reads. With WAL, a reader sees a
 //!   snapshot in which the visible `seq`s form a prefix, which is what cursors rely on.
@@ -135,10 +136,25 @@ UPDATE projected SET seq = (SELECT coalesce(max(seq), 0) FROM changes),
                      purges = (SELECT coalesce(sum(purges), 0) FROM documents);
 INSERT INTO projected_docs (doc_id, heads) SELECT doc_id, heads FROM documents;
 "#,
+    // The projection moved to a file of its own (the bureau's `projection.sqlite3`, on
+    // every backend), which rebuilds itself from the log; its tables here go.
+    r#"
+DROP TABLE IF EXISTS conflicts;
+DROP TABLE IF EXISTS courses;
+DROP TABLE IF EXISTS decisions;
+DROP TABLE IF EXISTS pairings;
+DROP TABLE IF EXISTS projected;
+DROP TABLE IF EXISTS projected_docs;
+DROP TABLE IF EXISTS roster;
+DROP TABLE IF EXISTS schools;
+DROP TABLE IF EXISTS targets;
+DROP TABLE IF EXISTS team_members;
+DROP TABLE IF EXISTS visit_photos;
+DROP TABLE IF EXISTS visits;
+"#,
 ];
 
-/// What the bureau's projection has caught up with, in whichever SQLite file it lives. Never
-/// edit: append.
+/// What the bureau's projection has caught up with, in its own file. Never edit: append.
 pub const PROGRESS_TABLES: &str = r#"
 CREATE TABLE projected (
     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),

@@ -299,11 +299,12 @@ pub fn restore(from: &Path, data_dir: &Path, replace: bool) -> Result<Manifest> 
         if !replace {
             return Err(BackupError::DataDirNotEmpty(data_dir.to_path_buf()));
         }
-        for name in [
-            DB_FILE.to_string(),
-            format!("{DB_FILE}-wal"),
-            format!("{DB_FILE}-shm"),
-        ] {
+        // The projection goes too: it rebuilds from the restored log.
+        let files = [DB_FILE, crate::PROJECTION_FILE];
+        for name in files
+            .iter()
+            .flat_map(|f| [f.to_string(), format!("{f}-wal"), format!("{f}-shm")])
+        {
             let path = data_dir.join(name);
             match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&path)(e)),

@@ -368,7 +368,9 @@ impl Bureau {
             self.inner.docs.options,
         )?;
         tx.commit()?;
+        let committed = self.inner.projection.committed();
         for (id, cached) in changed {
+            committed.hand_over(id.clone(), cached.doc.clone());
             cache.put(id, cached);
         }
         Ok(result)

@@ -72,6 +72,8 @@ pub enum Error {
     Compress(#[source] std::io::Error),
     #[error("a blocking task did not finish")]
     Task(#[source] tokio::task::JoinError),
+    #[error("starting the projection's thread")]
+    Thread(#[source] std::io::Error),
 }
 
 impl Error {

@@ -124,7 +124,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The projection's own file when the records are not in SQLite ([`projection`]).
+/// The projection's file in the data directory, on every backend ([`projection`]).
 pub const PROJECTION_FILE: &str = "projection.sqlite3";
 /// Where a bureau keeps photo files, by sha256 (see [`blobs`]).
 pub const BLOB_DIR: &str = "blobs";
@@ -195,8 +195,15 @@ struct Inner {
     storage: Arc<dyn Storage>,
     docs: documents::Docs,
     projection: ProjectionFile,
+    projector: Arc<projection::Projector>,
     blobs: Blobs,
     config: Config,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.projector.close();
+    }
 }
 
 impl Bureau {
@@ -210,17 +217,11 @@ impl Bureau {
             std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir, source })?;
         }
         let now_ms = config.clock.now_ms();
-        let (storage, projection): (Arc<dyn Storage>, ProjectionFile) = match &config.database {
-            Database::Embedded => {
-                let storage = SqliteStorage::open(data_dir, now_ms)?;
-                let projection = ProjectionFile::embedded(&storage)?;
-                (Arc::new(storage), projection)
-            }
-            Database::Postgres { url } => (
-                Arc::new(PostgresStorage::connect(url, now_ms)?),
-                ProjectionFile::standalone(&data_dir.join(PROJECTION_FILE))?,
-            ),
+        let storage: Arc<dyn Storage> = match &config.database {
+            Database::Embedded => Arc::new(SqliteStorage::open(data_dir, now_ms)?),
+            Database::Postgres { url } => Arc::new(PostgresStorage::connect(url, now_ms)?),
         };
+        let projection = ProjectionFile::open(&data_dir.join(PROJECTION_FILE))?;
         let dir = data_dir.join(BLOB_DIR);
         let blobs = match &config.blob_store {
             Some(store) => Blobs::with_store(&dir, store.clone()),
@@ -241,11 +242,13 @@ impl Bureau {
                 storage,
                 docs: documents::Docs::new(config.documents),
                 projection,
+                projector: Arc::default(),
                 blobs,
                 config,
             }),
         };
         bureau.project(false)?;
+        projection::Projector::start(&bureau)?;
         Ok(bureau)
     }
 

@@ -1,28 +1,36 @@
 //! The projection: core's query tables (schools, visits, conflicts, decisions, targets,
 //! courses…) derived from the bureau's documents by core's own code, so the bureau's
 //! figures follow the same rules as a device's whatever the database. It lives in a SQLite
-//! file: for the embedded backend the bureau's file itself, for PostgreSQL
-//! `projection.sqlite3` in the data directory (derived data, rebuilt from the database if
-//! it is lost).
+//! file of its own, `projection.sqlite3` in the data directory, on every backend: derived
+//! data, rebuilt from the log if it is lost, and written without taking the records'
+//! write lock, so projecting one round runs beside the next round's write.
 //!
 //! It catches up from the log: `projected` keeps the last sequence number projected and the
 //! purge total seen, `projected_docs` each document's heads as projected. Catching up
 //! re-projects the records the changes since those heads touched; when the purge total
-//! moved, every row is rebuilt. Writes catch up after their commit and reads before they
-//! run, so a read sees every committed change, from any process writing to the database.
+//! moved or the log is behind the watermark (a restored backup), every row is rebuilt.
+//! Writes catch up after their commit and reads before they run, so a read sees every
+//! committed change, from any process writing to the database.
+//!
+//! Locks: the projection file's writer, then (only for a document no write of this
+//! process handed over) the document cache. Writes never wait for the projection while
+//! they hold the cache: they hand their committed documents over ([`Committed`]) and
+//! catch up after releasing it.
 
 use crate::Bureau;
 use crate::error::Result;
 use crate::storage::Storage;
+use automerge::{Automerge, ChangeHash};
 use fieldlog_bureau_sqlite::DbContext;
 use fieldlog_core::DocId;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
-/// The migrations of a projection file of its own (`projection.sqlite3`): core's query
-/// tables as a device has them, and the progress tables. Append only.
-pub const STANDALONE_MIGRATIONS: &[&str] = &[
+/// The migrations of the projection file: core's query tables as a device has them, and
+/// the progress tables. Append only.
+pub const MIGRATIONS: &[&str] = &[
     fieldlog_core::projection::TABLES,
     fieldlog_core::projection::PHOTO_TABLE,
     fieldlog_core::review::TABLES,
@@ -32,26 +40,40 @@ pub const STANDALONE_MIGRATIONS: &[&str] = &[
 ];
 
 /// The file the projection is in, with a connection that writes (catching up) and one
-/// that reads.
+/// that reads, and the documents writes committed since the last catch-up.
 #[derive(Debug)]
 pub struct ProjectionFile {
     path: PathBuf,
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    committed: Committed,
+}
+
+/// Documents as writes of this process committed them, by id (the latest of each), for
+/// the next catch-up to project without the document cache. A copy is used only while its
+/// heads are the stored ones.
+#[derive(Debug, Default)]
+pub(crate) struct Committed(Mutex<HashMap<String, Automerge>>);
+
+impl Committed {
+    pub(crate) fn hand_over(&self, doc_id: String, doc: Automerge) {
+        self.lock().insert(doc_id, doc);
+    }
+
+    fn take(&self) -> HashMap<String, Automerge> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Automerge>> {
+        // Copies of committed documents: a panic elsewhere cannot leave them half-written.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl ProjectionFile {
-    /// A projection in its own file, created as needed.
-    pub fn standalone(path: &Path) -> Result<ProjectionFile> {
-        ProjectionFile::open(path, STANDALONE_MIGRATIONS)
-    }
-
-    /// The projection inside the embedded backend's file.
-    pub fn embedded(storage: &crate::SqliteStorage) -> Result<ProjectionFile> {
-        ProjectionFile::open(storage.path(), crate::sqlite::MIGRATIONS)
-    }
-
-    fn open(path: &Path, migrations: &[&str]) -> Result<ProjectionFile> {
+    /// The projection in `path`, created as needed.
+    pub fn open(path: &Path) -> Result<ProjectionFile> {
+        let migrations = MIGRATIONS;
         let writer = fieldlog_core::db::open_with(path, migrations)?;
         // Derived rows, with their watermark in the same transactions: a power cut may
         // undo the last catch-up, which the next one redoes. No fsync of its own per write.
@@ -63,11 +85,16 @@ impl ProjectionFile {
             path: path.to_path_buf(),
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
+            committed: Committed::default(),
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    pub(crate) fn committed(&self) -> &Committed {
+        &self.committed
     }
 
     fn writer(&self) -> MutexGuard<'_, Connection> {
@@ -94,10 +121,6 @@ impl Bureau {
                 return Ok(());
             }
         }
-        // The document cache first, then the file's write lock: the order writes take them
-        // in (the cache, then the storage's transaction, which for the embedded backend is
-        // the same file's lock). The other order deadlocks against a write.
-        let mut cache = self.inner.docs.lock();
         let mut conn = file.writer();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -106,20 +129,23 @@ impl Bureau {
             let list = self.enrolled_members(|_| true)?;
             fieldlog_core::course::replace_members(&tx, path, &list)?;
         }
+        // Taken after the file's lock: whatever a write handed over before is here or was
+        // projected by the catch-up that held the lock before.
+        let committed = file.committed().take();
         let (seq, purges) = projected(&tx, path)?;
         let mut changed = storage.changed_since(seq)?;
-        if changed.purges != purges {
+        if changed.purges != purges || changed.last_seq < seq {
             fieldlog_core::projection::clear(&tx, path)?;
             tx.execute("DELETE FROM projected_docs", []).db(path)?;
             changed = storage.changed_since(0)?;
         }
         if changed.last_seq != seq || changed.purges != purges {
-            let actor = storage.bureau_actor();
-            for id in &changed.doc_ids {
+            let stored = storage.heads(&changed.doc_ids)?;
+            for (id, now) in changed.doc_ids.iter().zip(stored) {
                 let Some(doc_id) = DocId::parse(id) else {
                     continue;
                 };
-                let before: Vec<automerge::ChangeHash> = tx
+                let before: Vec<ChangeHash> = tx
                     .query_row(
                         "SELECT heads FROM projected_docs WHERE doc_id = ?1",
                         [id],
@@ -129,22 +155,26 @@ impl Bureau {
                     .db(path)?
                     .map(|h| fieldlog_core::decode_heads(&h))
                     .unwrap_or_default();
-                let cached = cache.take(&mut &*storage, id, actor)?;
-                for record in fieldlog_core::projection::touched_records(&cached.doc, &before) {
-                    fieldlog_core::projection::project_record(
-                        &tx,
-                        path,
-                        &cached.doc,
-                        &doc_id,
-                        &record,
-                    )?;
+                if before == now {
+                    continue;
                 }
+                let heads = match committed.get(id).filter(|doc| doc.get_heads() == now) {
+                    Some(doc) => project_doc(&tx, path, doc, &doc_id, &before)?,
+                    // Written by another process, or by this one since its copy: the
+                    // cache's copy, brought up to date from the storage.
+                    None => {
+                        let mut cache = self.inner.docs.lock();
+                        let cached = cache.take(&mut &*storage, id, storage.bureau_actor())?;
+                        let heads = project_doc(&tx, path, &cached.doc, &doc_id, &before);
+                        cache.put(id.clone(), cached);
+                        heads?
+                    }
+                };
                 tx.execute(
                     "INSERT OR REPLACE INTO projected_docs (doc_id, heads) VALUES (?1, ?2)",
-                    params![id, fieldlog_core::encode_heads(&cached.doc.get_heads())],
+                    params![id, fieldlog_core::encode_heads(&heads)],
                 )
                 .db(path)?;
-                cache.put(id.clone(), cached);
             }
             tx.execute(
                 "UPDATE projected SET seq = ?1, purges = ?2",
@@ -155,12 +185,10 @@ impl Bureau {
         Ok(tx.commit().db(path)?)
     }
 
-    /// Catches the projection up after a committed write. A failure here loses nothing
-    /// (the next read catches up again), so it is logged, not returned.
+    /// Has the projection caught up after a committed write, in the background: a round
+    /// does not wait for it (reads catch up themselves before they run).
     pub(crate) fn project_after_write(&self) {
-        if let Err(error) = self.project(false) {
-            tracing::error!(error = ?error, "projecting after a write");
-        }
+        self.inner.projector.wake();
     }
 
     /// Runs one of core's queries on the projection, caught up first.
@@ -244,6 +272,68 @@ impl Bureau {
     }
 }
 
+/// The thread that catches the projection up after writes. It holds the bureau weakly and
+/// ends when the bureau is dropped.
+#[derive(Debug, Default)]
+pub(crate) struct Projector {
+    state: Mutex<Wanted>,
+    woken: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Wanted {
+    catch_up: bool,
+    closed: bool,
+}
+
+impl Projector {
+    /// Starts the thread for `bureau`.
+    pub(crate) fn start(bureau: &Bureau) -> Result<()> {
+        let weak = Arc::downgrade(&bureau.inner);
+        let projector = Arc::clone(&bureau.inner.projector);
+        std::thread::Builder::new()
+            .name("projection".into())
+            .spawn(move || {
+                while projector.next() {
+                    let Some(inner) = weak.upgrade() else { break };
+                    if let Err(error) = (Bureau { inner }).project(false) {
+                        tracing::error!(error = ?error, "projecting after a write");
+                    }
+                }
+            })
+            .map_err(crate::Error::Thread)?;
+        Ok(())
+    }
+
+    fn wake(&self) {
+        self.lock().catch_up = true;
+        self.woken.notify_one();
+    }
+
+    /// Ends the thread.
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
+        self.woken.notify_one();
+    }
+
+    /// Waits until a catch-up is wanted (`true`) or the bureau is gone (`false`).
+    fn next(&self) -> bool {
+        let mut wanted = self.lock();
+        while !wanted.catch_up && !wanted.closed {
+            wanted = self
+                .woken
+                .wait(wanted)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        wanted.catch_up = false;
+        !wanted.closed
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Wanted> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// The last sequence number projected and the purge total seen.
 fn projected(conn: &Connection, path: &Path) -> Result<(u64, u64)> {
     Ok(conn
@@ -251,4 +341,19 @@ fn projected(conn: &Connection, path: &Path) -> Result<(u64, u64)> {
             Ok((r.get(0)?, r.get(1)?))
         })
         .db(path)?)
+}
+
+/// Re-projects the records a document's changes since `before` touched; returns the heads
+/// projected.
+fn project_doc(
+    conn: &Connection,
+    path: &Path,
+    doc: &Automerge,
+    doc_id: &DocId,
+    before: &[ChangeHash],
+) -> Result<Vec<ChangeHash>> {
+    for record in fieldlog_core::projection::touched_records(doc, before) {
+        fieldlog_core::projection::project_record(conn, path, doc, doc_id, &record)?;
+    }
+    Ok(doc.get_heads())
 }

@@ -418,3 +418,40 @@ fn rounds_and_reads_at_once_all_go_through() {
     let ledger = stored.changes.iter().filter(|(_, doc, _)| doc == LEDGER);
     assert_eq!(ledger.count(), 6 * 15);
 }
+
+/// The projection is derived data in a file of its own: lost, it is rebuilt from the log
+/// when the bureau opens, with the same figures; the records' file holds none of it.
+#[test]
+fn a_lost_projection_is_rebuilt_with_the_same_figures() {
+    let server = Server::with_teams();
+    // A real device store: its visit is one the figures count, with a photo.
+    let (mut store, _store_dir, _photo) = server.photographer();
+    fieldlog_core::sync::sync(&mut store, |_| {}).unwrap();
+    let report = server.bureau.report(&Default::default()).unwrap();
+    let visits = server.bureau.visits(&Default::default()).unwrap();
+    assert_eq!(visits.len(), 1);
+    assert_eq!(report.visits, 1);
+    assert_eq!(visits[0].photos.len(), 1);
+
+    let file = server.dir.path().join(fieldlog_bureau::PROJECTION_FILE);
+    for suffix in ["", "-wal", "-shm"] {
+        let path = format!("{}{suffix}", file.display());
+        let _ = std::fs::remove_file(path);
+    }
+    // Another process on the same data (an admin command, a restart).
+    let again = fieldlog_bureau::Bureau::open(
+        server.dir.path(),
+        Config {
+            database: server.bureau.config().database.clone(),
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    assert!(file.exists());
+    assert_eq!(again.report(&Default::default()).unwrap(), report);
+    assert_eq!(again.visits(&Default::default()).unwrap(), visits);
+    if server.database.is_none() {
+        let tables = server.texts("SELECT name FROM sqlite_master WHERE name = 'visits'");
+        assert!(tables.is_empty(), "{tables:?}");
+    }
+}
