@@ -38,6 +38,9 @@
 //! a database of its own in the bureau's cluster (and, for reference, the same rows as one
 //! `INSERT … SELECT FROM unnest(…)` a batch, the statement the bureau itself appends with, in
 //! a third database). After a run the bench checks that shape against the bureau's own.
+//! For reference it also times the same changes only parsed and merged into in-memory
+//! Automerge documents on one core, nothing stored: the least any bureau that merges
+//! changes (rather than storing opaque bytes) must do.
 //!
 //! Backends (`--backend embedded|postgres|both`, default both, one row each in the table):
 //! - `embedded`: one SQLite file and a folder of photos in the bureau's data dir.
@@ -556,6 +559,25 @@ impl PlainInsert for PgInsert {
         }
         tx.commit().unwrap();
     }
+}
+
+/// The same changes parsed and applied to in-memory Automerge documents (one per document,
+/// each device's changes in order), on one thread, nothing stored: the least a bureau that
+/// merges them does. Timed.
+fn merge_only(rows: &[ChangeRow]) -> Duration {
+    let mut by_doc: BTreeMap<&str, Vec<&[u8]>> = BTreeMap::new();
+    for row in rows {
+        by_doc.entry(&row.doc_id).or_default().push(&row.bytes);
+    }
+    let start = Instant::now();
+    for changes in by_doc.values() {
+        let parsed = changes
+            .iter()
+            .map(|bytes| automerge::Change::from_bytes(bytes.to_vec()).unwrap());
+        let mut doc = automerge::Automerge::new();
+        doc.apply_changes(parsed).unwrap();
+    }
+    start.elapsed()
 }
 
 /// The plain insert of `rows`, timed.
@@ -1348,6 +1370,7 @@ fn run(args: &Args, bin: &Path, backend: Backend) -> Run {
         .map(|plain| ceiling(plain.as_mut(), &rows))
         .collect();
     let shape = engine.check_shape(&bureau_dir, data.path(), plains[0].as_ref());
+    let merge_took = merge_only(&rows);
 
     let outcomes = outcomes.into_inner().unwrap();
     let mut rounds: Vec<Duration> = outcomes.iter().flat_map(|o| o.rounds.clone()).collect();
@@ -1388,6 +1411,15 @@ fn run(args: &Args, bin: &Path, backend: Backend) -> Run {
         ms(rounds.last().copied().unwrap_or_default()),
         ms(percentile(&uploads, 0.50)),
         ms(percentile(&uploads, 0.99)),
+    ));
+    let merge_rate = total as f64 / merge_took.as_secs_f64();
+    details.push(format!(
+        "reference: the same changes only parsed and merged into in-memory Automerge \
+         documents, nothing stored, on one core: {} visits/s ({:.3}× the plain insert; the \
+         bureau reached {:.2}× of it)",
+        grouped(merge_rate),
+        merge_rate / plain_rate,
+        rate / merge_rate,
     ));
     details.push(format!(
         "CPU over the timed part: bureau {bureau_cpu:.1} s, the simulated devices {own_cpu:.1} s \

@@ -176,6 +176,19 @@ impl Server {
         }
     }
 
+    /// A second bureau on the same data and database, as another process (an admin
+    /// command, a restart) opens it.
+    pub fn open_again(&self) -> Bureau {
+        Bureau::open(
+            self.dir.path(),
+            Config {
+                database: self.bureau.config().database.clone(),
+                ..Config::default()
+            },
+        )
+        .unwrap()
+    }
+
     /// The bytes of a complete photo file, read where this bureau keeps them (not through
     /// the bureau). In a bucket, the data directory holds no complete file of it.
     pub fn complete_blob(&self, sha256: &str) -> Option<Vec<u8>> {

@@ -304,14 +304,7 @@ fn the_bureau_reloads_documents_from_the_file() {
         }
     }
     // Another process (an admin command) sees the same documents.
-    let again = fieldlog_bureau::Bureau::open(
-        server.dir.path(),
-        Config {
-            database: server.bureau.config().database.clone(),
-            ..Config::default()
-        },
-    )
-    .unwrap();
+    let again = server.open_again();
     let docs_ids = [
         "ledger/caravan-1/2026-05".to_string(),
         "ledger/caravan-1/2026-06".to_string(),
@@ -439,14 +432,7 @@ fn a_lost_projection_is_rebuilt_with_the_same_figures() {
         let _ = std::fs::remove_file(path);
     }
     // Another process on the same data (an admin command, a restart).
-    let again = fieldlog_bureau::Bureau::open(
-        server.dir.path(),
-        Config {
-            database: server.bureau.config().database.clone(),
-            ..Config::default()
-        },
-    )
-    .unwrap();
+    let again = server.open_again();
     assert!(file.exists());
     assert_eq!(again.report(&Default::default()).unwrap(), report);
     assert_eq!(again.visits(&Default::default()).unwrap(), visits);
