@@ -930,6 +930,7 @@ mod tests {
             "87a1eea90d9db72347626eec2787c527cd53ac4df2197fdcff645d72320670c4",
             "21fd451f30623b50cb74e4fae6846eed3c356c91b5e6f1a734fa4aa8e06db8ac",
             "e811077a10c029c61ed6024ceced4710e3e99809d063c630fdae43074e73a42d",
+            "ade98715de8f80481ff7d5336b66d5be296241adcf8e221ccea62d292249266a",
         ];
         let actual: Vec<String> = MIGRATIONS
             .iter()
